@@ -1,0 +1,241 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { RawData, WebSocket } from 'ws'
+import {
+  BadFrameError, BadJsonError, BinaryFrameError, DuplicateRunIdError, FrameTooLargeError,
+  HeartbeatTimeoutError, IdleTimeoutError, SlowConsumerError, TooManyBadFramesError, TooManyRunsError,
+  UnknownRequestError, UnknownRunError, closeCodeOf, type ErrorCode
+} from './errors.js'
+import type { Config } from './options.js'
+import type { RunRegistry } from './registry.js'
+import { Run } from './run.js'
+import { Sender } from './sender.js'
+import type { Counters } from './stats.js'
+import {
+  checkClientFrame, type CancelFrame, type CancelReason, type ConnectionErrorFrame, type InputFrame, type StartFrame
+} from './schemas/frames.js'
+
+/** What every connection of one plugin instance shares. */
+export interface PluginState {
+  config: Config
+  registry: RunRegistry
+  counters: Counters
+  connections: Set<Connection>
+}
+
+const OPEN = 1
+
+/**
+ * One WebSocket: parses and checks client frames, starts and cancels runs,
+ * keeps the heartbeat and the idle timer. Runs live in the registry; the
+ * connection only holds the ids of the runs it watches, and its sender
+ * writes their frames.
+ */
+export class Connection {
+  readonly #state: PluginState
+  readonly #ws: WebSocket
+  readonly #request: FastifyRequest
+  readonly #log: FastifyBaseLogger
+  readonly #sender: Sender
+  readonly #runs = new Map<string, Run>()
+  #badFrames = 0
+  #missedPongs = 0
+  #idleTimer: NodeJS.Timeout | undefined
+  #graceTimer: NodeJS.Timeout | undefined
+  #closed = false
+  readonly closed: Promise<void>
+
+  constructor (state: PluginState, ws: WebSocket, request: FastifyRequest) {
+    this.#state = state
+    this.#ws = ws
+    this.#request = request
+    this.#log = request.log
+    const { config } = state
+    this.#sender = new Sender(ws, state.counters, config, {
+      onStall: (bytes) => {
+        this.#log.warn({ bufferedBytes: bytes }, 'autogen-stream: slow consumer, closing')
+        this.end('AGS_SLOW_CONSUMER', new SlowConsumerError(config.stallTimeout, bytes).message, 'slow_consumer')
+      }
+    })
+    state.connections.add(this)
+    state.counters.connections++
+    this.closed = new Promise((resolve) => {
+      ws.once('close', () => {
+        this.#onClose()
+        resolve()
+      })
+    })
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary))
+    ws.on('pong', () => { this.#missedPongs = 0 })
+    this.#armIdle()
+  }
+
+  get runCount (): number { return this.#runs.size }
+
+  #onMessage (data: RawData, isBinary: boolean): void {
+    if (this.#closed) return
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength
+    if (size > this.#state.config.maxPayload) {
+      this.end('AGS_FRAME_TOO_LARGE', new FrameTooLargeError(size, this.#state.config.maxPayload).message, 'client')
+      return
+    }
+    if (isBinary) {
+      this.end('AGS_BINARY_FRAME', new BinaryFrameError().message, 'client')
+      return
+    }
+    let value: unknown
+    try {
+      value = JSON.parse(data.toString())
+    } catch (err) {
+      this.#reject('AGS_BAD_JSON', new BadJsonError((err as Error).message).message)
+      return
+    }
+    const checked = checkClientFrame(value)
+    if ('reason' in checked) {
+      const ref = typeof value === 'object' && value !== null ? refOf(value as Record<string, unknown>) : undefined
+      this.#reject('AGS_BAD_FRAME', new BadFrameError(checked.reason).message, ref)
+      return
+    }
+    const frame = checked.frame
+    switch (frame.type) {
+      case 'start': this.#start(frame); break
+      case 'cancel': this.#cancel(frame); break
+      case 'input': this.#input(frame); break
+    }
+  }
+
+  /** A client frame that cannot be served: an error frame, or a close once there were too many. */
+  #reject (code: ErrorCode, message: string, ref?: ConnectionErrorFrame['ref']): void {
+    if (++this.#badFrames > this.#state.config.maxBadFrames) {
+      this.end('AGS_TOO_MANY_BAD_FRAMES', new TooManyBadFramesError(this.#badFrames).message, 'client')
+      return
+    }
+    const frame: ConnectionErrorFrame = { type: 'error', code, message }
+    if (ref !== undefined) frame.ref = ref
+    this.#sender.sendNow(frame)
+  }
+
+  #start (frame: StartFrame): void {
+    const { config, registry, counters } = this.#state
+    const runId = frame.runId ?? randomUUID()
+    if (this.#runs.size >= config.maxRunsPerConnection) {
+      this.#reject('AGS_TOO_MANY_RUNS', new TooManyRunsError(config.maxRunsPerConnection).message, { type: 'start', runId })
+      return
+    }
+    if (registry.has(runId)) {
+      this.#reject('AGS_DUPLICATE_RUN_ID', new DuplicateRunIdError(runId).message, { type: 'start', runId })
+      return
+    }
+    clearTimeout(this.#idleTimer)
+    const run = new Run({
+      request: { runId, task: frame.task, options: frame.options ?? {} },
+      runner: config.runner,
+      context: { request: this.#request, log: this.#log },
+      highWaterMark: config.highWaterMark,
+      runTimeout: config.runTimeout,
+      inputTimeout: config.inputTimeout,
+      coalesceTokens: config.coalesceTokens,
+      maxTokenFrameChars: config.maxTokenFrameChars
+    })
+    counters.runsStarted++
+    this.#runs.set(runId, run)
+    registry.add(run)
+    run.once('close', () => {
+      this.#runs.delete(runId)
+      this.#armIdle()
+    })
+    this.#sender.add(run)
+  }
+
+  #cancel (frame: CancelFrame): void {
+    const run = this.#runs.get(frame.runId)
+    if (run === undefined || !run.cancel('client')) {
+      this.#reject('AGS_UNKNOWN_RUN', new UnknownRunError(frame.runId).message, { type: 'cancel', runId: frame.runId })
+    }
+  }
+
+  #input (frame: InputFrame): void {
+    const run = this.#runs.get(frame.runId)
+    if (run === undefined) {
+      this.#reject('AGS_UNKNOWN_RUN', new UnknownRunError(frame.runId).message, { type: 'input', runId: frame.runId })
+    } else if (!run.provideInput(frame.requestId, frame.content)) {
+      this.#reject('AGS_UNKNOWN_REQUEST', new UnknownRequestError(frame.runId, frame.requestId).message,
+        { type: 'input', runId: frame.runId, requestId: frame.requestId })
+    }
+  }
+
+  /** Called by the plugin's shared heartbeat timer. */
+  heartbeat (): void {
+    if (this.#closed) return
+    if (this.#missedPongs >= 2) {
+      this.#log.info({ missedPongs: this.#missedPongs }, new HeartbeatTimeoutError(this.#missedPongs).message)
+      this.#cancelRuns('heartbeat')
+      this.#ws.terminate()
+      return
+    }
+    this.#missedPongs++
+    if (this.#ws.readyState === OPEN) this.#ws.ping()
+  }
+
+  #armIdle (): void {
+    const timeout = this.#state.config.idleTimeout
+    if (timeout === 0 || this.#closed || this.#runs.size > 0) return
+    clearTimeout(this.#idleTimer)
+    this.#idleTimer = setTimeout(() => {
+      if (this.#runs.size === 0) this.end('AGS_IDLE_TIMEOUT', new IdleTimeoutError(timeout).message, 'timeout')
+    }, timeout).unref()
+  }
+
+  #cancelRuns (reason: CancelReason): void {
+    for (const run of this.#runs.values()) run.cancel(reason)
+  }
+
+  /**
+   * Ends the connection on the server's initiative: every run is cancelled,
+   * the `cancelled` frames are written even past the byte limit, then a close
+   * frame with the code from the error table. A peer that does not finish
+   * the close handshake within closeGrace is destroyed.
+   */
+  end (code: ErrorCode, reason: string, cancelReason: CancelReason): Promise<void> {
+    if (this.#closed || this.#ws.readyState !== OPEN) {
+      if (!this.#closed) this.#ws.terminate()
+      return this.closed
+    }
+    this.#cancelRuns(cancelReason)
+    this.#sender.flushEndings()
+    this.#ws.close(closeCodeOf(code), truncateReason(reason))
+    this.#graceTimer = setTimeout(() => this.#ws.terminate(), this.#state.config.closeGrace).unref()
+    return this.closed
+  }
+
+  #onClose (): void {
+    this.#closed = true
+    clearTimeout(this.#idleTimer)
+    clearTimeout(this.#graceTimer)
+    this.#sender.close()
+    // Runs of a connection that is gone end now; their terminal frames have
+    // no one to go to. (A resumable-run store would keep them instead.)
+    for (const run of this.#runs.values()) {
+      run.cancel('disconnect')
+      run.nextFrame()
+    }
+    this.#runs.clear()
+    this.#state.connections.delete(this)
+    this.#state.counters.connections--
+  }
+}
+
+function refOf (value: Record<string, unknown>): ConnectionErrorFrame['ref'] | undefined {
+  const ref: NonNullable<ConnectionErrorFrame['ref']> = {}
+  if (typeof value.type === 'string') ref.type = value.type.slice(0, 64)
+  if (typeof value.runId === 'string') ref.runId = value.runId.slice(0, 128)
+  if (typeof value.requestId === 'string') ref.requestId = value.requestId.slice(0, 256)
+  return Object.keys(ref).length > 0 ? ref : undefined
+}
+
+/** Close reasons may hold at most 123 bytes. */
+function truncateReason (reason: string): string {
+  let out = reason
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1)
+  return out
+}

@@ -1,0 +1,20 @@
+import { autogenStream } from './plugin.js'
+
+export { autogenStream }
+export default autogenStream
+
+export type { AutogenStreamOptions } from './options.js'
+export type { AutogenStreamView, Counters } from './stats.js'
+export type { Runner, RunnerObject, RunFunction, RunRequest, RunContext, InputRequestOptions } from './runner.js'
+export { RunError, ErrorTable, type ErrorCode } from './errors.js'
+export { PROTOCOL, PROTOCOLS } from './schemas/frames.js'
+export type {
+  ClientFrame, StartFrame, CancelFrame, InputFrame, ServerFrame, RunFrame, TerminalFrame, StartedFrame, TokenFrame,
+  EventFrame, InputRequestFrame, ResultFrame, CancelledFrame, RunErrorFrame, ConnectionErrorFrame, CancelReason
+} from './schemas/frames.js'
+export * as schemas from './schemas/events.js'
+export type {
+  AutoGenEvent, TaskResult, TextMessage, MultiModalMessage, StopMessage, HandoffMessage, ToolCallSummaryMessage,
+  StructuredMessage, ToolCallRequestEvent, ToolCallExecutionEvent, MemoryQueryEvent, UserInputRequestedEvent,
+  ModelClientStreamingChunkEvent, ThoughtEvent, SelectSpeakerEvent, CodeGenerationEvent, CodeExecutionEvent, UnknownEvent
+} from './schemas/events.js'

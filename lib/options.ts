@@ -1,0 +1,125 @@
+import type { WebsocketPluginOptions } from '@fastify/websocket'
+import { InvalidOptionError } from './errors.js'
+import { toRunnerObject, type Runner, type RunnerObject } from './runner.js'
+
+export interface AutogenStreamOptions {
+  /** Where runs come from: a function yielding AutoGen events, or `{ run, close? }`. Required. */
+  runner: Runner
+  /** WebSocket route. Default '/autogen'. */
+  path?: string
+  /** Events pulled ahead of the socket per run (the run Readable's highWaterMark). Default 64. */
+  highWaterMark?: number
+  /** Bytes the socket may hold unsent before the sender waits for 'drain'. Default 64 KiB. */
+  maxBufferedBytes?: number
+  /** Concurrent runs on one connection. Default 4. */
+  maxRunsPerConnection?: number
+  /** Largest client frame in bytes; larger closes with 1009. Default 64 KiB. */
+  maxPayload?: number
+  /** Invalid client frames a connection may send before it is closed with 1008. Default 32. */
+  maxBadFrames?: number
+  /** Milliseconds a connection may stay over maxBufferedBytes before its runs are cancelled and it is closed with 4008. 0: never. Default 30000. */
+  stallTimeout?: number
+  /** Milliseconds between server pings; a peer that misses two pongs is terminated. 0: no heartbeat. Default 30000. */
+  pingInterval?: number
+  /** Milliseconds a connection may have no active run before it is closed with 1000. 0: never. Default 0. */
+  idleTimeout?: number
+  /** Milliseconds a run may last before it ends with AGS_RUN_TIMEOUT. 0: no limit. Default 0. */
+  runTimeout?: number
+  /** Milliseconds a runner's requestInput() waits for the client. 0: no limit. Default 300000. */
+  inputTimeout?: number
+  /** Milliseconds a closing connection gets to finish the close handshake before it is destroyed. Default 1000. */
+  closeGrace?: number
+  /** Merge consecutive waiting chunks of one message into one `token` frame. Default true. */
+  coalesceTokens?: boolean
+  /** Longest text of one coalesced `token` frame, in UTF-16 code units. Default 16384. */
+  maxTokenFrameChars?: number
+  /** Options for @fastify/websocket when this plugin registers it (it does unless the app already has it). */
+  websocket?: WebsocketPluginOptions
+}
+
+export interface Config {
+  runner: RunnerObject
+  path: string
+  highWaterMark: number
+  maxBufferedBytes: number
+  maxRunsPerConnection: number
+  maxPayload: number
+  maxBadFrames: number
+  stallTimeout: number
+  pingInterval: number
+  idleTimeout: number
+  runTimeout: number
+  inputTimeout: number
+  closeGrace: number
+  coalesceTokens: boolean
+  maxTokenFrameChars: number
+  websocket: WebsocketPluginOptions
+}
+
+function show (value: unknown): string {
+  if (typeof value === 'function') return 'a function'
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+function integer (opts: Record<string, unknown>, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = opts[name]
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(name, `expected an integer from ${min} to ${max}`, show(value))
+  }
+  return value
+}
+
+// setTimeout keeps larger delays to 1 ms, so a longer limit would fire at once.
+const MAX_DELAY = 2 ** 31 - 1
+
+/** Normalizes the caller's options once, without touching the caller's object. */
+export function normalizeOptions (input: AutogenStreamOptions | undefined): Config {
+  const opts = (input ?? {}) as unknown as Record<string, unknown>
+  const runner = opts.runner
+  const isRunner = typeof runner === 'function' ||
+    (typeof runner === 'object' && runner !== null && typeof (runner as RunnerObject).run === 'function')
+  if (!isRunner) {
+    throw new InvalidOptionError('runner', 'expected a function (request, context) => AsyncIterable or an object with run()', show(runner))
+  }
+  const close = (runner as RunnerObject).close
+  if (close !== undefined && typeof close !== 'function') {
+    throw new InvalidOptionError('runner.close', 'expected a function', show(close))
+  }
+
+  const path = opts.path ?? '/autogen'
+  if (typeof path !== 'string' || !path.startsWith('/')) {
+    throw new InvalidOptionError('path', 'expected a string starting with "/"', show(path))
+  }
+  const coalesceTokens = opts.coalesceTokens ?? true
+  if (typeof coalesceTokens !== 'boolean') {
+    throw new InvalidOptionError('coalesceTokens', 'expected a boolean', show(coalesceTokens))
+  }
+  const websocket = opts.websocket ?? {}
+  if (typeof websocket !== 'object' || websocket === null) {
+    throw new InvalidOptionError('websocket', 'expected an object of @fastify/websocket options', show(websocket))
+  }
+
+  return {
+    runner: toRunnerObject(runner as Runner),
+    path,
+    highWaterMark: integer(opts, 'highWaterMark', 64, 1, 1 << 20),
+    maxBufferedBytes: integer(opts, 'maxBufferedBytes', 64 * 1024, 1024),
+    maxRunsPerConnection: integer(opts, 'maxRunsPerConnection', 4, 1, 1 << 16),
+    maxPayload: integer(opts, 'maxPayload', 64 * 1024, 128, 1 << 30),
+    maxBadFrames: integer(opts, 'maxBadFrames', 32, 1),
+    stallTimeout: integer(opts, 'stallTimeout', 30_000, 0, MAX_DELAY),
+    pingInterval: integer(opts, 'pingInterval', 30_000, 0, MAX_DELAY),
+    idleTimeout: integer(opts, 'idleTimeout', 0, 0, MAX_DELAY),
+    runTimeout: integer(opts, 'runTimeout', 0, 0, MAX_DELAY),
+    inputTimeout: integer(opts, 'inputTimeout', 300_000, 0, MAX_DELAY),
+    closeGrace: integer(opts, 'closeGrace', 1000, 0, MAX_DELAY),
+    coalesceTokens,
+    maxTokenFrameChars: integer(opts, 'maxTokenFrameChars', 16 * 1024, 1),
+    websocket: { ...(websocket as WebsocketPluginOptions) }
+  }
+}

@@ -1,0 +1,100 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import websocket from '@fastify/websocket'
+import type { WebSocket } from 'ws'
+import { Connection, type PluginState } from './connection.js'
+import { ShutdownError, UnsupportedProtocolError } from './errors.js'
+import { normalizeOptions, type AutogenStreamOptions } from './options.js'
+import { MemoryRunRegistry } from './registry.js'
+import { createCounters, createView, type AutogenStreamView } from './stats.js'
+import { PROTOCOL, PROTOCOLS } from './schemas/frames.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Live, read-only figures of the autogen-stream plugin. */
+    readonly autogenStream: AutogenStreamView
+  }
+}
+
+const kState = Symbol('autogenStream.state')
+
+const supported = new Set<string>(PROTOCOLS)
+
+function offeredProtocols (request: FastifyRequest): string[] {
+  const header = request.headers['sec-websocket-protocol']
+  if (typeof header !== 'string') return []
+  return header.split(',').map((p) => p.trim()).filter((p) => p.length > 0)
+}
+
+/** Picks our newest version when offered; leaves other routes' subprotocols to ws's default (the first offered). */
+function handleProtocols (protocols: Set<string>): string | false {
+  for (const version of PROTOCOLS) if (protocols.has(version)) return version
+  const first = protocols.values().next()
+  return first.done === true ? false : first.value
+}
+
+/** Refuses the upgrade, before any WebSocket exists, when only unknown versions are offered. */
+async function checkProtocol (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const offered = offeredProtocols(request)
+  if (offered.length === 0 || offered.some((p) => supported.has(p))) return
+  const err = new UnsupportedProtocolError(offered.join(', '), PROTOCOL)
+  await reply.code(400).send({ code: err.code, message: err.message })
+}
+
+const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenStream (fastify, opts) {
+  const config = normalizeOptions(opts)
+  const state: PluginState & { [kState]?: true } = {
+    config,
+    registry: new MemoryRunRegistry(),
+    counters: createCounters(),
+    connections: new Set()
+  }
+  fastify.decorate('autogenStream', createView(state.counters, {
+    connections: () => state.connections.size,
+    runs: () => state.registry.size
+  }))
+
+  let heartbeat: NodeJS.Timeout | undefined
+  if (config.pingInterval > 0) {
+    heartbeat = setInterval(() => {
+      for (const connection of state.connections) connection.heartbeat()
+    }, config.pingInterval).unref()
+  }
+
+  // Added before @fastify/websocket is registered below, so it runs before
+  // that plugin's own preClose closes every client without a code.
+  fastify.addHook('preClose', async () => {
+    clearInterval(heartbeat)
+    const message = new ShutdownError().message
+    await Promise.all([...state.connections].map((c) => c.end('AGS_SHUTDOWN', message, 'shutdown')))
+  })
+  fastify.addHook('onClose', async () => {
+    clearInterval(heartbeat)
+    await config.runner.close?.()
+  })
+
+  if (!fastify.hasDecorator('websocketServer')) {
+    const user = config.websocket
+    await fastify.register(websocket, {
+      errorHandler (err, socket: WebSocket, request) {
+        request.log.warn({ err }, 'autogen-stream: websocket error')
+        // A protocol error (1007, 1009) has already started a close handshake: let it finish.
+        if (socket.readyState === 1) socket.terminate()
+      },
+      ...user,
+      options: {
+        maxPayload: config.maxPayload,
+        perMessageDeflate: false,
+        handleProtocols,
+        ...user.options
+      }
+    })
+  }
+
+  fastify.get(config.path, { websocket: true, preValidation: checkProtocol }, (socket, request) => {
+    // eslint-disable-next-line no-new
+    new Connection(state, socket, request)
+  })
+}
+
+export const autogenStream = fp(plugin, { name: 'fastify-autogen-stream', fastify: '5.x' })

@@ -1,0 +1,332 @@
+import { Readable } from 'node:stream'
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import {
+  InputTimeoutError, InvalidEventError, RunCancelledError, RunError, RunnerFailedError,
+  RunnerNoResultError, RunTimeoutError
+} from './errors.js'
+import type { InputRequestOptions, RunContext, RunnerObject, RunRequest } from './runner.js'
+import type { AutoGenEvent, TaskResult } from './schemas/events.js'
+import type { CancelReason, RunFrame, TerminalFrame } from './schemas/frames.js'
+
+/*
+ * A run is an object-mode Readable over the runner's async iterator:
+ *
+ *   runner.next() --_read()--> [ item | item | ... ≤ highWaterMark ] --read()--> sender
+ *
+ * Node calls _read() only while fewer than highWaterMark items wait, and the
+ * sender calls read() only while its socket accepts bytes. So a client that
+ * stops reading stops the sender, the buffer fills, and next() is no longer
+ * called: the runner (and AutoGen behind it) is not pulled.
+ *
+ * Items carry no seq: seq is stamped when a frame is made, so frames that are
+ * never sent (buffered events dropped on cancel) leave no gap, and merged
+ * chunks take one number.
+ */
+
+type Item =
+  | { kind: 'started' }
+  | { kind: 'event', event: AutoGenEvent }
+  | { kind: 'input_request', requestId: string, prompt: string }
+  | { kind: 'result', result: TaskResult }
+  | { kind: 'error', code: string, message: string }
+
+type Ending = { kind: 'cancelled', reason: CancelReason } | { kind: 'error', code: string, message: string }
+
+interface PendingInput {
+  resolve: (content: string) => void
+  reject: (err: Error) => void
+  timer: NodeJS.Timeout | undefined
+}
+
+export interface RunOptions {
+  request: RunRequest
+  runner: RunnerObject
+  context: Pick<RunContext, 'request' | 'log'>
+  highWaterMark: number
+  runTimeout: number
+  inputTimeout: number
+  coalesceTokens: boolean
+  maxTokenFrameChars: number
+}
+
+const CHUNK = 'ModelClientStreamingChunkEvent'
+
+export class Run extends Readable {
+  readonly id: string
+  /** Events taken from the runner so far (resolved next() calls that gave a value). */
+  pulled = 0
+  /** Streaming chunks delivered, for the plugin's counters. */
+  chunksSent = 0
+
+  #seq = 0
+  #iterator: AsyncIterator<AutoGenEvent> | Iterator<AutoGenEvent> | undefined
+  #pulling = false
+  /** The runner is done with (ended, threw, or was closed): next() is never called again. */
+  #sourceDone = false
+  /** A terminal frame went out: the run is over for the client. */
+  #finished = false
+  /** Cancel or timeout: overrides whatever is still buffered. */
+  #ending: Ending | undefined
+  /** An item read while coalescing that did not belong to the merged frame. */
+  #held: Item | undefined
+  readonly #abort = new AbortController()
+  readonly #inputs = new Map<string, PendingInput>()
+  readonly #log: FastifyBaseLogger
+  readonly #opts: RunOptions
+  #timer: NodeJS.Timeout | undefined
+
+  constructor (opts: RunOptions) {
+    super({ objectMode: true, highWaterMark: opts.highWaterMark })
+    this.id = opts.request.runId
+    this.#opts = opts
+    this.#log = opts.context.log
+    this.push({ kind: 'started' } satisfies Item)
+    if (opts.runTimeout > 0) {
+      this.#timer = setTimeout(() => {
+        this.#end({ kind: 'error', code: 'AGS_RUN_TIMEOUT', message: new RunTimeoutError(opts.runTimeout).message })
+      }, opts.runTimeout).unref()
+    }
+    const context: RunContext = {
+      signal: this.#abort.signal,
+      requestInput: (prompt, options) => this.#requestInput(prompt, options),
+      request: opts.context.request,
+      log: this.#log
+    }
+    try {
+      const iterable = opts.runner.run(opts.request, context)
+      const asyncIt = (iterable as AsyncIterable<AutoGenEvent>)?.[Symbol.asyncIterator]
+      const syncIt = (iterable as Iterable<AutoGenEvent>)?.[Symbol.iterator]
+      if (typeof asyncIt === 'function') this.#iterator = asyncIt.call(iterable)
+      else if (typeof syncIt === 'function') this.#iterator = syncIt.call(iterable)
+      else throw new TypeError('runner.run() did not return an AsyncIterable')
+    } catch (err) {
+      this.#fail(err)
+    }
+  }
+
+  get signal (): AbortSignal { return this.#abort.signal }
+  /** True once the terminal frame has been handed out. */
+  get finished (): boolean { return this.#finished }
+  /** Items waiting in the buffer plus the one held back by coalescing. */
+  get buffered (): number { return this.readableLength + (this.#held === undefined ? 0 : 1) }
+
+  override _read (): void {
+    if (this.#pulling || this.#sourceDone || this.#iterator === undefined) return
+    this.#pulling = true
+    let step
+    try {
+      step = this.#iterator.next()
+    } catch (err) {
+      this.#pulling = false
+      this.#fail(err)
+      return
+    }
+    Promise.resolve(step).then(
+      (res) => this.#onStep(res),
+      (err) => { this.#pulling = false; this.#fail(err) }
+    )
+  }
+
+  #onStep (res: IteratorResult<AutoGenEvent>): void {
+    this.#pulling = false
+    if (this.#sourceDone) return
+    if (res.done === true) {
+      this.#sourceDone = true
+      this.#finish({ kind: 'error', code: 'AGS_RUNNER_NO_RESULT', message: new RunnerNoResultError().message })
+      return
+    }
+    this.pulled++
+    const event = res.value
+    if (typeof event !== 'object' || event === null || typeof (event as { type?: unknown }).type !== 'string') {
+      this.#closeSource()
+      this.#finish({ kind: 'error', code: 'AGS_INVALID_EVENT', message: new InvalidEventError().message })
+      return
+    }
+    if (event.type === 'TaskResult') {
+      this.#closeSource()
+      this.#finish({ kind: 'result', result: event as TaskResult })
+      return
+    }
+    this.push({ kind: 'event', event } satisfies Item)
+  }
+
+  /** Queues the run's last item after everything already buffered. */
+  #finish (item: Item): void {
+    this.#rejectInputs()
+    this.push(item)
+    this.push(null)
+  }
+
+  #fail (err: unknown): void {
+    this.#sourceDone = true
+    if (this.#ending !== undefined || this.#finished) return
+    if (err instanceof RunError) {
+      this.#finish({ kind: 'error', code: err.code, message: err.message })
+    } else {
+      this.#log.error({ err, runId: this.id }, 'autogen-stream runner failed')
+      this.#finish({ kind: 'error', code: 'AGS_RUNNER_ERROR', message: new RunnerFailedError().message })
+    }
+  }
+
+  /** Stops pulling and closes the runner's iterator, so the work behind it stops. */
+  #closeSource (): void {
+    if (this.#sourceDone) return
+    this.#sourceDone = true
+    const iterator = this.#iterator
+    if (iterator?.return === undefined) return
+    try {
+      // A pending next() makes an async generator queue this return(); the
+      // abort signal is what reaches the runner at once.
+      Promise.resolve(iterator.return()).catch((err: unknown) => {
+        this.#log.debug({ err, runId: this.id }, 'autogen-stream runner iterator return() failed')
+      })
+    } catch (err) {
+      this.#log.debug({ err, runId: this.id }, 'autogen-stream runner iterator return() threw')
+    }
+  }
+
+  /**
+   * Ends the run now: what is still buffered is dropped, the next frame the
+   * sender takes is the terminal one. Returns false if the run already ended.
+   */
+  #end (ending: Ending): boolean {
+    if (this.#finished || this.#ending !== undefined) return false
+    this.#ending = ending
+    clearTimeout(this.#timer)
+    this.#abort.abort(ending.kind === 'cancelled'
+      ? new RunCancelledError(ending.reason)
+      : Object.assign(new Error(ending.message), { code: ending.code }))
+    this.#closeSource()
+    this.#rejectInputs()
+    this.emit('ending')
+    return true
+  }
+
+  cancel (reason: CancelReason): boolean {
+    return this.#end({ kind: 'cancelled', reason })
+  }
+
+  /** Delivers a client's `input`; false when no such request is pending. */
+  provideInput (requestId: string, content: string): boolean {
+    const pending = this.#inputs.get(requestId)
+    if (pending === undefined) return false
+    this.#inputs.delete(requestId)
+    clearTimeout(pending.timer)
+    pending.resolve(content)
+    return true
+  }
+
+  #requestInput (prompt: string, options: InputRequestOptions = {}): Promise<string> {
+    if (this.#abort.signal.aborted) return Promise.reject(this.#abort.signal.reason)
+    if (this.#sourceDone) return Promise.reject(new Error('the run has ended'))
+    const requestId = options.requestId ?? randomUUID()
+    if (this.#inputs.has(requestId)) return Promise.reject(new Error(`input request "${requestId}" is already pending`))
+    const timeout = options.timeout ?? this.#opts.inputTimeout
+    return new Promise<string>((resolve, reject) => {
+      const pending: PendingInput = { resolve, reject, timer: undefined }
+      if (timeout > 0) {
+        pending.timer = setTimeout(() => {
+          this.#inputs.delete(requestId)
+          reject(new InputTimeoutError(requestId, timeout))
+        }, timeout).unref()
+      }
+      this.#inputs.set(requestId, pending)
+      // Beyond highWaterMark on purpose: the runner waits on this, so at most
+      // one such item per pending request can pile up.
+      this.push({ kind: 'input_request', requestId, prompt: String(prompt) } satisfies Item)
+    })
+  }
+
+  #rejectInputs (): void {
+    if (this.#inputs.size === 0) return
+    const reason = this.#abort.signal.aborted ? this.#abort.signal.reason : new Error('the run has ended')
+    for (const pending of this.#inputs.values()) {
+      clearTimeout(pending.timer)
+      pending.reject(reason)
+    }
+    this.#inputs.clear()
+  }
+
+  #frame<F extends FrameBody> (body: F): F & { runId: string, seq: number } {
+    // type, runId and seq first: they are what a reader of the wire looks for.
+    return Object.assign({ type: body.type, runId: this.id, seq: this.#seq++ }, body) as F & { runId: string, seq: number }
+  }
+
+  #take (): Item | null {
+    const held = this.#held
+    if (held !== undefined) {
+      this.#held = undefined
+      return held
+    }
+    return this.read() as Item | null
+  }
+
+  /**
+   * The next frame for the socket, or null when nothing is waiting.
+   * Consecutive chunks of one message already waiting are merged into one
+   * `token` frame; nothing waits for more to arrive.
+   */
+  nextFrame (): RunFrame | null {
+    if (this.#finished) return null
+    if (this.#ending !== undefined) {
+      const ending = this.#ending
+      return this.#terminal(ending.kind === 'cancelled'
+        ? this.#frame({ type: 'cancelled', reason: ending.reason })
+        : this.#frame({ type: 'error', code: ending.code, message: ending.message }))
+    }
+    const item = this.#take()
+    if (item === null) return null
+    switch (item.kind) {
+      case 'started':
+        return this.#frame({ type: 'started' })
+      case 'input_request':
+        return this.#frame({ type: 'input_request', requestId: item.requestId, prompt: item.prompt })
+      case 'result':
+        return this.#terminal(this.#frame({ type: 'result', result: item.result }))
+      case 'error':
+        return this.#terminal(this.#frame({ type: 'error', code: item.code, message: item.message }))
+      case 'event':
+        if (item.event.type === CHUNK) return this.#tokenFrame(item.event as ChunkLike)
+        return this.#frame({ type: 'event', event: item.event })
+    }
+  }
+
+  #tokenFrame (first: ChunkLike): RunFrame {
+    let text = String(first.content)
+    let chunks = 1
+    const id = first.full_message_id ?? null
+    if (this.#opts.coalesceTokens) {
+      const limit = this.#opts.maxTokenFrameChars
+      while (text.length < limit) {
+        const next = this.#take()
+        if (next === null) break
+        if (next.kind !== 'event' || next.event.type !== CHUNK ||
+          (next.event as ChunkLike).full_message_id !== first.full_message_id ||
+          (next.event as ChunkLike).source !== first.source) {
+          this.#held = next
+          break
+        }
+        text += String((next.event as ChunkLike).content)
+        chunks++
+      }
+    }
+    this.chunksSent += chunks
+    return this.#frame({ type: 'token', source: first.source, full_message_id: id, text, chunks })
+  }
+
+  #terminal (frame: TerminalFrame): TerminalFrame {
+    this.#finished = true
+    clearTimeout(this.#timer)
+    this.#closeSource()
+    this.#rejectInputs()
+    this.#held = undefined
+    // Drops anything still buffered and emits 'close' for the registry.
+    this.destroy()
+    return frame
+  }
+}
+
+type FrameBody = RunFrame extends infer F ? F extends RunFrame ? Omit<F, 'runId' | 'seq'> : never : never
+
+interface ChunkLike { type: string, source: string, content: string, full_message_id?: string | null }

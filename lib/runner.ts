@@ -1,0 +1,45 @@
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { AutoGenEvent } from './schemas/events.js'
+import type { StartFrame } from './schemas/frames.js'
+
+/** What a client asked for, as the runner sees it. */
+export interface RunRequest {
+  runId: string
+  task: StartFrame['task']
+  options: Record<string, unknown>
+}
+
+export interface InputRequestOptions {
+  /** Defaults to a random UUID; the Python bridge passes AutoGen's own request_id. */
+  requestId?: string
+  /** Overrides the plugin's inputTimeout for this request (ms, 0: none). */
+  timeout?: number
+}
+
+export interface RunContext {
+  /** Fires when the client cancels, disconnects, the run times out or the server shuts down. */
+  signal: AbortSignal
+  /**
+   * Asks the client for input (human in the loop): sends an `input_request`
+   * frame and resolves with the client's `input` content. Rejects when the
+   * run is cancelled or the input timeout passes.
+   */
+  requestInput: (prompt: string, options?: InputRequestOptions) => Promise<string>
+  /** The upgrade request of the connection that started the run (headers, user, ...). */
+  request: FastifyRequest
+  log: FastifyBaseLogger
+}
+
+export type RunFunction = (request: RunRequest, context: RunContext) => AsyncIterable<AutoGenEvent> | Iterable<AutoGenEvent>
+
+/** A runner with resources of its own (a worker pool, say): `close()` is awaited in fastify.close(). */
+export interface RunnerObject {
+  run: RunFunction
+  close?: () => Promise<void> | void
+}
+
+export type Runner = RunFunction | RunnerObject
+
+export function toRunnerObject (runner: Runner): RunnerObject {
+  return typeof runner === 'function' ? { run: runner } : runner
+}

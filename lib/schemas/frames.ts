@@ -1,0 +1,92 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { AutoGenEvent, TaskResult } from './events.js'
+
+/** The subprotocol versions this server speaks, newest first. */
+export const PROTOCOLS = ['autogen-stream.v1'] as const
+export const PROTOCOL = PROTOCOLS[0]
+
+const RunId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' })
+
+// Client to server
+export const StartFrame = Type.Object({
+  type: Type.Literal('start'),
+  runId: Type.Optional(RunId),
+  /** AutoGen accepts a string, a message, or a list of messages as a task. */
+  task: Type.Union([
+    Type.String(),
+    Type.Record(Type.String(), Type.Unknown()),
+    Type.Array(Type.Union([Type.String(), Type.Record(Type.String(), Type.Unknown())]))
+  ]),
+  /** Free-form options handed to the runner (the Python bridge passes them to the factory). */
+  options: Type.Optional(Type.Record(Type.String(), Type.Unknown()))
+}, { additionalProperties: false })
+
+export const CancelFrame = Type.Object({
+  type: Type.Literal('cancel'),
+  runId: RunId
+}, { additionalProperties: false })
+
+export const InputFrame = Type.Object({
+  type: Type.Literal('input'),
+  runId: RunId,
+  requestId: Type.String({ minLength: 1, maxLength: 256 }),
+  content: Type.String()
+}, { additionalProperties: false })
+
+export const ClientFrame = Type.Union([StartFrame, CancelFrame, InputFrame])
+
+export type StartFrame = Static<typeof StartFrame>
+export type CancelFrame = Static<typeof CancelFrame>
+export type InputFrame = Static<typeof InputFrame>
+export type ClientFrame = Static<typeof ClientFrame>
+
+export const clientFrameTypes = {
+  start: TypeCompiler.Compile(StartFrame),
+  cancel: TypeCompiler.Compile(CancelFrame),
+  input: TypeCompiler.Compile(InputFrame)
+} as const
+
+/**
+ * Validates a parsed frame, returning it typed or a one-line reason naming
+ * the first offending field (the client sees it in AGS_BAD_FRAME).
+ */
+export function checkClientFrame (value: unknown): { frame: ClientFrame } | { reason: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { reason: 'a frame must be a JSON object' }
+  }
+  const type = (value as { type?: unknown }).type
+  if (typeof type !== 'string' || !Object.hasOwn(clientFrameTypes, type)) {
+    return { reason: `unknown frame type ${JSON.stringify(type)}; expected "start", "cancel" or "input"` }
+  }
+  const check = clientFrameTypes[type as keyof typeof clientFrameTypes]
+  if (check.Check(value)) return { frame: value as ClientFrame }
+  const first = check.Errors(value).First()
+  const where = first?.path === '' || first === undefined ? '' : `${first.path}: `
+  return { reason: `${type}: ${where}${first?.message ?? 'does not match the schema'}` }
+}
+
+// Server to client
+export type CancelReason = 'client' | 'disconnect' | 'shutdown' | 'timeout' | 'slow_consumer' | 'heartbeat'
+
+interface RunFrameBase { runId: string, seq: number }
+export interface StartedFrame extends RunFrameBase { type: 'started' }
+export interface TokenFrame extends RunFrameBase {
+  type: 'token'
+  source: string
+  full_message_id: string | null
+  /** The text of `chunks` consecutive streaming chunks, concatenated. */
+  text: string
+  chunks: number
+}
+export interface EventFrame extends RunFrameBase { type: 'event', event: AutoGenEvent }
+export interface InputRequestFrame extends RunFrameBase { type: 'input_request', requestId: string, prompt: string }
+export interface ResultFrame extends RunFrameBase { type: 'result', result: TaskResult }
+export interface CancelledFrame extends RunFrameBase { type: 'cancelled', reason: CancelReason }
+export interface RunErrorFrame extends RunFrameBase { type: 'error', code: string, message: string }
+/** An error about a client frame or the connection: no runId, no seq. */
+export interface ConnectionErrorFrame { type: 'error', code: string, message: string, ref?: { type?: string, runId?: string, requestId?: string } }
+
+export type RunFrame = StartedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame
+export type TerminalFrame = ResultFrame | CancelledFrame | RunErrorFrame
+export type ServerFrame = RunFrame | ConnectionErrorFrame

@@ -1,0 +1,210 @@
+import type { WebSocket } from 'ws'
+import type { Run } from './run.js'
+import type { Counters } from './stats.js'
+import type { ServerFrame } from './schemas/frames.js'
+
+/*
+ * One sender per connection. It takes frames from the connection's runs in
+ * turn (one frame per run per turn) and writes them while the socket holds
+ * less than maxBufferedBytes unsent:
+ *
+ *   run A ─┐
+ *   run B ─┼─ round robin ─> ws.send() ─> socket buffer ─> kernel ─> client
+ *   run C ─┘                     ▲
+ *              waits for 'drain' (or the last write's callback) when
+ *              bufferedAmount >= maxBufferedBytes; 'close' ends every wait
+ *
+ * While it waits, runs stop being read, their Readables fill to
+ * highWaterMark and stop pulling their runners.
+ *
+ * Fairness: a runner that never waits resolves next() in microtasks, so a
+ * sender woken by microtasks could keep the event loop from ever reaching
+ * I/O. After YIELD_EVERY frames the sender continues from setImmediate
+ * instead, letting timers, incoming frames and other connections run.
+ */
+
+const YIELD_EVERY = 64
+
+export interface SenderHooks {
+  /** The socket stayed congested for stallTimeout ms. */
+  onStall: (bufferedBytes: number) => void
+}
+
+interface RawSocket {
+  writableNeedDrain?: boolean
+  once (event: string, listener: () => void): unknown
+  removeListener (event: string, listener: () => void): unknown
+}
+
+export class Sender {
+  readonly #ws: WebSocket
+  readonly #counters: Counters
+  readonly #maxBufferedBytes: number
+  readonly #stallTimeout: number
+  readonly #hooks: SenderHooks
+  readonly #runs: Run[] = []
+  #cursor = 0
+  #scheduled = false
+  #waiting = false
+  #closed = false
+  #sinceYield = 0
+  #stallTimer: NodeJS.Timeout | undefined
+  #onWrittenWaiter: (() => void) | undefined
+
+  constructor (ws: WebSocket, counters: Counters, opts: { maxBufferedBytes: number, stallTimeout: number }, hooks: SenderHooks) {
+    this.#ws = ws
+    this.#counters = counters
+    this.#maxBufferedBytes = opts.maxBufferedBytes
+    this.#stallTimeout = opts.stallTimeout
+    this.#hooks = hooks
+  }
+
+  get waiting (): boolean { return this.#waiting }
+
+  add (run: Run): void {
+    this.#runs.push(run)
+    run.on('readable', this.#kick)
+    run.on('ending', this.#kick)
+    this.#kick()
+  }
+
+  #remove (index: number): void {
+    const run = this.#runs[index] as Run
+    run.removeListener('readable', this.#kick)
+    run.removeListener('ending', this.#kick)
+    this.#runs.splice(index, 1)
+    if (this.#cursor > index) this.#cursor--
+  }
+
+  /** A connection-level frame (an error about a client frame): small, written at once. */
+  sendNow (frame: ServerFrame): void {
+    this.#write(frame)
+  }
+
+  /**
+   * Writes the terminal frames of runs that have been ended (cancelled),
+   * ignoring congestion: used right before the connection is closed, so
+   * the client that reads again sees how each run ended.
+   */
+  flushEndings (): void {
+    for (let i = this.#runs.length - 1; i >= 0; i--) {
+      const run = this.#runs[i] as Run
+      const frame = run.nextFrame()
+      if (frame !== null) this.#write(frame)
+      if (run.finished) this.#remove(i)
+    }
+  }
+
+  close (): void {
+    this.#closed = true
+    clearTimeout(this.#stallTimer)
+    for (let i = this.#runs.length - 1; i >= 0; i--) this.#remove(i)
+  }
+
+  #kick = (): void => {
+    if (this.#scheduled || this.#waiting || this.#closed) return
+    this.#scheduled = true
+    if (this.#sinceYield >= YIELD_EVERY) {
+      setImmediate(this.#flushAfterYield)
+    } else {
+      queueMicrotask(this.#flush)
+    }
+  }
+
+  #flushAfterYield = (): void => {
+    this.#sinceYield = 0
+    this.#flush()
+  }
+
+  #flush = (): void => {
+    this.#scheduled = false
+    while (!this.#closed) {
+      if (this.#congested()) {
+        this.#wait()
+        return
+      }
+      if (this.#sinceYield >= YIELD_EVERY) {
+        this.#scheduled = true
+        setImmediate(this.#flushAfterYield)
+        return
+      }
+      const frame = this.#next()
+      if (frame === null) return
+      this.#write(frame)
+      this.#sinceYield++
+    }
+  }
+
+  /** One frame from the next run in turn that has one. */
+  #next (): ServerFrame | null {
+    const runs = this.#runs
+    for (let n = runs.length; n > 0 && runs.length > 0; n--) {
+      if (this.#cursor >= runs.length) this.#cursor = 0
+      const index = this.#cursor
+      const run = runs[index] as Run
+      const frame = run.nextFrame()
+      // Removing keeps the cursor on the run that moved into this slot.
+      if (run.finished) this.#remove(index)
+      else this.#cursor = index + 1
+      if (frame !== null) return frame
+    }
+    return null
+  }
+
+  #write (frame: ServerFrame): void {
+    const ws = this.#ws
+    if (ws.readyState !== 1) return
+    const data = Buffer.from(JSON.stringify(frame))
+    const counters = this.#counters
+    counters.frames++
+    counters.bytes += data.length
+    if (frame.type === 'token') counters.tokens += frame.chunks
+    else if (frame.type === 'cancelled') counters.cancels++
+    else if (frame.type === 'error') counters.errors++
+    ws.send(data, { binary: false }, this.#onWritten)
+  }
+
+  #onWritten = (): void => {
+    const waiter = this.#onWrittenWaiter
+    if (waiter !== undefined && !this.#congested()) waiter()
+  }
+
+  #congested (): boolean {
+    return this.#ws.bufferedAmount >= this.#maxBufferedBytes
+  }
+
+  /**
+   * Waits until the socket can take more. 'drain' fires only when a write
+   * was refused (writableNeedDrain); when the limit is below the socket's
+   * own highWaterMark, the callback of the write that empties the buffer
+   * wakes us instead. Either way 'close' ends the wait.
+   */
+  #wait (): void {
+    this.#waiting = true
+    const raw = (this.#ws as unknown as { _socket: RawSocket })._socket
+    const ws = this.#ws
+    if (this.#stallTimeout > 0 && this.#stallTimer === undefined) {
+      this.#stallTimer = setTimeout(() => {
+        this.#stallTimer = undefined
+        if (this.#waiting && !this.#closed) this.#hooks.onStall(ws.bufferedAmount)
+      }, this.#stallTimeout).unref()
+    }
+    const done = (): void => {
+      raw.removeListener('drain', done)
+      ws.removeListener('close', done)
+      ws.removeListener('error', done)
+      this.#onWrittenWaiter = undefined
+      this.#waiting = false
+      if (this.#closed) return
+      if (!this.#congested()) {
+        clearTimeout(this.#stallTimer)
+        this.#stallTimer = undefined
+      }
+      this.#kick()
+    }
+    ws.once('close', done)
+    ws.once('error', done)
+    if (raw.writableNeedDrain === true) raw.once('drain', done)
+    else this.#onWrittenWaiter = done
+  }
+}
