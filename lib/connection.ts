@@ -70,7 +70,12 @@ export class Connection {
     this.#armIdle()
   }
 
-  get runCount (): number { return this.#runs.size }
+  /** Runs not yet cancelled: a cancelled run whose last frame is still queued does not count against the limit. */
+  #activeRuns (): number {
+    let n = 0
+    for (const run of this.#runs.values()) if (run.active) n++
+    return n
+  }
 
   #onMessage (data: RawData, isBinary: boolean): void {
     if (this.#closed) return
@@ -118,7 +123,7 @@ export class Connection {
   #start (frame: StartFrame): void {
     const { config, registry, counters } = this.#state
     const runId = frame.runId ?? randomUUID()
-    if (this.#runs.size >= config.maxRunsPerConnection) {
+    if (this.#activeRuns() >= config.maxRunsPerConnection) {
       this.#reject('AGS_TOO_MANY_RUNS', new TooManyRunsError(config.maxRunsPerConnection).message, { type: 'start', runId })
       return
     }

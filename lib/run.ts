@@ -25,7 +25,6 @@ import type { CancelReason, RunFrame, TerminalFrame } from './schemas/frames.js'
  */
 
 type Item =
-  | { kind: 'started' }
   | { kind: 'event', event: AutoGenEvent }
   | { kind: 'input_request', requestId: string, prompt: string }
   | { kind: 'result', result: TaskResult }
@@ -70,6 +69,7 @@ export class Run extends Readable {
   #ending: Ending | undefined
   /** An item read while coalescing that did not belong to the merged frame. */
   #held: Item | undefined
+  #startedSent = false
   readonly #abort = new AbortController()
   readonly #inputs = new Map<string, PendingInput>()
   readonly #log: FastifyBaseLogger
@@ -81,7 +81,6 @@ export class Run extends Readable {
     this.id = opts.request.runId
     this.#opts = opts
     this.#log = opts.context.log
-    this.push({ kind: 'started' } satisfies Item)
     if (opts.runTimeout > 0) {
       this.#timer = setTimeout(() => {
         this.#end({ kind: 'error', code: 'AGS_RUN_TIMEOUT', message: new RunTimeoutError(opts.runTimeout).message })
@@ -106,6 +105,8 @@ export class Run extends Readable {
   }
 
   get signal (): AbortSignal { return this.#abort.signal }
+  /** False once cancelled or timed out, even before the terminal frame is out. */
+  get active (): boolean { return !this.#finished && this.#ending === undefined }
   /** True once the terminal frame has been handed out. */
   get finished (): boolean { return this.#finished }
   /** Items waiting in the buffer plus the one held back by coalescing. */
@@ -269,6 +270,11 @@ export class Run extends Readable {
    */
   nextFrame (): RunFrame | null {
     if (this.#finished) return null
+    // `started` is always a run's first frame, even for a run cancelled at once.
+    if (!this.#startedSent) {
+      this.#startedSent = true
+      return this.#frame({ type: 'started' })
+    }
     if (this.#ending !== undefined) {
       const ending = this.#ending
       return this.#terminal(ending.kind === 'cancelled'
@@ -278,8 +284,6 @@ export class Run extends Readable {
     const item = this.#take()
     if (item === null) return null
     switch (item.kind) {
-      case 'started':
-        return this.#frame({ type: 'started' })
       case 'input_request':
         return this.#frame({ type: 'input_request', requestId: item.requestId, prompt: item.prompt })
       case 'result':
