@@ -112,7 +112,7 @@ t.test('human in the loop: input_request, input, the runner goes on', async (t) 
   c.send({ type: 'input', runId: 'h1', requestId: 'q1', content: 'APPROVE' })
   const frames = await c.untilEnded('h1')
   t.same(frames.map((f) => f.type), ['started', 'input_request', 'event', 'result'])
-  t.equal((frames[2] as EventFrame).event.content, 'user said APPROVE')
+  t.equal(((frames[2] as EventFrame).event as { content?: unknown }).content, 'user said APPROVE')
 })
 
 t.test('a synchronous iterable works as a runner', async (t) => {

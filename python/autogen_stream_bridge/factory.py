@@ -1,0 +1,89 @@
+"""Loading the user's factory ("module:callable") and calling it per run."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Optional
+
+from autogen_core import CancellationToken
+
+InputFunc = Callable[[str, Optional[CancellationToken]], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a factory gets for each run."""
+
+    run_id: str
+    # The task exactly as the client sent it (JSON); the bridge converts it
+    # to AgentChat messages itself when it calls run_stream().
+    task: Any
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class FactoryImportError(Exception):
+    """The factory spec does not resolve to a callable (the worker is fatal)."""
+
+
+class FactoryError(Exception):
+    """The factory raised or returned something that cannot run (FACTORY_ERROR)."""
+
+
+class Factory:
+    """A resolved factory; knows whether it wants the bridge's input function."""
+
+    def __init__(self, fn: Callable[..., Any], spec: str) -> None:
+        self.fn = fn
+        self.spec = spec
+        self.wants_input_func = _accepts_keyword(fn, "input_func")
+
+    async def create(self, request: RunRequest, input_func: InputFunc) -> Any:
+        """Call the factory (sync or async). Any exception is a FactoryError."""
+        try:
+            if self.wants_input_func:
+                result = self.fn(request, input_func=input_func)
+            else:
+                result = self.fn(request)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as e:
+            raise FactoryError(f"{type(e).__name__}: {e}") from e
+        if not callable(getattr(result, "run_stream", None)):
+            raise FactoryError(
+                f"the factory {self.spec} returned {type(result).__name__}, which has no run_stream(); "
+                "return an AgentChat agent or team"
+            )
+        return result
+
+
+def load_factory(spec: str) -> Factory:
+    """Resolve "package.module:attr[.attr...]", importing the module now so
+    that runs start warm."""
+    module_name, sep, attr_path = spec.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise FactoryImportError(f"factory {spec!r} must look like 'package.module:callable'")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as e:
+        raise FactoryImportError(f"cannot import factory module {module_name!r}: {type(e).__name__}: {e}") from e
+    for name in attr_path.split("."):
+        try:
+            target = getattr(target, name)
+        except AttributeError:
+            raise FactoryImportError(f"factory {spec!r}: {module_name!r} has no attribute {attr_path!r}") from None
+    if not callable(target):
+        raise FactoryImportError(f"factory {spec!r} is a {type(target).__name__}, not a callable")
+    return Factory(target, spec)
+
+
+def _accepts_keyword(fn: Callable[..., Any], name: str) -> bool:
+    # Only an explicitly named parameter counts: a generic **kwargs wrapper
+    # might forward input_func somewhere that does not expect it.
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    param = parameters.get(name)
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)

@@ -1,0 +1,204 @@
+"""Protocol stdio: private copies of fds 0/1, an async line reader and writer.
+
+The protocol owns the process's stdin and stdout, but AutoGen, user
+factories and child processes may ``print()`` or ``input()``. We move the
+protocol to private fds and point fds 0/1 at /dev/null and stderr, so a stray
+print lands in the logs instead of corrupting the NDJSON stream, and a stray
+``input()`` sees EOF instead of eating protocol lines.
+
+The writer never blocks the event loop: pipes go through asyncio pipe
+transports; anything else (a regular file, when run by hand) through a
+thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO
+
+log = logging.getLogger(__name__)
+
+# Large enough for a task carrying base64 images; longer lines are dropped.
+LINE_LIMIT = 64 * 1024 * 1024
+
+
+def isolate_stdio() -> tuple[int, int]:
+    """Return (protocol_in_fd, protocol_out_fd) and neuter fds 0 and 1."""
+    sys.stdout.flush()
+    in_fd = os.dup(0)  # os.dup fds are non-inheritable: children never see the protocol
+    out_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    return in_fd, out_fd
+
+
+class LineReader:
+    """Reads newline-terminated lines; None means EOF."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    @classmethod
+    async def open(cls, fd: int) -> LineReader:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=LINE_LIMIT, loop=loop)
+        pipe = os.fdopen(fd, "rb", buffering=0)
+        try:
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+        except ValueError:
+            # Not a pipe/socket/tty (stdin redirected from a file): feed the
+            # same StreamReader from a thread.
+            _feed_from_thread(loop, reader, pipe)
+        return cls(reader)
+
+    async def readline(self) -> bytes | None:
+        while True:
+            try:
+                return await self._reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as e:
+                return e.partial or None  # a last line without "\n" still counts
+            except asyncio.LimitOverrunError as e:
+                log.warning("dropping a stdin line longer than %d bytes", LINE_LIMIT)
+                if not await self._skip_line(e.consumed):
+                    return None
+
+    async def _skip_line(self, consumed: int) -> bool:
+        """Discard the rest of an oversized line. False on EOF."""
+        try:
+            while True:
+                await self._reader.readexactly(consumed)
+                try:
+                    await self._reader.readuntil(b"\n")  # the line's tail
+                    return True
+                except asyncio.LimitOverrunError as e:
+                    consumed = e.consumed
+        except asyncio.IncompleteReadError:
+            return False
+
+
+def _feed_from_thread(loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader, pipe: BinaryIO) -> None:
+    def pump() -> None:
+        try:
+            while chunk := pipe.read(65536):
+                loop.call_soon_threadsafe(reader.feed_data, chunk)
+        finally:
+            loop.call_soon_threadsafe(reader.feed_eof)
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-stdin")
+    loop.run_in_executor(executor, pump)
+    executor.shutdown(wait=False)
+
+
+class _WriteProtocol(asyncio.Protocol):
+    """Flow control for the stdout pipe: drain() waits while Node is behind."""
+
+    def __init__(self) -> None:
+        self._paused = False
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.warning("stdout closed: %s", exc)
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def drain(self) -> None:
+        if not self._paused or self.lost.done():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+
+class LineWriter:
+    """Writes whole lines in call order; ``send`` waits for the pipe to drain."""
+
+    def __init__(
+        self,
+        transport: asyncio.WriteTransport | None,
+        protocol: _WriteProtocol | None,
+        fallback: _ThreadWriter | None = None,
+    ) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._fallback = fallback
+        self._closed = False
+        self.lost: asyncio.Future[None] = (
+            protocol.lost if protocol is not None else asyncio.get_running_loop().create_future()
+        )
+
+    @classmethod
+    async def open(cls, fd: int) -> LineWriter:
+        loop = asyncio.get_running_loop()
+        pipe = os.fdopen(fd, "wb", buffering=0)
+        try:
+            transport, protocol = await loop.connect_write_pipe(_WriteProtocol, pipe)
+        except ValueError:
+            return cls(None, None, _ThreadWriter(pipe))
+        return cls(transport, protocol)
+
+    async def send(self, data: bytes) -> None:
+        if self._closed or self.lost.done():
+            return
+        if self._fallback is not None:
+            await self._fallback.write(data)
+            return
+        assert self._transport is not None and self._protocol is not None
+        # write() is synchronous, so lines reach the pipe in call order even
+        # when several runs are draining at once.
+        self._transport.write(data)
+        await self._protocol.drain()
+
+    async def aclose(self) -> None:
+        """Flush everything written so far, then close."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._fallback is not None:
+            await self._fallback.aclose()
+            return
+        assert self._transport is not None
+        self._transport.close()  # the transport flushes its buffer before closing
+        await self.lost
+
+
+class _ThreadWriter:
+    def __init__(self, pipe: BinaryIO) -> None:
+        self._pipe = pipe
+        # One thread keeps writes in order.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-stdout")
+
+    async def write(self, data: bytes) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._write_all, data)
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = self._pipe.write(view)  # unbuffered: may be partial
+            view = view[written or 0 :]
+
+    async def aclose(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._pipe.close)
+        self._executor.shutdown(wait=False)

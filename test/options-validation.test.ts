@@ -1,0 +1,50 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import autogenStream, { type AutogenStreamOptions } from '../lib/index.js'
+import { result } from './fixtures/events.js'
+
+const runner = async function * () { yield result() }
+
+const bad: Array<[string, Record<string, unknown>, RegExp]> = [
+  ['no runner', {}, /Invalid option "runner": expected a function .* \(got undefined\)/],
+  ['runner without run()', { runner: { go () {} } }, /"runner".*\(got \{\}\)/],
+  ['runner.close not a function', { runner: { run: runner, close: 'soon' } }, /"runner.close": expected a function \(got "soon"\)/],
+  ['path without slash', { runner, path: 'autogen' }, /"path".*\(got "autogen"\)/],
+  ['highWaterMark 0', { runner, highWaterMark: 0 }, /"highWaterMark": expected an integer from 1 to \d+ \(got 0\)/],
+  ['maxBufferedBytes not a number', { runner, maxBufferedBytes: '64k' }, /"maxBufferedBytes".*\(got "64k"\)/],
+  ['maxRunsPerConnection fractional', { runner, maxRunsPerConnection: 1.5 }, /"maxRunsPerConnection".*\(got 1.5\)/],
+  ['stallTimeout negative', { runner, stallTimeout: -1 }, /"stallTimeout".*\(got -1\)/],
+  ['pingInterval too large', { runner, pingInterval: 2 ** 31 }, /"pingInterval".*\(got 2147483648\)/],
+  ['coalesceTokens not boolean', { runner, coalesceTokens: 'yes' }, /"coalesceTokens": expected a boolean \(got "yes"\)/],
+  ['websocket not an object', { runner, websocket: 3 }, /"websocket".*\(got 3\)/]
+]
+
+for (const [name, opts, message] of bad) {
+  t.test(`registration fails: ${name}`, async (t) => {
+    const app = Fastify()
+    t.after(() => app.close())
+    await t.rejects(async () => { await app.register(autogenStream, opts as unknown as AutogenStreamOptions).ready() }, { code: 'AGS_INVALID_OPTION', message })
+  })
+}
+
+t.test("the caller's options object is left as it was", async (t) => {
+  const opts = Object.freeze({ runner, path: '/x', websocket: Object.freeze({ options: Object.freeze({ maxPayload: 10_000 }) }) })
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(autogenStream, opts as AutogenStreamOptions)
+  await app.ready()
+  t.same(Object.keys(opts), ['runner', 'path', 'websocket'])
+  t.equal(app.websocketServer.options.maxPayload, 10_000, "the user's ws options win")
+  t.equal(app.websocketServer.options.perMessageDeflate, false, 'permessage-deflate is off by default')
+})
+
+t.test('the decorator is a read-only view', async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(autogenStream, { runner })
+  await app.ready()
+  t.same({ connections: app.autogenStream.connections, runs: app.autogenStream.runs }, { connections: 0, runs: 0 })
+  t.same({ ...app.autogenStream.counters }, { connections: 0, runsStarted: 0, frames: 0, tokens: 0, bytes: 0, cancels: 0, errors: 0 })
+  t.throws(() => { (app.autogenStream as { runs: number }).runs = 3 })
+  t.ok(Object.isFrozen(app.autogenStream))
+})
