@@ -54,6 +54,8 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     runs: () => state.registry.size
   }))
 
+  config.runner.init?.(fastify.log)
+
   let heartbeat: NodeJS.Timeout | undefined
   if (config.pingInterval > 0) {
     heartbeat = setInterval(() => {

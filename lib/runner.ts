@@ -35,6 +35,8 @@ export type RunFunction = (request: RunRequest, context: RunContext) => AsyncIte
 /** A runner with resources of its own (a worker pool, say): `close()` is awaited in fastify.close(). */
 export interface RunnerObject {
   run: RunFunction
+  /** Called once at registration with the app's logger. */
+  init?: (log: FastifyBaseLogger) => void
   close?: () => Promise<void> | void
 }
 

@@ -191,7 +191,9 @@ class _ThreadWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-stdout")
 
     async def write(self, data: bytes) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._write_all, data)
+        # Submitted now, so lines keep call order; shielded, so a cancelled
+        # sender cannot unqueue a line that is already promised.
+        await asyncio.shield(asyncio.wrap_future(self._executor.submit(self._write_all, data)))
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)

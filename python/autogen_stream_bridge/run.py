@@ -226,5 +226,5 @@ async def _close_stream(run_id: str, stream: AsyncIterator[Any]) -> None:
         await aclose()
     except asyncio.CancelledError:
         raise
-    except BaseException as e:  # noqa: BLE001 - cleanup must never mask the run's outcome
+    except Exception as e:  # cleanup must never mask the run's outcome
         log.debug("run %s: closing run_stream() raised %s: %s", run_id, type(e).__name__, e)

@@ -1,0 +1,81 @@
+import type { LoggerRef } from './logger.js'
+import { RunError } from '../errors.js'
+import { PythonWorker, type WorkerSpawnOptions } from './worker.js'
+
+/**
+ * A fixed number of warm workers. A run goes to the least loaded live worker.
+ * A worker that exits is replaced; one that keeps dying before it is ready
+ * (a factory that does not import, say) is restarted with a growing delay,
+ * so a broken deployment does not spin.
+ */
+export class WorkerPool {
+  readonly #spawnOptions: Omit<WorkerSpawnOptions, 'log'>
+  readonly #log: LoggerRef
+  readonly #slots: PythonWorker[] = []
+  readonly #failures: number[] = []
+  readonly #timers = new Set<NodeJS.Timeout>()
+  readonly #readyTimeout: number
+  #closed = false
+
+  constructor (spawnOptions: Omit<WorkerSpawnOptions, 'log'>, size: number, log: LoggerRef, readyTimeout: number) {
+    this.#spawnOptions = spawnOptions
+    this.#log = log
+    this.#readyTimeout = readyTimeout
+    for (let i = 0; i < size; i++) {
+      this.#failures.push(0)
+      this.#slots.push(this.#spawn(i))
+    }
+  }
+
+  get workers (): readonly PythonWorker[] { return this.#slots }
+
+  #spawn (slot: number): PythonWorker {
+    const worker = new PythonWorker({ ...this.#spawnOptions, log: this.#log })
+    worker.ready.then(() => { this.#failures[slot] = 0 }, () => {})
+    worker.once('exit', (description: string) => {
+      if (this.#closed) return
+      const failures = this.#failures[slot] = (this.#failures[slot] ?? 0) + 1
+      const delay = Math.min(100 * 2 ** (failures - 1), 5000)
+      this.#log.current.warn({ worker: worker.pid, failures, restartInMs: delay }, `autogen-stream: ${description}; restarting`)
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer)
+        if (!this.#closed) this.#slots[slot] = this.#spawn(slot)
+      }, delay)
+      timer.unref()
+      this.#timers.add(timer)
+    })
+    return worker
+  }
+
+  /** A ready worker for a new run, or a RunError saying why there is none. */
+  async acquire (signal: AbortSignal): Promise<PythonWorker> {
+    if (this.#closed) throw new RunError('WORKER_POOL_CLOSED', 'The Python worker pool is shut down')
+    const live = this.#slots.filter((w) => !w.exited)
+    const candidates = live.length > 0 ? live : this.#slots
+    let best = candidates[0] as PythonWorker
+    for (const w of candidates) if (w.load < best.load) best = w
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        best.ready,
+        new Promise((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`not ready within ${this.#readyTimeout} ms`)), this.#readyTimeout)
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+        })
+      ])
+    } catch (err) {
+      if (signal.aborted) throw err
+      throw new RunError('WORKER_UNAVAILABLE', `No Python worker could take the run: ${(err as Error).message}`)
+    } finally {
+      clearTimeout(timer)
+    }
+    return best
+  }
+
+  async close (timeout: number): Promise<void> {
+    this.#closed = true
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#timers.clear()
+    await Promise.all(this.#slots.map((w) => w.shutdown(timeout)))
+  }
+}

@@ -1,0 +1,277 @@
+"""Example factories, used by the Node end-to-end tests and the docs.
+
+All of them run real AgentChat agents and teams on AutoGen's own
+ReplayChatCompletionClient, so they need no network and no API key. Replay
+streaming splits a string response on whitespace and yields the words joined
+by single spaces (then the CreateResult), so each word is one
+ModelClientStreamingChunkEvent. A CreateResult response (a tool call, say)
+is yielded whole, without chunks.
+
+Use one with ``--factory autogen_stream_bridge.examples:<name>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncGenerator, Literal, Mapping, Optional, Sequence, Union
+
+from autogen_agentchat.agents import AssistantAgent, UserProxyAgent
+from autogen_agentchat.base import TaskResult
+from autogen_agentchat.conditions import MaxMessageTermination, TextMentionTermination
+from autogen_agentchat.messages import (
+    BaseAgentEvent,
+    BaseChatMessage,
+    CodeExecutionEvent,
+    CodeGenerationEvent,
+    HandoffMessage,
+    MemoryQueryEvent,
+    ModelClientStreamingChunkEvent,
+    MultiModalMessage,
+    SelectorEvent,
+    SelectSpeakerEvent,
+    StopMessage,
+    StructuredMessage,
+    TextMessage,
+    ThoughtEvent,
+    ToolCallExecutionEvent,
+    ToolCallRequestEvent,
+    ToolCallSummaryMessage,
+    UserInputRequestedEvent,
+)
+from autogen_agentchat.teams import RoundRobinGroupChat
+from autogen_core import CancellationToken, FunctionCall, Image
+from autogen_core.code_executor import CodeBlock, CodeResult
+from autogen_core.memory import MemoryContent, MemoryMimeType
+from autogen_core.models import (
+    CreateResult,
+    FunctionExecutionResult,
+    LLMMessage,
+    ModelFamily,
+    ModelInfo,
+    RequestUsage,
+)
+from autogen_core.tools import Tool, ToolSchema
+from autogen_ext.models.replay import ReplayChatCompletionClient
+from PIL import Image as PILImage
+from pydantic import BaseModel
+
+from .factory import RunRequest
+
+STREAMING_TEXT = (
+    "AutoGen streams this answer one word at a time, from a Python worker "
+    "through Node to your browser, and backpressure keeps every hop honest."
+)
+
+
+def _assistant(name: str, responses: Sequence[Union[str, CreateResult]], **kwargs: Any) -> AssistantAgent:
+    return AssistantAgent(
+        name,
+        model_client=ReplayChatCompletionClient(list(responses), model_info=kwargs.pop("model_info", None)),
+        model_client_stream=True,
+        **kwargs,
+    )
+
+
+def streaming_agent(request: RunRequest) -> AssistantAgent:
+    """One streaming assistant; ``options.text`` replaces its answer."""
+    text = request.options.get("text")
+    return _assistant("assistant", [text if isinstance(text, str) else STREAMING_TEXT])
+
+
+def get_weather(city: str) -> str:
+    """Get the current weather in a city."""
+    return f"The weather in {city} is sunny, 21 degrees."
+
+
+def tool_agent(request: RunRequest) -> AssistantAgent:
+    """Calls get_weather once. AgentChat yields ToolCallRequestEvent,
+    ToolCallExecutionEvent, then (reflect_on_tool_use=False) a
+    ToolCallSummaryMessage as the answer."""
+    call = CreateResult(
+        finish_reason="function_calls",
+        content=[FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')],
+        usage=RequestUsage(prompt_tokens=12, completion_tokens=8),
+        cached=False,
+    )
+    model_info = ModelInfo(
+        vision=False,
+        function_calling=True,
+        json_output=False,
+        family=ModelFamily.UNKNOWN,
+        structured_output=False,
+    )
+    return _assistant("assistant", [call], model_info=model_info, tools=[get_weather], reflect_on_tool_use=False)
+
+
+def round_robin(request: RunRequest) -> RoundRobinGroupChat:
+    """writer then critic; the critic approves, which ends the team."""
+    writer = _assistant("writer", ["Here is a short draft: streams should respect the slowest reader."])
+    critic = _assistant("critic", ["Clear and correct. APPROVE"])
+    return RoundRobinGroupChat(
+        [writer, critic],
+        termination_condition=TextMentionTermination("APPROVE") | MaxMessageTermination(6),
+    )
+
+
+def user_proxy_team(request: RunRequest) -> RoundRobinGroupChat:
+    """An assistant and a human. The UserProxyAgent has no input_func on
+    purpose: the bridge must replace its console input. The team ends when
+    the user's answer contains APPROVE (or after a few rounds)."""
+    rounds = 4
+    assistant = _assistant(
+        "assistant",
+        ["I drafted a plan for your task. Reply APPROVE to finish, or tell me what to change."]
+        + ["Thanks, I changed the plan. Reply APPROVE if it is good now."] * (rounds - 1),
+    )
+    user = UserProxyAgent("user")
+    return RoundRobinGroupChat(
+        [assistant, user],
+        # Only the user's word counts; the assistant could say it too.
+        termination_condition=TextMentionTermination("APPROVE", sources=["user"])
+        | MaxMessageTermination(1 + 2 * rounds),
+    )
+
+
+def long_stream(request: RunRequest) -> AssistantAgent:
+    """A single streaming agent answering ``options.words`` (default 5000)
+    words "w0 w1 ...": one chunk event per word."""
+    words = request.options.get("words", 5000)
+    if not isinstance(words, int) or isinstance(words, bool) or words < 1:
+        raise ValueError(f"options.words must be a positive integer, got {words!r}")
+    return _assistant("assistant", [" ".join(f"w{i}" for i in range(words))])
+
+
+class SlowReplayChatCompletionClient(ReplayChatCompletionClient):
+    """A replay client whose every call first waits ``delay`` seconds, like
+    a slow model. The wait is linked to the cancellation token, as real
+    clients link their HTTP request."""
+
+    def __init__(self, chat_completions: Sequence[Union[str, CreateResult]], delay: float) -> None:
+        super().__init__(chat_completions)
+        self._delay = delay
+
+    async def _think(self, cancellation_token: Optional[CancellationToken]) -> None:
+        wait = asyncio.ensure_future(asyncio.sleep(self._delay))
+        if cancellation_token is not None:
+            cancellation_token.link_future(wait)
+        await wait
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: Optional[bool | type[BaseModel]] = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: Optional[CancellationToken] = None,
+    ) -> CreateResult:
+        await self._think(cancellation_token)
+        return await super().create(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            cancellation_token=cancellation_token,
+        )
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: Optional[bool | type[BaseModel]] = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: Optional[CancellationToken] = None,
+    ) -> AsyncGenerator[Union[str, CreateResult], None]:
+        await self._think(cancellation_token)
+        async for chunk in super().create_stream(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            cancellation_token=cancellation_token,
+        ):
+            yield chunk
+
+
+def slow_agent(request: RunRequest) -> AssistantAgent:
+    """A streaming agent whose model takes ``options.delay`` seconds
+    (default 3600) to answer: for cancelling while inside AutoGen."""
+    delay = request.options.get("delay", 3600)
+    if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+        raise ValueError(f"options.delay must be a number of seconds, got {delay!r}")
+    return AssistantAgent(
+        "assistant",
+        model_client=SlowReplayChatCompletionClient([STREAMING_TEXT], delay=float(delay)),
+        model_client_stream=True,
+    )
+
+
+class Weather(BaseModel):
+    city: str
+    temperature_c: float
+
+
+class EveryType:
+    """Not an agent: a run_stream() yielding one real instance of every
+    AgentChat 0.7.5 message and event class, then a TaskResult, to prove
+    that the bridge forwards each of them faithfully."""
+
+    async def run_stream(
+        self,
+        *,
+        task: str | BaseChatMessage | Sequence[BaseChatMessage] | None = None,
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | TaskResult, None]:
+        items = every_item()
+        for item in items:
+            yield item
+        yield TaskResult(
+            messages=[m for m in items if not isinstance(m, ModelClientStreamingChunkEvent)],
+            stop_reason="every type sent",
+        )
+
+
+def every_item(source: str = "every_type") -> list[BaseAgentEvent | BaseChatMessage]:
+    image = Image.from_pil(PILImage.new("RGB", (2, 2), (255, 0, 0)))
+    call = FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')
+    result = FunctionExecutionResult(content="sunny", name="get_weather", call_id="call_1", is_error=False)
+    code = "print('hi')"
+    return [
+        TextMessage(content="hello", source=source),
+        MultiModalMessage(content=["a red pixel square:", image], source=source),
+        StopMessage(content="stopping", source=source),
+        HandoffMessage(content="over to you", target="other", source=source),
+        ToolCallSummaryMessage(content="sunny", tool_calls=[call], results=[result], source=source),
+        StructuredMessage[Weather](content=Weather(city="Paris", temperature_c=21.5), source=source),
+        ToolCallRequestEvent(content=[call], source=source),
+        ToolCallExecutionEvent(content=[result], source=source),
+        MemoryQueryEvent(
+            content=[MemoryContent(content="the user likes Paris", mime_type=MemoryMimeType.TEXT)], source=source
+        ),
+        UserInputRequestedEvent(request_id="req-1", source=source),
+        ModelClientStreamingChunkEvent(content="chunk", full_message_id="msg-1", source=source),
+        ThoughtEvent(content="thinking", source=source),
+        SelectSpeakerEvent(content=["writer"], source=source),
+        # In 0.7.5 but missing from MessageFactory and from the Node schemas.
+        SelectorEvent(content="selector says hi", source=source),
+        CodeGenerationEvent(
+            retry_attempt=0,
+            content=f"```python\n{code}\n```",
+            code_blocks=[CodeBlock(code=code, language="python")],
+            source=source,
+        ),
+        CodeExecutionEvent(retry_attempt=0, result=CodeResult(exit_code=0, output="hi\n"), source=source),
+    ]
+
+
+def every_type(request: RunRequest) -> EveryType:
+    return EveryType()
+
+
+def failing_factory(request: RunRequest) -> Any:
+    raise ValueError("factory failed on purpose")

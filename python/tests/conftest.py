@@ -1,0 +1,165 @@
+"""A client for the worker that speaks the protocol over real stdio."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import pytest
+
+TESTS_DIR = Path(__file__).parent
+TERMINAL = {"end", "cancelled", "error"}
+TIMEOUT = 10.0
+
+
+class Worker:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self._runs: defaultdict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
+        self._other: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._ids = itertools.count(1)
+        self.stderr = b""
+        self._reader = asyncio.ensure_future(self._read())
+        self._stderr_reader = asyncio.ensure_future(self._read_stderr())
+
+    @classmethod
+    async def spawn(cls, factory: str, *args: str, env: dict[str, str] | None = None) -> Worker:
+        full_env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), **(env or {})}
+        cmd = [sys.executable, "-m", "autogen_stream_bridge.worker"]
+        if factory:
+            cmd += ["--factory", factory]
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=full_env,
+            limit=64 * 1024 * 1024,
+        )
+        return cls(proc)
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            assert line.endswith(b"\n"), line
+            ev = json.loads(line)
+            if "run" in ev:
+                self._runs[ev["run"]].put_nowait(ev)
+            else:
+                self._other.put_nowait(ev)
+
+    async def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        while chunk := await self.proc.stderr.read(65536):
+            self.stderr += chunk
+
+    async def send(self, **op: Any) -> None:
+        await self.send_raw(json.dumps(op).encode() + b"\n")
+
+    async def send_raw(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        await self.proc.stdin.drain()
+
+    async def next_other(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return await asyncio.wait_for(self._other.get(), timeout)
+
+    async def ready(self) -> dict[str, Any]:
+        ev = await self.next_other()
+        assert ev["ev"] == "ready", ev
+        return ev
+
+    async def next(self, run: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return await asyncio.wait_for(self._runs[run].get(), timeout)
+
+    def pending(self, run: str) -> int:
+        """Events received for run but not consumed yet."""
+        return self._runs[run].qsize()
+
+    async def items(self, run: str, count: int) -> list[dict[str, Any]]:
+        out = []
+        for _ in range(count):
+            ev = await self.next(run)
+            assert ev["ev"] == "item", ev
+            out.append(ev["item"])
+        return out
+
+    async def until_terminal(self, run: str, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
+        """Every event of run up to and including its terminal one."""
+        evs = []
+        while True:
+            ev = await self.next(run, timeout)
+            evs.append(ev)
+            if ev["ev"] in TERMINAL:
+                return evs
+
+    async def start(self, run: str, task: Any = "hello", credit: int = 0, **options: Any) -> None:
+        await self.send(op="start", run=run, task=task, options=options)
+        if credit:
+            await self.send(op="credit", run=run, n=credit)
+
+    async def stats(self) -> dict[str, Any]:
+        request_id = next(self._ids)
+        await self.send(op="stats", id=request_id)
+        while True:
+            ev = await self.next_other()
+            if ev["ev"] == "stats" and ev["id"] == request_id:
+                return ev
+
+    async def wait_exit(self, timeout: float = TIMEOUT) -> int:
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        await asyncio.wait_for(asyncio.gather(self._reader, self._stderr_reader), timeout)
+        return code
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            try:
+                await self.send(op="shutdown")
+                await self.wait_exit()
+            except (Exception, asyncio.TimeoutError):
+                self.proc.kill()
+                await self.proc.wait()
+        self._reader.cancel()
+        self._stderr_reader.cancel()
+
+
+Spawn = Callable[..., Awaitable[Worker]]
+
+
+@pytest.fixture
+async def spawn() -> AsyncIterator[Spawn]:
+    """spawn("name") starts a ready worker on autogen_stream_bridge.examples:name;
+    a name with ":" is used as is."""
+    workers: list[Worker] = []
+
+    async def _spawn(name: str, *args: str, ready: bool = True, env: dict[str, str] | None = None) -> Worker:
+        factory = name if (":" in name or not name) else f"autogen_stream_bridge.examples:{name}"
+        worker = await Worker.spawn(factory, *args, env=env)
+        workers.append(worker)
+        if ready:
+            await worker.ready()
+        return worker
+
+    yield _spawn
+    await asyncio.gather(*(w.close() for w in workers))
+
+
+def types(items: list[dict[str, Any]]) -> list[str]:
+    return [i["type"] for i in items]
+
+
+def squash(names: list[str]) -> list[str]:
+    """Collapse runs of ModelClientStreamingChunkEvent into one "chunks*"."""
+    out: list[str] = []
+    for name in names:
+        name = "chunks*" if name == "ModelClientStreamingChunkEvent" else name
+        if not (out and out[-1] == name == "chunks*"):
+            out.append(name)
+    return out
