@@ -35,6 +35,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     worker.attach(request.runId, this)
     worker.send({ op: 'start', run: request.runId, task: request.task, options: request.options })
     context.signal.addEventListener('abort', this.#onAbort, { once: true })
+    if (worker.exited) this.onWorkerExit('it had exited before the run started')
   }
 
   [Symbol.asyncIterator] (): this { return this }

@@ -15,6 +15,8 @@ export class WorkerPool {
   readonly #failures: number[] = []
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #readyTimeout: number
+  /** Runs waiting for a worker while every slot is between a death and its restart. */
+  #spawnWaiters: Array<() => void> = []
   #closed = false
 
   constructor (spawnOptions: Omit<WorkerSpawnOptions, 'log'>, size: number, log: LoggerRef, readyTimeout: number) {
@@ -39,7 +41,9 @@ export class WorkerPool {
       this.#log.current.warn({ worker: worker.pid, failures, restartInMs: delay }, `autogen-stream: ${description}; restarting`)
       const timer = setTimeout(() => {
         this.#timers.delete(timer)
-        if (!this.#closed) this.#slots[slot] = this.#spawn(slot)
+        if (this.#closed) return
+        this.#slots[slot] = this.#spawn(slot)
+        for (const wake of this.#spawnWaiters.splice(0)) wake()
       }, delay)
       timer.unref()
       this.#timers.add(timer)
@@ -49,33 +53,42 @@ export class WorkerPool {
 
   /** A ready worker for a new run, or a RunError saying why there is none. */
   async acquire (signal: AbortSignal): Promise<PythonWorker> {
-    if (this.#closed) throw new RunError('WORKER_POOL_CLOSED', 'The Python worker pool is shut down')
-    const live = this.#slots.filter((w) => !w.exited)
-    const candidates = live.length > 0 ? live : this.#slots
-    let best = candidates[0] as PythonWorker
-    for (const w of candidates) if (w.load < best.load) best = w
     let timer: NodeJS.Timeout | undefined
+    let onAbort: (() => void) | undefined
+    const limit = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`not ready within ${this.#readyTimeout} ms`)), this.#readyTimeout)
+      onAbort = () => reject(signal.reason)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
     try {
-      await Promise.race([
-        best.ready,
-        new Promise((_resolve, reject) => {
-          timer = setTimeout(() => reject(new Error(`not ready within ${this.#readyTimeout} ms`)), this.#readyTimeout)
-          signal.addEventListener('abort', () => reject(signal.reason), { once: true })
-        })
-      ])
+      for (;;) {
+        if (this.#closed) throw new RunError('WORKER_POOL_CLOSED', 'The Python worker pool is shut down')
+        const live = this.#slots.filter((w) => !w.exited)
+        if (live.length === 0) {
+          // Every worker died and waits for its restart.
+          await Promise.race([new Promise<void>((resolve) => { this.#spawnWaiters.push(resolve) }), limit])
+          continue
+        }
+        let best = live[0] as PythonWorker
+        for (const w of live) if (w.load < best.load) best = w
+        await Promise.race([best.ready, limit])
+        // It may have died between ready and now: pick again.
+        if (!best.exited) return best
+      }
     } catch (err) {
-      if (signal.aborted) throw err
+      if (signal.aborted || err instanceof RunError) throw err
       throw new RunError('WORKER_UNAVAILABLE', `No Python worker could take the run: ${(err as Error).message}`)
     } finally {
       clearTimeout(timer)
+      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
     }
-    return best
   }
 
   async close (timeout: number): Promise<void> {
     this.#closed = true
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
+    for (const wake of this.#spawnWaiters.splice(0)) wake()
     await Promise.all(this.#slots.map((w) => w.shutdown(timeout)))
   }
 }

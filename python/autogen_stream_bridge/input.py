@@ -77,8 +77,9 @@ class InputBroker:
         if seen.is_set():
             return
         waiter = asyncio.ensure_future(seen.wait())
+        either: set[asyncio.Future[Any]] = {waiter, answer}
         try:
-            done, _ = await asyncio.wait({waiter, answer}, timeout=ORDER_GRACE_SECONDS)
+            done, _ = await asyncio.wait(either, timeout=ORDER_GRACE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
             if not done:
                 log.warning("run %s: input request %s sent before its event (no credit?)", self._run_id, request_id)
         finally:

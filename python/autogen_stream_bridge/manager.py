@@ -36,23 +36,23 @@ class RunManager:
             self.counters.started_total += 1
             run.start()
         elif op["op"] == "stats":
-            self._spawn(self._send(self.stats(op["id"])))
+            self._spawn(self._reply(self.stats(op["id"])))
         elif op["op"] == "shutdown":
             pass  # the worker loop handles it
         else:
-            run = self.runs.get(op["run"])
-            if run is None:
+            target = self.runs.get(op["run"])
+            if target is None:
                 log.debug("%s for unknown or finished run %s: ignored", op["op"], op["run"])
             elif op["op"] == "credit":
-                run.add_credit(op["n"])
+                target.add_credit(op["n"])
             elif op["op"] == "cancel":
-                run.cancel()
+                target.cancel()
             elif op["op"] == "stop":
-                run.stop()
+                target.stop()
             elif op["op"] == "input":
-                run.input.answer(op["request_id"], op["content"])
+                target.input.answer(op["request_id"], op["content"])
             elif op["op"] == "input_error":
-                run.input.fail(op["request_id"], op["message"])
+                target.input.fail(op["request_id"], op["message"])
 
     def stats(self, request_id: Any) -> StatsEv:
         return {
@@ -74,6 +74,9 @@ class RunManager:
             _, still = await asyncio.wait(pending, timeout=CANCEL_GRACE_SECONDS + 1)
             for task in still:
                 task.cancel()
+
+    async def _reply(self, ev: StatsEv) -> None:
+        await self._send(ev)
 
     def _forget(self, run: Run) -> None:
         self.runs.pop(run.run_id, None)

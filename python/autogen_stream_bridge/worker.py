@@ -78,7 +78,8 @@ async def serve(factory_spec: str, in_fd: int, out_fd: int) -> int:
     while True:
         read = asyncio.ensure_future(reader.readline())
         # Stop too when Node stops reading us: there is nobody left to serve.
-        await asyncio.wait({read, writer.lost}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {read, writer.lost}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not read.done():
             read.cancel()
             log.warning("stdout closed; shutting down")
@@ -121,6 +122,14 @@ def _run_loop(factory_spec: str, in_fd: int, out_fd: int) -> int:
         loop.close()
 
 
+def _hide_cancellation_tracebacks(record: logging.LogRecord) -> bool:
+    # A cancelled team makes AutoGen's runtime log every interrupted agent
+    # handler at ERROR with a CancelledError traceback; after a `cancel` op
+    # that is the expected outcome, not an error worth a page of stderr.
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (record.name == "autogen_core" and isinstance(exc, asyncio.CancelledError))
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = parse_args(argv)
     logging.basicConfig(
@@ -129,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         format="%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s",
     )
     log.setLevel(args.log_level)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_hide_cancellation_tracebacks)
     in_fd, out_fd = isolate_stdio()
     code = _run_loop(args.factory, in_fd, out_fd)
     logging.shutdown()

@@ -7,6 +7,7 @@ import sys
 from typing import Any, AsyncGenerator, Awaitable, Callable, Optional
 
 from autogen_agentchat.agents import AssistantAgent, UserProxyAgent
+from autogen_agentchat.base import ChatAgent, Team
 from autogen_agentchat.conditions import MaxMessageTermination
 from autogen_agentchat.messages import TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
@@ -44,7 +45,7 @@ def raising_stream(request: RunRequest) -> _Raising:
 def slow_team(request: RunRequest) -> RoundRobinGroupChat:
     """writer/critic, each model call taking options.delay seconds; 20 turns."""
     delay = float(request.options.get("delay", 3600))
-    agents = [
+    agents: list[ChatAgent | Team] = [
         AssistantAgent(
             name,
             model_client=SlowReplayChatCompletionClient([f"{name} turn {i}" for i in range(10)], delay=delay),

@@ -1,0 +1,41 @@
+import t from 'tap'
+import { startServer, Client } from './fixtures/server.js'
+import { examplesRunner, workerStats } from './fixtures/python.js'
+import type { EventFrame, ResultFrame, TokenFrame } from '../lib/index.js'
+
+t.test('a streaming AssistantAgent through the Python bridge', async (t) => {
+  const runner = examplesRunner()
+  const { app, url } = await startServer({ runner })
+  t.after(() => app.close())
+  await runner.ready()
+  const [pid] = runner.pids
+  const c = await Client.connect(url)
+  t.after(() => c.close())
+
+  c.send({ type: 'start', runId: 'a1', task: 'Tell me about streams', options: { example: 'streaming_agent' } })
+  const frames = await c.untilEnded('a1')
+  t.same(frames.map((f) => f.seq), frames.map((_, i) => i), 'seq without gaps')
+  t.equal(frames[0]?.type, 'started')
+  const tokens = frames.filter((f): f is TokenFrame => f.type === 'token')
+  t.ok(tokens.length > 10, `${tokens.length} token frames`)
+  t.ok(tokens.every((f) => f.source === 'assistant' && f.full_message_id === tokens[0]?.full_message_id))
+  const events = frames.filter((f): f is EventFrame => f.type === 'event').map((f) => f.event as { type: string, content?: unknown, source?: string, id?: string })
+  t.same(events.map((e) => e.type), ['TextMessage', 'TextMessage'], 'the user task, then the final answer')
+  const final = events[1]
+  t.equal(tokens.map((f) => f.text).join(''), final?.content, 'token text joined equals the final TextMessage')
+  t.equal(tokens[0]?.full_message_id, final?.id, 'full_message_id names the final message')
+  const result = frames.at(-1) as ResultFrame
+  t.equal(result.type, 'result')
+  t.equal(result.result.type, 'TaskResult')
+  t.equal(result.result.messages.length, 2)
+  t.equal(result.result.stop_reason, null)
+
+  // Warm: the same worker process serves the next run; AutoGen is not imported again.
+  c.send({ type: 'start', runId: 'a2', task: 'again', options: { example: 'streaming_agent', text: 'one two three' } })
+  const second = await c.untilEnded('a2')
+  t.equal(second.filter((f): f is TokenFrame => f.type === 'token').map((f) => f.text).join(''), 'one two three')
+  t.same(runner.pids, [pid], 'same worker pid')
+  const [stats] = await workerStats(runner)
+  t.equal(stats?.started_total, 2)
+  t.equal(stats?.active, 0)
+})

@@ -1,0 +1,28 @@
+import t from 'tap'
+import { startServer, Client } from './fixtures/server.js'
+import { examplesRunner } from './fixtures/python.js'
+import type { RunErrorFrame } from '../lib/index.js'
+
+t.test('kill -9 a worker mid-run: error frame, restart, the next run succeeds', async (t) => {
+  const runner = examplesRunner({ workers: 1 })
+  const { app, url } = await startServer({ runner })
+  t.after(() => app.close())
+  await runner.ready()
+  const [pid] = runner.pids
+  const c = await Client.connect(url)
+  t.after(() => c.close())
+  c.send({ type: 'start', runId: 'doomed', task: 'x', options: { example: 'long_stream', words: 1_000_000 } })
+  await c.until(() => c.run('doomed').filter((f) => f.type === 'token').length > 10)
+  process.kill(pid as number, 'SIGKILL')
+  const frames = await c.untilEnded('doomed')
+  const last = frames.at(-1) as RunErrorFrame
+  t.equal(last.type, 'error')
+  t.equal(last.code, 'WORKER_DIED')
+  t.equal(last.message, 'The Python worker running this run died: the Python worker exited (signal SIGKILL)')
+
+  c.send({ type: 'start', runId: 'after', task: 'x', options: { example: 'streaming_agent' } })
+  const after = await c.untilEnded('after')
+  t.equal(after.at(-1)?.type, 'result', 'the restarted worker serves the next run')
+  t.not(runner.pids[0], pid, 'a new process')
+  t.equal(c.ws.readyState, c.ws.OPEN, 'the connection was never affected')
+})
