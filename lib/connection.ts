@@ -12,7 +12,7 @@ import { Run } from './run.js'
 import { Sender } from './sender.js'
 import type { Counters } from './stats.js'
 import {
-  checkClientFrame, type CancelFrame, type CancelReason, type ConnectionErrorFrame, type InputFrame, type StartFrame
+  checkClientFrame, type CancelFrame, type CancelReason, type StopFrame, type ConnectionErrorFrame, type InputFrame, type StartFrame
 } from './schemas/frames.js'
 
 /** What every connection of one plugin instance shares. */
@@ -105,6 +105,7 @@ export class Connection {
     switch (frame.type) {
       case 'start': this.#start(frame); break
       case 'cancel': this.#cancel(frame); break
+      case 'stop': this.#stop(frame); break
       case 'input': this.#input(frame); break
     }
   }
@@ -156,6 +157,13 @@ export class Connection {
     const run = this.#runs.get(frame.runId)
     if (run === undefined || !run.cancel('client')) {
       this.#reject('AGS_UNKNOWN_RUN', new UnknownRunError(frame.runId).message, { type: 'cancel', runId: frame.runId })
+    }
+  }
+
+  #stop (frame: StopFrame): void {
+    const run = this.#runs.get(frame.runId)
+    if (run === undefined || !run.requestStop()) {
+      this.#reject('AGS_UNKNOWN_RUN', new UnknownRunError(frame.runId).message, { type: 'stop', runId: frame.runId })
     }
   }
 

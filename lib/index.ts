@@ -10,7 +10,7 @@ export { pythonRunner, type PythonRunner, type PythonRunnerOptions } from './pyt
 export { RunError, ErrorTable, type ErrorCode } from './errors.js'
 export { PROTOCOL, PROTOCOLS } from './schemas/frames.js'
 export type {
-  ClientFrame, StartFrame, CancelFrame, InputFrame, ServerFrame, RunFrame, TerminalFrame, StartedFrame, TokenFrame,
+  ClientFrame, StartFrame, CancelFrame, StopFrame, InputFrame, ServerFrame, RunFrame, TerminalFrame, StartedFrame, TokenFrame,
   EventFrame, InputRequestFrame, ResultFrame, CancelledFrame, RunErrorFrame, ConnectionErrorFrame, CancelReason
 } from './schemas/frames.js'
 export * as schemas from './schemas/events.js'

@@ -71,6 +71,7 @@ export class Run extends Readable {
   #held: Item | undefined
   #startedSent = false
   readonly #abort = new AbortController()
+  readonly #stop = new AbortController()
   readonly #inputs = new Map<string, PendingInput>()
   readonly #log: FastifyBaseLogger
   readonly #opts: RunOptions
@@ -88,6 +89,7 @@ export class Run extends Readable {
     }
     const context: RunContext = {
       signal: this.#abort.signal,
+      stopSignal: this.#stop.signal,
       requestInput: (prompt, options) => this.#requestInput(prompt, options),
       request: opts.context.request,
       log: this.#log
@@ -201,6 +203,13 @@ export class Run extends Readable {
     this.#closeSource()
     this.#rejectInputs()
     this.emit('ending')
+    return true
+  }
+
+  /** Asks the runner to stop gracefully; false when the run is no longer active. */
+  requestStop (): boolean {
+    if (!this.active || this.#sourceDone) return false
+    this.#stop.abort()
     return true
   }
 

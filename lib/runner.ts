@@ -20,6 +20,12 @@ export interface RunContext {
   /** Fires when the client cancels, disconnects, the run times out or the server shuts down. */
   signal: AbortSignal
   /**
+   * Fires when the client asks for a graceful stop (`stop` frame): finish the
+   * current step and end with a normal TaskResult. A runner that cannot stop
+   * gracefully may ignore it; the client can still cancel.
+   */
+  stopSignal: AbortSignal
+  /**
    * Asks the client for input (human in the loop): sends an `input_request`
    * frame and resolves with the client's `input` content. Rejects when the
    * run is cancelled or the input timeout passes.

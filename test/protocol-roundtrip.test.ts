@@ -127,3 +127,29 @@ t.test('a synchronous iterable works as a runner', async (t) => {
   t.equal(frames.filter((f): f is TokenFrame => f.type === 'token').map((f) => f.text).join(''), 'ab')
   t.equal(frames.at(-1)?.type, 'result')
 })
+
+t.test('stop: the runner sees stopSignal and ends with a normal result', async (t) => {
+  const { app, url } = await startServer({
+    runner: async function * (_req, ctx) {
+      let turn = 0
+      while (!ctx.stopSignal.aborted) {
+        yield text(`turn ${turn++}`)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      yield result([], `stopped after ${turn} turns`)
+    }
+  })
+  t.after(() => app.close())
+  const c = await Client.connect(url)
+  t.after(() => c.close())
+  c.send({ type: 'start', runId: 'g', task: 'x' })
+  await c.until(() => c.run('g').length >= 4)
+  c.send({ type: 'stop', runId: 'g' })
+  const frames = await c.untilEnded('g')
+  const last = frames.at(-1) as ResultFrame
+  t.equal(last.type, 'result')
+  t.match(last.result.stop_reason, /^stopped after \d+ turns$/)
+  c.send({ type: 'stop', runId: 'g' })
+  await c.until((f) => f.at(-1)?.type === 'error' && !('runId' in (f.at(-1) as object)))
+  t.equal((c.frames.at(-1) as { code: string }).code, 'AGS_UNKNOWN_RUN', 'stop for a finished run is refused')
+})

@@ -35,6 +35,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     worker.attach(request.runId, this)
     worker.send({ op: 'start', run: request.runId, task: request.task, options: request.options })
     context.signal.addEventListener('abort', this.#onAbort, { once: true })
+    context.stopSignal.addEventListener('abort', this.#onStop, { once: true })
     if (worker.exited) this.onWorkerExit('it had exited before the run started')
   }
 
@@ -66,6 +67,10 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     if (grant <= 0 || this.#ending !== undefined) return
     this.#outstanding += grant
     this.#worker.send({ op: 'credit', run: this.#runId, n: grant })
+  }
+
+  #onStop = (): void => {
+    if (this.#ending === undefined && !this.#sawResult) this.#worker.send({ op: 'stop', run: this.#runId })
   }
 
   #onAbort = (): void => {
@@ -115,6 +120,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     this.#ending = ending
     this.#worker.detach(this.#runId)
     this.#context.signal.removeEventListener('abort', this.#onAbort)
+    this.#context.stopSignal.removeEventListener('abort', this.#onStop)
     const waiter = this.#waiter
     this.#waiter = undefined
     if (waiter === undefined) return

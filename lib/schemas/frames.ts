@@ -27,6 +27,12 @@ export const CancelFrame = Type.Object({
   runId: RunId
 }, { additionalProperties: false })
 
+/** Graceful stop: the runner finishes its current step and ends with a normal result (teams: ExternalTermination). */
+export const StopFrame = Type.Object({
+  type: Type.Literal('stop'),
+  runId: RunId
+}, { additionalProperties: false })
+
 export const InputFrame = Type.Object({
   type: Type.Literal('input'),
   runId: RunId,
@@ -34,16 +40,18 @@ export const InputFrame = Type.Object({
   content: Type.String()
 }, { additionalProperties: false })
 
-export const ClientFrame = Type.Union([StartFrame, CancelFrame, InputFrame])
+export const ClientFrame = Type.Union([StartFrame, CancelFrame, StopFrame, InputFrame])
 
 export type StartFrame = Static<typeof StartFrame>
 export type CancelFrame = Static<typeof CancelFrame>
+export type StopFrame = Static<typeof StopFrame>
 export type InputFrame = Static<typeof InputFrame>
 export type ClientFrame = Static<typeof ClientFrame>
 
 export const clientFrameTypes = {
   start: TypeCompiler.Compile(StartFrame),
   cancel: TypeCompiler.Compile(CancelFrame),
+  stop: TypeCompiler.Compile(StopFrame),
   input: TypeCompiler.Compile(InputFrame)
 } as const
 
@@ -57,7 +65,7 @@ export function checkClientFrame (value: unknown): { frame: ClientFrame } | { re
   }
   const type = (value as { type?: unknown }).type
   if (typeof type !== 'string' || !Object.hasOwn(clientFrameTypes, type)) {
-    return { reason: `unknown frame type ${JSON.stringify(type)}; expected "start", "cancel" or "input"` }
+    return { reason: `unknown frame type ${JSON.stringify(type)}; expected "start", "cancel", "stop" or "input"` }
   }
   const check = clientFrameTypes[type as keyof typeof clientFrameTypes]
   if (check.Check(value)) return { frame: value as ClientFrame }
