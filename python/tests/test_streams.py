@@ -159,3 +159,17 @@ async def test_every_type_arrives_intact(spawn: Spawn) -> None:
     assert result["messages"][1]["content"][1] == image
     for item in items[:-1]:
         assert {"id", "source", "created_at", "metadata", "models_usage"} <= set(item), item["type"]
+
+
+async def test_demo_with_openai_key_but_no_openai_extra(spawn: Spawn) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("openai") is not None:
+        import pytest
+
+        pytest.skip("the openai extra is installed; this checks the hint shown without it")
+    worker = await spawn("autogen_stream_bridge.demo:create_team", env={"OPENAI_API_KEY": "sk-test"})
+    await worker.start("r1", credit=10)
+    [error] = await worker.until_terminal("r1")
+    assert error["code"] == "FACTORY_ERROR"
+    assert "pip install 'autogen-stream-bridge[openai]'" in error["message"]
