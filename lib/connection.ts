@@ -37,7 +37,9 @@ export class Connection {
   readonly #request: FastifyRequest
   readonly #log: FastifyBaseLogger
   readonly #sender: Sender
+  /** This connection's runs by runId (the registry holds them by owner and runId). */
   readonly #runs = new Map<string, Run>()
+  readonly #id = randomUUID()
   #badFrames = 0
   #missedPongs = 0
   #idleTimer: NodeJS.Timeout | undefined
@@ -78,7 +80,8 @@ export class Connection {
   }
 
   #onMessage (data: RawData, isBinary: boolean): void {
-    if (this.#closed) return
+    // Frames still arriving after a close started (shutdown, slow consumer) start nothing.
+    if (this.#closed || this.#ws.readyState !== OPEN) return
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength
     if (size > this.#state.config.maxPayload) {
       this.end('AGS_FRAME_TOO_LARGE', new FrameTooLargeError(size, this.#state.config.maxPayload).message, 'client')
@@ -128,12 +131,14 @@ export class Connection {
       this.#reject('AGS_TOO_MANY_RUNS', new TooManyRunsError(config.maxRunsPerConnection).message, { type: 'start', runId })
       return
     }
-    if (registry.has(runId)) {
+    // A runId is taken until that run's last frame is out: frames of two runs must never share one.
+    if (this.#runs.has(runId)) {
       this.#reject('AGS_DUPLICATE_RUN_ID', new DuplicateRunIdError(runId).message, { type: 'start', runId })
       return
     }
     clearTimeout(this.#idleTimer)
     const run = new Run({
+      key: `${this.#id}/${runId}`,
       request: { runId, task: frame.task, options: frame.options ?? {} },
       runner: config.runner,
       context: { request: this.#request, log: this.#log },
@@ -230,7 +235,7 @@ export class Connection {
     // no one to go to. (A resumable-run store would keep them instead.)
     for (const run of this.#runs.values()) {
       run.cancel('disconnect')
-      run.nextFrame()
+      run.takeEnding()
     }
     this.#runs.clear()
     this.#state.connections.delete(this)

@@ -86,9 +86,11 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
   if (!isRunner) {
     throw new InvalidOptionError('runner', 'expected a function (request, context) => AsyncIterable or an object with run()', show(runner))
   }
-  const close = (runner as RunnerObject).close
-  if (close !== undefined && typeof close !== 'function') {
-    throw new InvalidOptionError('runner.close', 'expected a function', show(close))
+  for (const hook of ['init', 'close'] as const) {
+    const fn = (runner as RunnerObject)[hook]
+    if (fn !== undefined && typeof fn !== 'function') {
+      throw new InvalidOptionError(`runner.${hook}`, 'expected a function', show(fn))
+    }
   }
 
   const path = opts.path ?? '/autogen'
@@ -100,7 +102,7 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     throw new InvalidOptionError('coalesceTokens', 'expected a boolean', show(coalesceTokens))
   }
   const websocket = opts.websocket ?? {}
-  if (typeof websocket !== 'object' || websocket === null) {
+  if (typeof websocket !== 'object' || websocket === null || Array.isArray(websocket)) {
     throw new InvalidOptionError('websocket', 'expected an object of @fastify/websocket options', show(websocket))
   }
 

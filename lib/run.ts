@@ -39,6 +39,8 @@ interface PendingInput {
 }
 
 export interface RunOptions {
+  /** The registry's key: unique on the server even when two clients pick the same runId. */
+  key: string
   request: RunRequest
   runner: RunnerObject
   context: Pick<RunContext, 'request' | 'log'>
@@ -53,6 +55,7 @@ const CHUNK = 'ModelClientStreamingChunkEvent'
 
 export class Run extends Readable {
   readonly id: string
+  readonly key: string
   /** Events taken from the runner so far (resolved next() calls that gave a value). */
   pulled = 0
   /** Streaming chunks delivered, for the plugin's counters. */
@@ -80,6 +83,7 @@ export class Run extends Readable {
   constructor (opts: RunOptions) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark })
     this.id = opts.request.runId
+    this.key = opts.key
     this.#opts = opts
     this.#log = opts.context.log
     if (opts.runTimeout > 0) {
@@ -206,6 +210,17 @@ export class Run extends Readable {
     return true
   }
 
+  /**
+   * The frames left of a run that has been ended (cancelled or timed out):
+   * its `started` if that never went out, then its terminal frame.
+   */
+  takeEnding (): RunFrame[] {
+    const frames: RunFrame[] = []
+    if (this.#ending === undefined) return frames
+    while (!this.#finished) frames.push(this.nextFrame() as RunFrame)
+    return frames
+  }
+
   /** Asks the runner to stop gracefully; false when the run is no longer active. */
   requestStop (): boolean {
     if (!this.active || this.#sourceDone) return false
@@ -311,16 +326,16 @@ export class Run extends Readable {
     const id = first.full_message_id ?? null
     if (this.#opts.coalesceTokens) {
       const limit = this.#opts.maxTokenFrameChars
-      while (text.length < limit) {
+      for (;;) {
         const next = this.#take()
         if (next === null) break
-        if (next.kind !== 'event' || next.event.type !== CHUNK ||
-          (next.event as ChunkLike).full_message_id !== first.full_message_id ||
-          (next.event as ChunkLike).source !== first.source) {
+        const chunk = next.kind === 'event' ? next.event as ChunkLike : undefined
+        if (chunk === undefined || chunk.type !== CHUNK || chunk.full_message_id !== first.full_message_id ||
+          chunk.source !== first.source || text.length + String(chunk.content).length > limit) {
           this.#held = next
           break
         }
-        text += String((next.event as ChunkLike).content)
+        text += String(chunk.content)
         chunks++
       }
     }

@@ -89,8 +89,7 @@ export class Sender {
   flushEndings (): void {
     for (let i = this.#runs.length - 1; i >= 0; i--) {
       const run = this.#runs[i] as Run
-      const frame = run.nextFrame()
-      if (frame !== null) this.#write(frame)
+      for (const frame of run.takeEnding()) this.#write(frame)
       if (run.finished) this.#remove(i)
     }
   }
@@ -118,7 +117,9 @@ export class Sender {
 
   #flush = (): void => {
     this.#scheduled = false
-    while (!this.#closed) {
+    // Once the socket is closing nothing can be written: leave the runs
+    // paused (not pulled) until 'close' cancels them.
+    while (!this.#closed && this.#ws.readyState === 1) {
       if (this.#congested()) {
         this.#wait()
         return

@@ -32,6 +32,11 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     this.#runId = request.runId
     this.#context = context
     this.#window = window
+    if (context.signal.aborted) {
+      // Cancelled while it waited for a worker: nothing is started in Python.
+      this.#ending = { kind: 'done' }
+      return
+    }
     worker.attach(request.runId, this)
     worker.send({ op: 'start', run: request.runId, task: request.task, options: request.options })
     context.signal.addEventListener('abort', this.#onAbort, { once: true })

@@ -53,6 +53,7 @@ export class WorkerPool {
 
   /** A ready worker for a new run, or a RunError saying why there is none. */
   async acquire (signal: AbortSignal): Promise<PythonWorker> {
+    if (signal.aborted) throw signal.reason
     let timer: NodeJS.Timeout | undefined
     let onAbort: (() => void) | undefined
     const limit = new Promise<never>((_resolve, reject) => {
@@ -71,7 +72,10 @@ export class WorkerPool {
         }
         let best = live[0] as PythonWorker
         for (const w of live) if (w.load < best.load) best = w
-        await Promise.race([best.ready, limit])
+        // A worker that dies before it is ready is passed over for the next
+        // one, unless it said why it cannot serve: then none of them can.
+        await Promise.race([best.ready.catch(() => {}), limit])
+        if (best.fatal !== undefined) throw new Error(best.fatal)
         // It may have died between ready and now: pick again.
         if (!best.exited) return best
       }

@@ -93,13 +93,17 @@ export class PythonWorker extends EventEmitter {
       this.#fatal = `could not start ${opts.python}: ${err.message}`
       this.#onExit(this.#fatal, rejectReady)
     })
-    this.#child.on('exit', (code, signal) => {
+    // 'close', not 'exit': it fires after stdout has been read to the end,
+    // so a last `fatal` or `end` line is never lost.
+    this.#child.on('close', (code, signal) => {
       const how = signal !== null ? `signal ${signal}` : `code ${code ?? 'unknown'}`
       this.#onExit(this.#fatal ?? `the Python worker exited (${how})`, rejectReady)
     })
   }
 
   get pid (): number | undefined { return this.#child.pid }
+  /** What the worker said before it exited unable to serve (its factory does not import, say). */
+  get fatal (): string | undefined { return this.#fatal }
   get exited (): boolean { return this.#exited }
   get load (): number { return this.#runs.size }
 

@@ -1,0 +1,25 @@
+// fastify-autogen-stream with an in-process JS runner (or the Python bridge).
+import Fastify from 'fastify'
+import autogenStream, { pythonRunner } from '../../dist/index.js'
+import { config, serve, syntheticRun, pulledSummary, rssOf } from './common.js'
+
+const app = Fastify({ logger: false })
+const python = config.python === true
+  ? pythonRunner({ factory: 'autogen_stream_bridge.examples:long_stream', workers: config.workers ?? 2 })
+  : undefined
+await app.register(autogenStream, {
+  coalesceTokens: config.coalesce !== false,
+  maxRunsPerConnection: 64,
+  stallTimeout: 0,
+  pingInterval: 0,
+  runner: python ?? ((req, ctx) => syntheticRun(req.runId, Number(req.options.tokens), Number(req.options.rate ?? 0), ctx.signal))
+})
+await app.listen({ port: 0, host: '127.0.0.1' })
+if (python !== undefined) await python.ready()
+
+serve(app.server.address().port, () => {
+  let buffered = 0
+  for (const ws of app.websocketServer.clients) buffered += ws.bufferedAmount
+  const workers = python === undefined ? [] : python.pids.map((pid) => ({ pid, rss: pid === undefined ? 0 : rssOf(pid) }))
+  return { buffered, connections: app.autogenStream.connections, counters: { ...app.autogenStream.counters }, workers, ...pulledSummary() }
+}, () => app.close())
