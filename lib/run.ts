@@ -288,11 +288,12 @@ export class Run extends Readable {
   }
 
   /**
-   * The next frame for the socket, or null when nothing is waiting.
-   * Consecutive chunks of one message already waiting are merged into one
-   * `token` frame; nothing waits for more to arrive.
+   * The next frame for the socket, or null when nothing is waiting. With
+   * `merge` (the sender passes it after the socket was congested),
+   * consecutive chunks of one message already waiting are merged into one
+   * `token` frame; nothing ever waits for more to arrive.
    */
-  nextFrame (): RunFrame | null {
+  nextFrame (merge = false): RunFrame | null {
     if (this.#finished) return null
     // `started` is always a run's first frame, even for a run cancelled at once.
     if (!this.#startedSent) {
@@ -315,16 +316,16 @@ export class Run extends Readable {
       case 'error':
         return this.#terminal(this.#frame({ type: 'error', code: item.code, message: item.message }))
       case 'event':
-        if (item.event.type === CHUNK) return this.#tokenFrame(item.event as ChunkLike)
+        if (item.event.type === CHUNK) return this.#tokenFrame(item.event as ChunkLike, merge)
         return this.#frame({ type: 'event', event: item.event })
     }
   }
 
-  #tokenFrame (first: ChunkLike): RunFrame {
+  #tokenFrame (first: ChunkLike, merge: boolean): RunFrame {
     let text = String(first.content)
     let chunks = 1
     const id = first.full_message_id ?? null
-    if (this.#opts.coalesceTokens) {
+    if (merge && this.#opts.coalesceTokens) {
       const limit = this.#opts.maxTokenFrameChars
       for (;;) {
         const next = this.#take()

@@ -32,6 +32,8 @@ export interface SenderHooks {
 
 interface RawSocket {
   writableNeedDrain?: boolean
+  cork?: () => void
+  uncork?: () => void
   once (event: string, listener: () => void): unknown
   removeListener (event: string, listener: () => void): unknown
 }
@@ -48,6 +50,8 @@ export class Sender {
   #waiting = false
   #closed = false
   #sinceYield = 0
+  /** The socket was congested: merge waiting chunks until the sender has caught up. */
+  #merge = false
   #stallTimer: NodeJS.Timeout | undefined
   #onWrittenWaiter: (() => void) | undefined
 
@@ -117,6 +121,20 @@ export class Sender {
 
   #flush = (): void => {
     this.#scheduled = false
+    // One writev for every frame of this batch instead of one per frame: the
+    // profile of a saturated server showed ~70% of its time in writev. ws
+    // corks each frame itself; corks nest, so the socket flushes at our
+    // uncork, at the end of this synchronous loop (no added latency).
+    const raw = (this.#ws as unknown as { _socket: RawSocket })._socket
+    raw.cork?.()
+    try {
+      this.#flushBatch()
+    } finally {
+      raw.uncork?.()
+    }
+  }
+
+  #flushBatch (): void {
     // Once the socket is closing nothing can be written: leave the runs
     // paused (not pulled) until 'close' cancels them.
     while (!this.#closed && this.#ws.readyState === 1) {
@@ -130,7 +148,11 @@ export class Sender {
         return
       }
       const frame = this.#next()
-      if (frame === null) return
+      if (frame === null) {
+        // Caught up with the runs: from now on chunks go out one per frame again.
+        this.#merge = false
+        return
+      }
       this.#write(frame)
       this.#sinceYield++
     }
@@ -143,7 +165,7 @@ export class Sender {
       if (this.#cursor >= runs.length) this.#cursor = 0
       const index = this.#cursor
       const run = runs[index] as Run
-      const frame = run.nextFrame()
+      const frame = run.nextFrame(this.#merge)
       // Removing keeps the cursor on the run that moved into this slot.
       if (run.finished) this.#remove(index)
       else this.#cursor = index + 1
@@ -197,6 +219,8 @@ export class Sender {
       this.#onWrittenWaiter = undefined
       this.#waiting = false
       if (this.#closed) return
+      // What piled up while the socket was congested goes out merged.
+      this.#merge = true
       if (!this.#congested()) {
         clearTimeout(this.#stallTimer)
         this.#stallTimer = undefined
