@@ -23,7 +23,7 @@ const venvPython = join(root, '.venv', 'bin', 'python')
 const benchPython = join(root, '.venv-bench', 'bin', 'python')
 
 const sizes = quick
-  ? { throughputTotal: Number(process.env.BENCH_THROUGHPUT_TOTAL ?? 60_000), streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 2, slowClients: 50, slowTokens: 40_000, slowSeconds: 4, idle: 2000, bridgeRuns: [1, 50], bridgeWords: 600, bridgeStallRuns: 20, bridgeStallSeconds: 2 }
+  ? { throughputTotal: Number(process.env.BENCH_THROUGHPUT_TOTAL ?? 60_000), streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 2, slowClients: 50, slowTokens: 40_000, slowSeconds: 4, idle: 2000, bridgeRuns: [1, 50], bridgeWords: Number(process.env.BENCH_BRIDGE_WORDS ?? 600), bridgeStallRuns: 20, bridgeStallSeconds: 2 }
   : { throughputTotal: 400_000, streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 10, slowClients: 200, slowTokens: 60_000, slowSeconds: 20, idle: 10_000, bridgeRuns: [1, 50, 200], bridgeWords: 5000, bridgeStallRuns: 50, bridgeStallSeconds: 10 }
 
 // ---------------------------------------------------------------- processes
@@ -45,7 +45,7 @@ function ipc (child) {
 async function startServer (kind, config = {}) {
   const child = fork(join(here, 'servers', `${kind}.js`), [], {
     env: { ...process.env, BENCH_CONFIG: JSON.stringify(config) },
-    execArgv: ['--expose-gc', '--max-old-space-size=16384', ...(profile && kind === 'plugin' ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles')}`] : [])],
+    execArgv: ['--expose-gc', '--max-old-space-size=16384', ...(profile && kind === 'plugin' && (config.python === true) === (process.env.BENCH_PROFILE_PYTHON === '1') ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles')}`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const port = await new Promise((resolve, reject) => {
@@ -113,6 +113,15 @@ async function withServer (kind, config, fn) {
   try { return await fn(server) } finally { await server.stop() }
 }
 
+/**
+ * One small run against a fresh server before it is measured, so that every
+ * server (and V8's JIT in the Node ones) is measured warm; the in-process
+ * AutoGen baseline does the same (benchmarks/python/inprocess.py).
+ */
+async function warmUp (load, server, flavour, tokens = 2000) {
+  await load.run({ kind: 'streams', url: server.url, flavour, streams: 1, tokens, rate: 0, pauseMs: 0, latency: false, timeoutMs: 60_000 })
+}
+
 // --------------------------------------------------------------- scenarios
 
 async function throughput (load) {
@@ -128,6 +137,7 @@ async function throughput (load) {
     const tokens = Math.ceil(sizes.throughputTotal / streams)
     for (const [label, kind, config] of variants) {
       out[streams][label] = await repeat(() => withServer(kind, config, async (server) => {
+        await warmUp(load, server, flavourOf[kind])
         const before = await server.stats()
         const res = await load.run({ kind: 'streams', url: server.url, flavour: flavourOf[kind], streams, tokens, rate: 0, pauseMs: 0, latency: false, timeoutMs: 120_000 })
         const after = await server.stats()
@@ -145,6 +155,7 @@ async function latency (load) {
   const tokens = 20 * sizes.pacedSeconds
   for (const [label, kind] of variants) {
     out[label] = await repeat(() => withServer(kind, {}, async (server) => {
+      await warmUp(load, server, flavourOf[kind])
       const res = await load.run({ kind: 'streams', url: server.url, flavour: flavourOf[kind], streams: sizes.pacedStreams, tokens, rate: 20, pauseMs: 0, latency: true, timeoutMs: 60_000 + sizes.pacedSeconds * 3000 })
       return { p50: res.latencyMs.p50, p99: res.latencyMs.p99, p999: res.latencyMs.p999, samples: res.latencyMs.count }
     }))
@@ -263,9 +274,11 @@ async function bridge (load) {
     const row = {}
     row['AutoGen in-process (ceiling)'] = await repeat(() => {
       const r = inProcess(runs, sizes.bridgeWords)
-      return { tokensPerS: r.tokens_per_s, ttftMs: r.ttft_ms.p50, cpuUsPerToken: r.us_per_token }
+      // Time to first token from the start of all runs, as the servers' is from the client's start.
+      return { tokensPerS: r.tokens_per_s, ttftMs: (r.ttft_from_gather_ms ?? r.ttft_ms).p50, cpuUsPerToken: r.us_per_token }
     })
     row.plugin = await repeat(() => withServer('plugin', { python: true }, async (server) => {
+      await warmUp(load, server, 'frames', 500)
       const before = await server.stats()
       const workerCpu0 = cpuOfPids(before.workers.map((w) => w.pid))
       const res = await load.run({ kind: 'streams', url: server.url, flavour: 'frames', streams: runs, tokens: sizes.bridgeWords, rate: 0, pauseMs: 0, latency: false, timeoutMs: 300_000 })
@@ -276,6 +289,7 @@ async function bridge (load) {
     row['FastAPI + uvicorn, await send_json per event'] = await repeat(async () => {
       const server = await startFastApi()
       try {
+        await warmUp(load, server, 'events', 500)
         const before = await server.stats()
         const res = await load.run({ kind: 'streams', url: server.url, flavour: 'events', streams: runs, tokens: sizes.bridgeWords, rate: 0, pauseMs: 0, latency: false, timeoutMs: 300_000 })
         const after = await server.stats()

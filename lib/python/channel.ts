@@ -67,9 +67,15 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     return { value: undefined, done: true }
   }
 
+  /**
+   * Grants credit in batches: only once half the window is used up, then
+   * back to the full window. One `credit` line per item would cost a pipe
+   * round trip per token.
+   */
   #topUp (): void {
-    const grant = this.#window - this.#outstanding - this.#queue.length
-    if (grant <= 0 || this.#ending !== undefined) return
+    const used = this.#outstanding + this.#queue.length
+    if (used > this.#window / 2 || this.#ending !== undefined) return
+    const grant = this.#window - used
     this.#outstanding += grant
     this.#worker.send({ op: 'credit', run: this.#runId, n: grant })
   }

@@ -16,7 +16,7 @@ export interface PythonRunnerOptions {
   python?: string
   /** Warm worker processes. Default 2. */
   workers?: number
-  /** Items granted to a run's worker ahead of the client (credit window). Default 8. */
+  /** Items granted to a run's worker ahead of the client (credit window). Default 64. */
   credit?: number
   /** Working directory of the workers; the factory module is imported from here. Default process.cwd(). */
   cwd?: string
@@ -70,7 +70,7 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
   const cwd = resolve(options.cwd ?? process.cwd())
   const python = options.python ?? defaultPython(cwd)
   const workers = positive(options.workers, 'workers', 2)
-  const credit = positive(options.credit, 'credit', 8)
+  const credit = positive(options.credit, 'credit', 64)
   const readyTimeout = positive(options.readyTimeout, 'readyTimeout', 60_000)
   const shutdownTimeout = positive(options.shutdownTimeout, 'shutdownTimeout', 5000)
   const pythonPath = [...(options.pythonPath ?? []), process.env.PYTHONPATH].filter((p) => p !== undefined && p !== '')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from typing import Any, List, Mapping, Union
 
 from autogen_agentchat.base import TaskResult
@@ -54,6 +56,22 @@ def _first_error(e: ValidationError) -> str:
     err = e.errors()[0]
     where = ".".join(str(p) for p in err.get("loc", ()))
     return f"{where}: {err.get('msg')}" if where else str(err.get("msg"))
+
+
+class RawJson(str):
+    """JSON text that is put into a line as it is, not serialized again."""
+
+
+def item_to_raw_json(item: object) -> RawJson:
+    """The same JSON as ``item_to_json``, written by pydantic's serializer
+    straight to text: no intermediate dict, no second json.dumps. This is
+    the per-token path, so it matters."""
+    if isinstance(item, TaskResult):
+        messages = ",".join(m.model_dump_json() for m in item.messages)
+        return RawJson(f'{{"type":"TaskResult","messages":[{messages}],"stop_reason":{json.dumps(item.stop_reason)}}}')
+    if isinstance(item, BaseModel):
+        return RawJson(item.model_dump_json())
+    return RawJson(json.dumps(item_to_json(item), ensure_ascii=False, separators=(",", ":")))
 
 
 def item_to_json(item: object) -> dict[str, Any]:

@@ -132,6 +132,9 @@ class _WriteProtocol(asyncio.Protocol):
         await waiter
 
 
+FLUSH_BYTES = 64 * 1024
+
+
 class LineWriter:
     """Writes whole lines in call order; ``send`` waits for the pipe to drain."""
 
@@ -145,6 +148,11 @@ class LineWriter:
         self._protocol = protocol
         self._fallback = fallback
         self._closed = False
+        # Lines sent in one turn of the loop go out in one write(): a
+        # syscall per line was the worker's largest cost per token.
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._flush_scheduled = False
         self.lost: asyncio.Future[None] = (
             protocol.lost if protocol is not None else asyncio.get_running_loop().create_future()
         )
@@ -166,10 +174,29 @@ class LineWriter:
             await self._fallback.write(data)
             return
         assert self._transport is not None and self._protocol is not None
-        # write() is synchronous, so lines reach the pipe in call order even
-        # when several runs are draining at once.
-        self._transport.write(data)
+        # Lines are queued in call order and written together at the end of
+        # this turn of the loop, so they reach the pipe in call order even
+        # when several runs are sending at once.
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= FLUSH_BYTES:
+            # A producer that never yields must not pile up lines here: write
+            # now, so the pipe's own flow control (drain) applies.
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
         await self._protocol.drain()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending or self._transport is None or self.lost.done():
+            self._pending.clear()
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._transport.write(data)
 
     async def aclose(self) -> None:
         """Flush everything written so far, then close."""
@@ -180,6 +207,7 @@ class LineWriter:
             await self._fallback.aclose()
             return
         assert self._transport is not None
+        self._flush()
         self._transport.close()  # the transport flushes its buffer before closing
         await self.lost
 

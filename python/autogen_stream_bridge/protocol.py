@@ -184,6 +184,14 @@ def decode_op(line: bytes | str) -> Op:
 def encode_ev(ev: Mapping[str, Any]) -> bytes:
     """One NDJSON line. json.dumps escapes control characters, so the only
     raw newline is the terminator."""
+    item = ev.get("item")
+    if isinstance(item, str) and ev.get("ev") == "item":
+        # Pre-serialized by convert.item_to_raw_json (pydantic's JSON has no raw newlines).
+        run = json.dumps(ev["run"], ensure_ascii=False)
+        try:
+            return f'{{"ev":"item","run":{run},"item":{item}}}\n'.encode("utf-8")
+        except UnicodeEncodeError:
+            return (json.dumps({"ev": "item", "run": ev["run"], "item": json.loads(item)}) + "\n").encode("ascii")
     try:
         text = json.dumps(ev, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:

@@ -17,7 +17,7 @@ from autogen_agentchat.conditions import ExternalTermination
 from autogen_agentchat.messages import UserInputRequestedEvent
 from autogen_core import CancellationToken
 
-from .convert import BadTask, task_from_json, item_to_json
+from .convert import BadTask, task_from_json, item_to_raw_json
 from .counters import Counters
 from .factory import Factory, FactoryError, RunRequest
 from .input import InputBroker, inject_input_func
@@ -25,6 +25,8 @@ from .protocol import ErrorCode, RunStats, StartOp
 from .termination import attach_external_termination
 
 log = logging.getLogger(__name__)
+
+YIELD_EVERY = 64
 
 # How long a cancelled run may take to unwind AutoGen (its finally blocks,
 # a team's runtime shutdown) before `cancelled` is sent regardless.
@@ -163,7 +165,12 @@ class Run:
             self.pulled += 1
             self._counters.pulled_total += 1
             self.credit -= 1
-            await self._emit({"ev": "item", "run": self.run_id, "item": item_to_json(item)})
+            if self.pulled % YIELD_EVERY == 0:
+                # A stream that never suspends (the replay client, a cached
+                # model) would otherwise keep this loop from reading stdin:
+                # no cancel, no credit, no other run would get a turn.
+                await asyncio.sleep(0)
+            await self._emit({"ev": "item", "run": self.run_id, "item": item_to_raw_json(item)})
             if isinstance(item, UserInputRequestedEvent):
                 self.input.event_emitted(item.request_id)
             if isinstance(item, TaskResult):
