@@ -6,7 +6,7 @@ import type { CancelledFrame } from '../lib/index.js'
 // Runs started while the socket is congested have not sent even their
 // `started` frame. However the connection ends, they must still end cleanly.
 
-async function congested (_t: Tap, opts: Record<string, unknown> = {}) {
+async function congested (opts: Record<string, unknown> = {}) {
   const probes = { flood: probe(), late: probe() }
   const { app, url } = await startServer({
     stallTimeout: 0,
@@ -25,10 +25,9 @@ async function congested (_t: Tap, opts: Record<string, unknown> = {}) {
   await waitFor(() => app.autogenStream.runs === 2)
   return { app, c, probes }
 }
-type Tap = typeof t
 
 t.test('disconnect: a run that never sent `started` still leaves the registry', async (t) => {
-  const { app, c, probes } = await congested(t)
+  const { app, c, probes } = await congested()
   t.after(() => app.close())
   c.ws.terminate()
   await waitFor(() => app.autogenStream.connections === 0)
@@ -39,7 +38,7 @@ t.test('disconnect: a run that never sent `started` still leaves the registry', 
 })
 
 t.test('shutdown: every run gets started (if it had not) and cancelled before 1001', async (t) => {
-  const { app, c } = await congested(t, { closeGrace: 60_000 })
+  const { app, c } = await congested({ closeGrace: 60_000 })
   const closing = app.close()
   await waitFor(() => app.autogenStream.runs === 0)
   c.ws.resume()
