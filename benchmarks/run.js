@@ -45,7 +45,8 @@ function ipc (child) {
 async function startServer (kind, config = {}) {
   const child = fork(join(here, 'servers', `${kind}.js`), [], {
     env: { ...process.env, BENCH_CONFIG: JSON.stringify(config) },
-    execArgv: ['--expose-gc', '--max-old-space-size=16384', ...(profile && kind === 'plugin' && (config.python === true) === (process.env.BENCH_PROFILE_PYTHON === '1') ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles')}`] : [])],
+    // Only the naive baseline needs a large heap (it buffers without bound).
+    execArgv: ['--expose-gc', ...(kind === 'naive-fastify' ? ['--max-old-space-size=16384'] : []), ...(profile && kind === 'plugin' && (config.python === true) === (process.env.BENCH_PROFILE_PYTHON === '1') ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles')}`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const port = await new Promise((resolve, reject) => {
@@ -173,10 +174,14 @@ async function slowConsumers (load) {
       const t0 = Date.now()
       let resumed = false
       load.child.once('message', (m) => { if (m.type === 'resuming') resumed = true })
+      let retained = null
       const sampling = (async () => {
         while (!resumed) {
-          const s = await server.stats()
-          timeline.push({ t: (Date.now() - t0) / 1000, rssMiB: (s.rss - base.rss) / 2 ** 20, buffered: s.buffered, pulledMax: s.pulledMax })
+          // Once, near the end of the stall: what is still held after a full GC.
+          const gc = retained === null && (Date.now() - t0) / 1000 > sizes.slowSeconds - 1
+          const s = await server.stats(gc)
+          if (gc) retained = (s.rss - base.rss) / 2 ** 20
+          timeline.push({ t: (Date.now() - t0) / 1000, rssMiB: (s.rss - base.rss) / 2 ** 20, buffered: s.buffered, pulledMax: s.pulledMax, gc })
           await new Promise((resolve) => setTimeout(resolve, 250))
         }
       })()
@@ -192,6 +197,7 @@ async function slowConsumers (load) {
       return {
         timeline,
         peakGrowthMiB: peak,
+        retainedAfterGcMiB: retained,
         growthSecondHalfMiB: late.length ? Math.max(...late.map((p) => p.rssMiB)) - Math.min(...late.map((p) => p.rssMiB)) : null,
         pulledPerRunMax: atResume?.pulledMax ?? null,
         bufferedBytesAtResume: atResume?.buffered ?? null,
@@ -201,8 +207,9 @@ async function slowConsumers (load) {
       }
     })
     const runs = []
-    for (let r = 0; r < (quick ? 1 : 2); r++) runs.push(await once())
-    out[label] = { ...runs[0], peakGrowthMiB: summarize(runs.map((r) => r.peakGrowthMiB)), pulledPerRunMax: summarize(runs.map((r) => r.pulledPerRunMax)), reps: runs.length }
+    // The naive baseline takes minutes per repetition (it buffers gigabytes): once is enough to show it.
+    for (let r = 0; r < (quick || kind !== 'plugin' ? 1 : 2); r++) runs.push(await once())
+    out[label] = { ...runs[0], peakGrowthMiB: summarize(runs.map((r) => r.peakGrowthMiB)), retainedAfterGcMiB: summarize(runs.map((r) => r.retainedAfterGcMiB)), pulledPerRunMax: summarize(runs.map((r) => r.pulledPerRunMax)), reps: runs.length }
     log(`slow consumers ${label}: peak growth ${fmt(out[label].peakGrowthMiB.median)} MiB, pulled/run ${fmt(out[label].pulledPerRunMax.median)}, delivered ${runs[0].delivered}/${runs[0].expected}`)
   }
   return out
@@ -242,11 +249,11 @@ function inProcess (runs, words) {
 }
 
 async function startFastApi () {
-  const port = 20000 + Math.floor(Math.random() * 20000)
-  const child = spawn(benchPython, [join(here, 'python', 'fastapi_server.py'), '--port', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise((resolve, reject) => {
+  // Port 0: the OS picks a free one and the server prints it (READY <port>).
+  const child = spawn(benchPython, [join(here, 'python', 'fastapi_server.py'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('fastapi did not start')), 60_000)
-    child.stdout.on('data', (d) => { if (d.toString().includes('READY')) { clearTimeout(timer); resolve() } })
+    child.stdout.on('data', (d) => { const m = /READY (\d+)/.exec(d.toString()); if (m) { clearTimeout(timer); resolve(Number(m[1])) } })
     child.once('exit', (code) => reject(new Error(`fastapi exited ${code}`)))
   })
   return {
@@ -343,19 +350,25 @@ const results = {
   scenarios: {}
 }
 const scenarios = { throughput, latency, slowConsumers, idleConnections, bridge }
+// --merge: keep the other scenarios of the existing results file (with --only).
+mkdirSync(join(here, 'results'), { recursive: true })
+const file = join(here, 'results', quick ? 'quick.json' : 'latest.json')
+if (args.includes('--merge') && existsSync(file)) {
+  results.scenarios = JSON.parse(readFileSync(file, 'utf8')).scenarios
+}
 const load = await startLoad()
 try {
   for (const [name, fn] of Object.entries(scenarios)) {
     if (only !== undefined && !only.includes(name)) continue
     log(`== ${name}`)
     results.scenarios[name] = await fn(load)
+    // Saved after every scenario: a failure later loses nothing measured.
+    writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
   }
 } finally {
   load.stop()
 }
 results.seconds = (Date.now() - started) / 1000
-mkdirSync(join(here, 'results'), { recursive: true })
-const file = join(here, 'results', quick ? 'quick.json' : 'latest.json')
 writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
 log(`wrote ${file}`)
 if (!quick || !existsSync(join(here, 'results', 'latest.json'))) writeReport(results, root)

@@ -1,14 +1,10 @@
 import t from 'tap'
-import { startServer, Client } from './fixtures/server.js'
-import { examplesRunner, workerStats } from './fixtures/python.js'
+import { Client } from './fixtures/server.js'
+import { bridgeSession, workerStats } from './fixtures/python.js'
 import type { TokenFrame } from '../lib/index.js'
 
 t.test('cancel and disconnect cancel the run in Python; the worker keeps serving', async (t) => {
-  const runner = examplesRunner()
-  const { app, url } = await startServer({ runner })
-  t.after(() => app.close())
-  const c = await Client.connect(url)
-  t.after(() => c.close())
+  const { runner, url, c } = await bridgeSession(t)
 
   // Cancel while the model streams.
   c.send({ type: 'start', runId: 'mid', task: 'x', options: { example: 'long_stream', words: 200_000 } })

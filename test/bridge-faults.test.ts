@@ -1,14 +1,10 @@
 import t from 'tap'
 import { startServer, Client } from './fixtures/server.js'
-import { examplesRunner } from './fixtures/python.js'
+import { bridgeSession, examplesRunner } from './fixtures/python.js'
 import type { RunErrorFrame } from '../lib/index.js'
 
 t.test('a factory that raises, a bad task: clear errors, the worker goes on', async (t) => {
-  const runner = examplesRunner()
-  const { app, url } = await startServer({ runner })
-  t.after(() => app.close())
-  const c = await Client.connect(url)
-  t.after(() => c.close())
+  const { c } = await bridgeSession(t)
 
   c.send({ type: 'start', runId: 'raise', task: 'x', options: { example: 'failing_factory' } })
   const raised = (await c.untilEnded('raise')).at(-1) as RunErrorFrame

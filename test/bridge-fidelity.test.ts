@@ -1,14 +1,9 @@
 import t from 'tap'
-import { startServer, Client } from './fixtures/server.js'
-import { examplesRunner } from './fixtures/python.js'
+import { bridgeSession } from './fixtures/python.js'
 import type { EventFrame, ResultFrame, TokenFrame } from '../lib/index.js'
 
 t.test('every AgentChat message and event type reaches the client; images as base64', async (t) => {
-  const runner = examplesRunner()
-  const { app, url } = await startServer({ runner })
-  t.after(() => app.close())
-  const c = await Client.connect(url)
-  t.after(() => c.close())
+  const { c } = await bridgeSession(t)
   c.send({ type: 'start', runId: 'all', task: 'x', options: { example: 'every_type' } })
   const frames = await c.untilEnded('all')
   const types = frames.flatMap((f) => f.type === 'event' ? [(f as EventFrame).event.type] : f.type === 'token' ? ['ModelClientStreamingChunkEvent'] : [])

@@ -1,14 +1,9 @@
 import t from 'tap'
-import { startServer, Client } from './fixtures/server.js'
-import { examplesRunner } from './fixtures/python.js'
+import { bridgeSession } from './fixtures/python.js'
 import type { EventFrame, ResultFrame, TokenFrame } from '../lib/index.js'
 
 t.test('a RoundRobinGroupChat of two streaming agents ends with its stop_reason', async (t) => {
-  const runner = examplesRunner()
-  const { app, url } = await startServer({ runner })
-  t.after(() => app.close())
-  const c = await Client.connect(url)
-  t.after(() => c.close())
+  const { c } = await bridgeSession(t)
   c.send({ type: 'start', runId: 'rr', task: 'Write about streams', options: { example: 'round_robin' } })
   const frames = await c.untilEnded('rr')
   const tokens = frames.filter((f): f is TokenFrame => f.type === 'token')

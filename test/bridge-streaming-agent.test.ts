@@ -1,16 +1,11 @@
 import t from 'tap'
-import { startServer, Client } from './fixtures/server.js'
-import { examplesRunner, workerStats } from './fixtures/python.js'
+import { bridgeSession, workerStats } from './fixtures/python.js'
 import type { EventFrame, ResultFrame, TokenFrame } from '../lib/index.js'
 
 t.test('a streaming AssistantAgent through the Python bridge', async (t) => {
-  const runner = examplesRunner()
-  const { app, url } = await startServer({ runner })
-  t.after(() => app.close())
+  const { runner, c } = await bridgeSession(t)
   await runner.ready()
   const [pid] = runner.pids
-  const c = await Client.connect(url)
-  t.after(() => c.close())
 
   c.send({ type: 'start', runId: 'a1', task: 'Tell me about streams', options: { example: 'streaming_agent' } })
   const frames = await c.untilEnded('a1')

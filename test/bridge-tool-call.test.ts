@@ -1,14 +1,9 @@
 import t from 'tap'
-import { startServer, Client } from './fixtures/server.js'
-import { examplesRunner } from './fixtures/python.js'
+import { bridgeSession } from './fixtures/python.js'
 import type { EventFrame, ResultFrame } from '../lib/index.js'
 
 t.test('a tool call arrives as AutoGen orders it', async (t) => {
-  const runner = examplesRunner()
-  const { app, url } = await startServer({ runner })
-  t.after(() => app.close())
-  const c = await Client.connect(url)
-  t.after(() => c.close())
+  const { c } = await bridgeSession(t)
   c.send({ type: 'start', runId: 'tool', task: 'Weather in Paris?', options: { example: 'tool_agent' } })
   const frames = await c.untilEnded('tool')
   const events = frames.filter((f): f is EventFrame => f.type === 'event').map((f) => f.event as Record<string, any>)

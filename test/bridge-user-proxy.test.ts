@@ -1,14 +1,9 @@
 import t from 'tap'
-import { startServer, Client } from './fixtures/server.js'
-import { examplesRunner } from './fixtures/python.js'
+import { bridgeSession } from './fixtures/python.js'
 import type { EventFrame, InputRequestFrame, ResultFrame } from '../lib/index.js'
 
 t.test('a UserProxyAgent without input_func asks the client, and the team goes on', async (t) => {
-  const runner = examplesRunner()
-  const { app, url } = await startServer({ runner })
-  t.after(() => app.close())
-  const c = await Client.connect(url)
-  t.after(() => c.close())
+  const { c } = await bridgeSession(t)
   c.send({ type: 'start', runId: 'hil', task: 'Plan my week', options: { example: 'user_proxy_team' } })
 
   await c.until(() => c.run('hil').some((f) => f.type === 'input_request'))

@@ -1,16 +1,11 @@
 import t from 'tap'
-import { startServer, Client } from './fixtures/server.js'
-import { examplesRunner } from './fixtures/python.js'
+import { bridgeSession } from './fixtures/python.js'
 import type { RunErrorFrame } from '../lib/index.js'
 
 t.test('kill -9 a worker mid-run: error frame, restart, the next run succeeds', async (t) => {
-  const runner = examplesRunner({ workers: 1 })
-  const { app, url } = await startServer({ runner })
-  t.after(() => app.close())
+  const { runner, c } = await bridgeSession(t, { workers: 1 })
   await runner.ready()
   const [pid] = runner.pids
-  const c = await Client.connect(url)
-  t.after(() => c.close())
   c.send({ type: 'start', runId: 'doomed', task: 'x', options: { example: 'long_stream', words: 1_000_000 } })
   await c.until(() => c.run('doomed').filter((f) => f.type === 'token').length > 10)
   process.kill(pid as number, 'SIGKILL')
