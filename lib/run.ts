@@ -56,10 +56,6 @@ const CHUNK = 'ModelClientStreamingChunkEvent'
 export class Run extends Readable {
   readonly id: string
   readonly key: string
-  /** Events taken from the runner so far (resolved next() calls that gave a value). */
-  pulled = 0
-  /** Streaming chunks delivered, for the plugin's counters. */
-  chunksSent = 0
 
   #seq = 0
   #iterator: AsyncIterator<AutoGenEvent> | Iterator<AutoGenEvent> | undefined
@@ -110,13 +106,10 @@ export class Run extends Readable {
     }
   }
 
-  get signal (): AbortSignal { return this.#abort.signal }
   /** False once cancelled or timed out, even before the terminal frame is out. */
   get active (): boolean { return !this.#finished && this.#ending === undefined }
   /** True once the terminal frame has been handed out. */
   get finished (): boolean { return this.#finished }
-  /** Items waiting in the buffer plus the one held back by coalescing. */
-  get buffered (): number { return this.readableLength + (this.#held === undefined ? 0 : 1) }
 
   override _read (): void {
     if (this.#pulling || this.#sourceDone || this.#iterator === undefined) return
@@ -143,7 +136,6 @@ export class Run extends Readable {
       this.#finish({ kind: 'error', code: 'AGS_RUNNER_NO_RESULT', message: new RunnerNoResultError().message })
       return
     }
-    this.pulled++
     const event = res.value
     if (typeof event !== 'object' || event === null || typeof (event as { type?: unknown }).type !== 'string') {
       this.#closeSource()
@@ -340,7 +332,6 @@ export class Run extends Readable {
         chunks++
       }
     }
-    this.chunksSent += chunks
     return this.#frame({ type: 'token', source: first.source, full_message_id: id, text, chunks })
   }
 

@@ -40,6 +40,8 @@ interface RawSocket {
 
 export class Sender {
   readonly #ws: WebSocket
+  /** The socket under ws (a net.Socket; a Duplex under injectWS). */
+  readonly #raw: RawSocket
   readonly #counters: Counters
   readonly #maxBufferedBytes: number
   readonly #stallTimeout: number
@@ -57,13 +59,12 @@ export class Sender {
 
   constructor (ws: WebSocket, counters: Counters, opts: { maxBufferedBytes: number, stallTimeout: number }, hooks: SenderHooks) {
     this.#ws = ws
+    this.#raw = (ws as unknown as { _socket: RawSocket })._socket
     this.#counters = counters
     this.#maxBufferedBytes = opts.maxBufferedBytes
     this.#stallTimeout = opts.stallTimeout
     this.#hooks = hooks
   }
-
-  get waiting (): boolean { return this.#waiting }
 
   add (run: Run): void {
     this.#runs.push(run)
@@ -125,7 +126,7 @@ export class Sender {
     // profile of a saturated server showed ~70% of its time in writev. ws
     // corks each frame itself; corks nest, so the socket flushes at our
     // uncork, at the end of this synchronous loop (no added latency).
-    const raw = (this.#ws as unknown as { _socket: RawSocket })._socket
+    const raw = this.#raw
     raw.cork?.()
     try {
       this.#flushBatch()
@@ -204,7 +205,7 @@ export class Sender {
    */
   #wait (): void {
     this.#waiting = true
-    const raw = (this.#ws as unknown as { _socket: RawSocket })._socket
+    const raw = this.#raw
     const ws = this.#ws
     if (this.#stallTimeout > 0 && this.#stallTimer === undefined) {
       this.#stallTimer = setTimeout(() => {
