@@ -175,12 +175,16 @@ async function slowConsumers (load) {
       let resumed = false
       load.child.once('message', (m) => { if (m.type === 'resuming') resumed = true })
       let retained = null
+      let retainedHeap = null
       const sampling = (async () => {
         while (!resumed) {
           // Once, near the end of the stall: what is still held after a full GC.
           const gc = retained === null && (Date.now() - t0) / 1000 > sizes.slowSeconds - 1
           const s = await server.stats(gc)
-          if (gc) retained = (s.rss - base.rss) / 2 ** 20
+          if (gc) {
+            retained = (s.rss - base.rss) / 2 ** 20
+            retainedHeap = (s.heapUsed + s.external - base.heapUsed - base.external) / 2 ** 20
+          }
           timeline.push({ t: (Date.now() - t0) / 1000, rssMiB: (s.rss - base.rss) / 2 ** 20, buffered: s.buffered, pulledMax: s.pulledMax, gc })
           await new Promise((resolve) => setTimeout(resolve, 250))
         }
@@ -198,6 +202,7 @@ async function slowConsumers (load) {
         timeline,
         peakGrowthMiB: peak,
         retainedAfterGcMiB: retained,
+        liveHeapAfterGcMiB: retainedHeap,
         growthSecondHalfMiB: late.length ? Math.max(...late.map((p) => p.rssMiB)) - Math.min(...late.map((p) => p.rssMiB)) : null,
         pulledPerRunMax: atResume?.pulledMax ?? null,
         bufferedBytesAtResume: atResume?.buffered ?? null,
@@ -209,7 +214,7 @@ async function slowConsumers (load) {
     const runs = []
     // The naive baseline takes minutes per repetition (it buffers gigabytes): once is enough to show it.
     for (let r = 0; r < (quick || kind !== 'plugin' ? 1 : 2); r++) runs.push(await once())
-    out[label] = { ...runs[0], peakGrowthMiB: summarize(runs.map((r) => r.peakGrowthMiB)), retainedAfterGcMiB: summarize(runs.map((r) => r.retainedAfterGcMiB)), pulledPerRunMax: summarize(runs.map((r) => r.pulledPerRunMax)), reps: runs.length }
+    out[label] = { ...runs[0], peakGrowthMiB: summarize(runs.map((r) => r.peakGrowthMiB)), retainedAfterGcMiB: summarize(runs.map((r) => r.retainedAfterGcMiB)), liveHeapAfterGcMiB: summarize(runs.map((r) => r.liveHeapAfterGcMiB)), pulledPerRunMax: summarize(runs.map((r) => r.pulledPerRunMax)), reps: runs.length }
     log(`slow consumers ${label}: peak growth ${fmt(out[label].peakGrowthMiB.median)} MiB, pulled/run ${fmt(out[label].pulledPerRunMax.median)}, delivered ${runs[0].delivered}/${runs[0].expected}`)
   }
   return out

@@ -71,7 +71,9 @@ export function serve (port, extra = () => ({}), stop = async () => {}) {
     if (msg.type === 'stats') {
       if (msg.gc && typeof globalThis.gc === 'function') { globalThis.gc(); globalThis.gc() }
       const cpu = process.cpuUsage()
-      process.send({ type: 'stats', id: msg.id, rss: process.memoryUsage().rss, cpuUs: cpu.user + cpu.system, ...(await extra()) })
+      // mem.external already includes mem.arrayBuffers (Buffers).
+      const mem = process.memoryUsage()
+      process.send({ type: 'stats', id: msg.id, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, cpuUs: cpu.user + cpu.system, ...(await extra()) })
     } else if (msg.type === 'stop') {
       await stop()
       process.exit(0)
