@@ -25,6 +25,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
   #outstanding = 0
   #ending: Ending | undefined
   #sawResult = false
+  #stopRequested = false
   #waiter: { resolve: (r: IteratorResult<AutoGenEvent>) => void, reject: (e: Error) => void } | undefined
 
   constructor (worker: PythonWorker, request: RunRequest, context: RunContext, window: number) {
@@ -81,7 +82,9 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
   }
 
   #onStop = (): void => {
-    if (this.#ending === undefined && !this.#sawResult) this.#worker.send({ op: 'stop', run: this.#runId })
+    if (this.#ending !== undefined || this.#sawResult) return
+    this.#stopRequested = true
+    this.#worker.send({ op: 'stop', run: this.#runId })
   }
 
   #onAbort = (): void => {
@@ -115,7 +118,13 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
         this.#end({ kind: 'done' })
         return
       case 'cancelled':
-        this.#end({ kind: 'error', error: new RunError('PYTHON_RUN_CANCELLED', 'The Python run was cancelled') })
+        // Only `stop` on something without turns (a single agent) gets here: cancels from Node end the channel first.
+        this.#end({
+          kind: 'error',
+          error: this.#stopRequested
+            ? new RunError('STOPPED', 'Stopped: a single agent has no turn to finish, so the run was cancelled')
+            : new RunError('PYTHON_RUN_CANCELLED', 'The Python run was cancelled')
+        })
         return
       case 'error':
         this.#end({ kind: 'error', error: new RunError(event.code, event.message) })
