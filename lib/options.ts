@@ -65,13 +65,17 @@ function show (value: unknown): string {
   }
 }
 
-function integer (opts: Record<string, unknown>, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const value = opts[name]
+/** An integer option from min to max, or the fallback when absent; `label` names it in the error. */
+export function integerOption (value: unknown, label: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(name, `expected an integer from ${min} to ${max}`, show(value))
+    throw new InvalidOptionError(label, `expected an integer from ${min} to ${max}`, show(value))
   }
   return value
+}
+
+function integer (opts: Record<string, unknown>, name: string, fallback: number, min: number, max?: number): number {
+  return integerOption(opts[name], name, fallback, min, max)
 }
 
 // setTimeout keeps larger delays to 1 ms, so a longer limit would fire at once.

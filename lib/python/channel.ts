@@ -62,9 +62,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
   }
 
   async return (): Promise<IteratorResult<AutoGenEvent>> {
-    // After the TaskResult the worker ends the run on its own; before it, this is a cancel.
-    if (this.#ending === undefined && !this.#sawResult) this.#worker.send({ op: 'cancel', run: this.#runId })
-    this.#end({ kind: 'done' })
+    this.#onAbort()
     return { value: undefined, done: true }
   }
 
@@ -87,6 +85,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     this.#worker.send({ op: 'stop', run: this.#runId })
   }
 
+  /** Closing early is a cancel; after the TaskResult the worker ends the run on its own. */
   #onAbort = (): void => {
     if (this.#ending === undefined && !this.#sawResult) this.#worker.send({ op: 'cancel', run: this.#runId })
     this.#end({ kind: 'done' })

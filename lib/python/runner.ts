@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { InvalidOptionError } from '../errors.js'
+import { integerOption } from '../options.js'
 import type { RunContext, RunnerObject, RunRequest } from '../runner.js'
 import type { AutoGenEvent } from '../schemas/events.js'
 import { RunChannel } from './channel.js'
@@ -51,11 +52,7 @@ function defaultPython (cwd: string): string {
 }
 
 function positive (value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InvalidOptionError(`pythonRunner.${name}`, 'expected an integer >= 1', JSON.stringify(value))
-  }
-  return value
+  return integerOption(value, `pythonRunner.${name}`, fallback, 1)
 }
 
 /**
