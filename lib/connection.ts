@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import {
@@ -6,6 +6,7 @@ import {
   HeartbeatTimeoutError, IdleTimeoutError, SlowConsumerError, TooManyBadFramesError, TooManyRunsError,
   UnknownRequestError, UnknownRunError, closeCodeOf, type ErrorCode
 } from './errors.js'
+import { nestsDeeperThan } from './json-depth.js'
 import type { Config } from './options.js'
 import type { RunRegistry } from './registry.js'
 import { Run } from './run.js'
@@ -39,9 +40,10 @@ export class Connection {
   readonly #sender: Sender
   /** This connection's runs by runId (the registry holds them by owner and runId). */
   readonly #runs = new Map<string, Run>()
-  readonly #id = randomUUID()
   #badFrames = 0
   #missedPongs = 0
+  /** The payload of our last ping: only a pong that echoes it proves the peer reads. */
+  #pingPayload: Buffer | undefined
   #idleTimer: NodeJS.Timeout | undefined
   #graceTimer: NodeJS.Timeout | undefined
   #closed = false
@@ -68,15 +70,8 @@ export class Connection {
       })
     })
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary))
-    ws.on('pong', () => { this.#missedPongs = 0 })
+    ws.on('pong', (data) => this.#onPong(data))
     this.#armIdle()
-  }
-
-  /** Runs not yet cancelled: a cancelled run whose last frame is still queued does not count against the limit. */
-  #activeRuns (): number {
-    let n = 0
-    for (const run of this.#runs.values()) if (run.active) n++
-    return n
   }
 
   #onMessage (data: RawData, isBinary: boolean): void {
@@ -91,9 +86,16 @@ export class Connection {
       this.end('AGS_BINARY_FRAME', new BinaryFrameError().message, 'client')
       return
     }
+    const text = data.toString()
+    // The frame is 1 level; task and options may nest maxFrameDepth below it.
+    const maxDepth = this.#state.config.maxFrameDepth
+    if (nestsDeeperThan(text, maxDepth + 1)) {
+      this.#reject('AGS_BAD_FRAME', new BadFrameError(`task and options may nest at most ${maxDepth} levels (maxFrameDepth)`).message)
+      return
+    }
     let value: unknown
     try {
-      value = JSON.parse(data.toString())
+      value = JSON.parse(text)
     } catch (err) {
       this.#reject('AGS_BAD_JSON', new BadJsonError((err as Error).message).message)
       return
@@ -127,7 +129,9 @@ export class Connection {
   #start (frame: StartFrame): void {
     const { config, registry, counters } = this.#state
     const runId = frame.runId ?? randomUUID()
-    if (this.#activeRuns() >= config.maxRunsPerConnection) {
+    // Every run counts until its terminal frame is written, cancelled ones
+    // too: a client that cancels and never reads cannot pile up runs.
+    if (this.#runs.size >= config.maxRunsPerConnection) {
       this.#reject('AGS_TOO_MANY_RUNS', new TooManyRunsError(config.maxRunsPerConnection).message, { type: 'start', runId })
       return
     }
@@ -138,8 +142,8 @@ export class Connection {
     }
     clearTimeout(this.#idleTimer)
     const run = new Run({
-      key: `${this.#id}/${runId}`,
-      request: { runId, task: frame.task, options: frame.options ?? {} },
+      // The key is the server's, never the client's runId: two clients may pick the same runId.
+      request: { runId, key: randomUUID(), task: frame.task, options: frame.options ?? {} },
       runner: config.runner,
       context: { request: this.#request, log: this.#log },
       highWaterMark: config.highWaterMark,
@@ -192,7 +196,18 @@ export class Connection {
       return
     }
     this.#missedPongs++
-    if (this.#ws.readyState === OPEN) this.#ws.ping()
+    if (this.#ws.readyState === OPEN) {
+      this.#pingPayload = randomBytes(8)
+      this.#ws.ping(this.#pingPayload)
+    }
+  }
+
+  /** Unsolicited pongs (allowed by RFC 6455) prove nothing: only the echo of our last ping resets the count. */
+  #onPong (data: Buffer): void {
+    if (this.#pingPayload !== undefined && this.#pingPayload.equals(data)) {
+      this.#pingPayload = undefined
+      this.#missedPongs = 0
+    }
   }
 
   #armIdle (): void {
@@ -200,7 +215,7 @@ export class Connection {
     if (timeout === 0 || this.#closed || this.#runs.size > 0) return
     clearTimeout(this.#idleTimer)
     this.#idleTimer = setTimeout(() => {
-      if (this.#runs.size === 0) this.end('AGS_IDLE_TIMEOUT', new IdleTimeoutError(timeout).message, 'timeout')
+      if (this.#runs.size === 0) this.end('AGS_IDLE_TIMEOUT', new IdleTimeoutError(timeout).message)
     }, timeout).unref()
   }
 
@@ -209,17 +224,18 @@ export class Connection {
   }
 
   /**
-   * Ends the connection on the server's initiative: every run is cancelled,
+   * Ends the connection on the server's initiative: every run is cancelled
+   * (with `cancelReason`; the idle timeout ends connections that have none),
    * the `cancelled` frames are written even past the byte limit, then a close
    * frame with the code from the error table. A peer that does not finish
    * the close handshake within closeGrace is destroyed.
    */
-  end (code: ErrorCode, reason: string, cancelReason: CancelReason): Promise<void> {
+  end (code: ErrorCode, reason: string, cancelReason?: CancelReason): Promise<void> {
     if (this.#closed || this.#ws.readyState !== OPEN) {
       if (!this.#closed) this.#ws.terminate()
       return this.closed
     }
-    this.#cancelRuns(cancelReason)
+    if (cancelReason !== undefined) this.#cancelRuns(cancelReason)
     this.#sender.flushEndings()
     this.#ws.close(closeCodeOf(code), truncateReason(reason))
     this.#graceTimer = setTimeout(() => this.#ws.terminate(), this.#state.config.closeGrace).unref()

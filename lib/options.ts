@@ -17,6 +17,8 @@ export interface AutogenStreamOptions {
   maxPayload?: number
   /** Invalid client frames a connection may send before it is closed with 1008. Default 32. */
   maxBadFrames?: number
+  /** Deepest nesting of arrays and objects in a frame's `task` and `options`; deeper frames get AGS_BAD_FRAME before they are parsed. Default 32, at most 256. */
+  maxFrameDepth?: number
   /** Milliseconds a connection may stay over maxBufferedBytes before its runs are cancelled and it is closed with 4008. 0: never. Default 30000. */
   stallTimeout?: number
   /** Milliseconds between server pings; a peer that misses two pongs is terminated. 0: no heartbeat. Default 30000. */
@@ -45,6 +47,7 @@ export interface Config {
   maxRunsPerConnection: number
   maxPayload: number
   maxBadFrames: number
+  maxFrameDepth: number
   stallTimeout: number
   pingInterval: number
   idleTimeout: number
@@ -79,7 +82,7 @@ function integer (opts: Record<string, unknown>, name: string, fallback: number,
 }
 
 // setTimeout keeps larger delays to 1 ms, so a longer limit would fire at once.
-const MAX_DELAY = 2 ** 31 - 1
+export const MAX_DELAY = 2 ** 31 - 1
 
 /** Normalizes the caller's options once, without touching the caller's object. */
 export function normalizeOptions (input: AutogenStreamOptions | undefined): Config {
@@ -118,6 +121,7 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     maxRunsPerConnection: integer(opts, 'maxRunsPerConnection', 4, 1, 1 << 16),
     maxPayload: integer(opts, 'maxPayload', 64 * 1024, 128, 1 << 30),
     maxBadFrames: integer(opts, 'maxBadFrames', 32, 1),
+    maxFrameDepth: integer(opts, 'maxFrameDepth', 32, 1, 256),
     stallTimeout: integer(opts, 'stallTimeout', 30_000, 0, MAX_DELAY),
     pingInterval: integer(opts, 'pingInterval', 30_000, 0, MAX_DELAY),
     idleTimeout: integer(opts, 'idleTimeout', 0, 0, MAX_DELAY),

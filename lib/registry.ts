@@ -2,8 +2,9 @@ import type { Run } from './run.js'
 
 /**
  * Active runs by key, kept apart from the connections that watch them. A
- * run's key pairs its owner with its runId, so clients that pick the same
- * runId neither collide nor learn of each other. This is the seam where a
+ * run's key is made by the server (a random UUID), never the client's
+ * runId, so clients that pick the same runId neither collide nor learn of
+ * each other. This is the seam where a
  * later store can let a run outlive its connection (resume by seq, with the
  * owner proven by a token instead of the connection) or keep its events in
  * an external log.

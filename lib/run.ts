@@ -39,8 +39,6 @@ interface PendingInput {
 }
 
 export interface RunOptions {
-  /** The registry's key: unique on the server even when two clients pick the same runId. */
-  key: string
   request: RunRequest
   runner: RunnerObject
   context: Pick<RunContext, 'request' | 'log'>
@@ -79,7 +77,8 @@ export class Run extends Readable {
   constructor (opts: RunOptions) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark })
     this.id = opts.request.runId
-    this.key = opts.key
+    // Made by the server and unique on it: two clients may pick the same runId.
+    this.key = opts.request.key
     this.#opts = opts
     this.#log = opts.context.log
     if (opts.runTimeout > 0) {
@@ -213,9 +212,15 @@ export class Run extends Readable {
     return frames
   }
 
-  /** Asks the runner to stop gracefully; false when the run is no longer active. */
+  /**
+   * Asks the runner to stop gracefully. Honoured in every state until the
+   * terminal frame is out: before the runner has started pulling (it sees
+   * stopSignal already aborted), and after its TaskResult was read but
+   * not yet written (that result is the stop's outcome). False only once
+   * the run was cancelled or has ended.
+   */
   requestStop (): boolean {
-    if (!this.active || this.#sourceDone) return false
+    if (!this.active) return false
     this.#stop.abort()
     return true
   }

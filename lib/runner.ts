@@ -4,7 +4,10 @@ import type { StartFrame } from './schemas/frames.js'
 
 /** What a client asked for, as the runner sees it. */
 export interface RunRequest {
+  /** The client's id for the run: unique only on its connection, and chosen by the client. Show it; never key shared state by it. */
   runId: string
+  /** Made by the server, unique on it: the id to key anything shared by (worker runs, logs, stores). */
+  key: string
   task: StartFrame['task']
   options: Record<string, unknown>
 }

@@ -1,7 +1,7 @@
 import { RunError } from '../errors.js'
 import type { RunContext, RunRequest } from '../runner.js'
 import type { AutoGenEvent } from '../schemas/events.js'
-import type { PythonWorker, RunListener, WorkerEvent } from './worker.js'
+import { EncodeError, type PythonWorker, type RunListener, type WorkerEvent } from './worker.js'
 
 /*
  * One run on one worker, seen from Node as the async iterator the plugin's
@@ -12,13 +12,18 @@ import type { PythonWorker, RunListener, WorkerEvent } from './worker.js'
  *
  * At most `window` items are granted and not yet consumed (in flight plus
  * queued here), so a stalled client stops the worker within `window` items.
+ *
+ * On the worker the run is known by the server's key (request.key), never
+ * by the client's runId: two clients that pick the same runId and land on
+ * the same worker must not see each other's items.
  */
 
 type Ending = { kind: 'done' } | { kind: 'error', error: RunError }
 
 export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListener {
   readonly #worker: PythonWorker
-  readonly #runId: string
+  /** The server's key for the run: what the worker knows it by. */
+  readonly #key: string
   readonly #context: RunContext
   readonly #window: number
   readonly #queue: AutoGenEvent[] = []
@@ -30,7 +35,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
 
   constructor (worker: PythonWorker, request: RunRequest, context: RunContext, window: number) {
     this.#worker = worker
-    this.#runId = request.runId
+    this.#key = request.key
     this.#context = context
     this.#window = window
     if (context.signal.aborted) {
@@ -38,10 +43,22 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
       this.#ending = { kind: 'done' }
       return
     }
-    worker.attach(request.runId, this)
-    worker.send({ op: 'start', run: request.runId, task: request.task, options: request.options })
+    // Encoded before anything is attached: a request the worker cannot be
+    // given fails this run alone and leaves nothing behind.
+    let line: string
+    try {
+      line = worker.encode({ op: 'start', run: request.key, run_id: request.runId, task: request.task, options: request.options })
+    } catch (err) {
+      if (!(err instanceof EncodeError)) throw err
+      context.log.warn({ runKey: request.key, detail: err.message }, 'autogen-stream: run request cannot be sent to the Python worker')
+      throw new RunError('BAD_REQUEST', `The run's task and options cannot be sent to the Python worker: they ${err.message}`)
+    }
+    worker.attach(request.key, this)
+    worker.write(line)
     context.signal.addEventListener('abort', this.#onAbort, { once: true })
     context.stopSignal.addEventListener('abort', this.#onStop, { once: true })
+    // A stop sent while the run waited for a worker: the worker holds it until the factory has built the team.
+    if (context.stopSignal.aborted) this.#onStop()
     if (worker.exited) this.onWorkerExit('it had exited before the run started')
   }
 
@@ -76,18 +93,18 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     if (used > this.#window / 2 || this.#ending !== undefined) return
     const grant = this.#window - used
     this.#outstanding += grant
-    this.#worker.send({ op: 'credit', run: this.#runId, n: grant })
+    this.#worker.send({ op: 'credit', run: this.#key, n: grant })
   }
 
   #onStop = (): void => {
     if (this.#ending !== undefined || this.#sawResult) return
     this.#stopRequested = true
-    this.#worker.send({ op: 'stop', run: this.#runId })
+    this.#worker.send({ op: 'stop', run: this.#key })
   }
 
   /** Closing early is a cancel; after the TaskResult the worker ends the run on its own. */
   #onAbort = (): void => {
-    if (this.#ending === undefined && !this.#sawResult) this.#worker.send({ op: 'cancel', run: this.#runId })
+    if (this.#ending === undefined && !this.#sawResult) this.#worker.send({ op: 'cancel', run: this.#key })
     this.#end({ kind: 'done' })
   }
 
@@ -108,36 +125,59 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
         return
       }
       case 'input_request':
-        this.#context.requestInput(event.prompt, { requestId: event.request_id }).then(
-          (content) => this.#worker.send({ op: 'input', run: this.#runId, request_id: event.request_id, content }),
-          (err: Error) => this.#worker.send({ op: 'input_error', run: this.#runId, request_id: event.request_id, message: err.message })
+        this.#context.requestInput(String(event.prompt), { requestId: String(event.request_id) }).then(
+          (content) => this.#answer(event.request_id, content),
+          (err: Error) => this.#worker.send({ op: 'input_error', run: this.#key, request_id: event.request_id, message: err.message })
         )
         return
       case 'end':
         this.#end({ kind: 'done' })
         return
       case 'cancelled':
-        // Only `stop` on something without turns (a single agent) gets here: cancels from Node end the channel first.
+        // Cancels from Node end the channel first, so only `stop` on
+        // something without turns (a single agent) or a worker cancelling
+        // on its own (it was told to shut down) gets here.
         this.#end({
           kind: 'error',
           error: this.#stopRequested
             ? new RunError('STOPPED', 'Stopped: a single agent has no turn to finish, so the run was cancelled')
-            : new RunError('PYTHON_RUN_CANCELLED', 'The Python run was cancelled')
+            : new RunError('WORKER_CANCELLED', 'The Python worker cancelled the run (it is shutting down)')
         })
         return
-      case 'error':
-        this.#end({ kind: 'error', error: new RunError(event.code, event.message) })
+      case 'error': {
+        const code = typeof event.code === 'string' ? event.code : 'TASK_ERROR'
+        const message = typeof event.message === 'string' ? event.message : 'The run failed'
+        if (event.detail !== undefined) this.#context.log.error({ runKey: this.#key, code, detail: event.detail }, 'autogen-stream: Python run failed')
+        this.#end({ kind: 'error', error: new RunError(code, message) })
+        // Harmless when the worker ended the run itself; when Node ended it
+        // (a line it could not read), the worker must stop it too.
+        this.#worker.send({ op: 'cancel', run: this.#key })
+      }
     }
   }
 
+  /** The client's answer; one too large for a line fails the worker's input function instead of vanishing. */
+  #answer (requestId: string, content: string): void {
+    let line: string
+    try {
+      line = this.#worker.encode({ op: 'input', run: this.#key, request_id: requestId, content })
+    } catch (err) {
+      this.#worker.send({ op: 'input_error', run: this.#key, request_id: requestId, message: `the answer ${(err as Error).message}` })
+      return
+    }
+    this.#worker.write(line)
+  }
+
   onWorkerExit (description: string): void {
-    this.#end({ kind: 'error', error: new RunError('WORKER_DIED', `The Python worker running this run died: ${description}`) })
+    // The description may quote the worker's stderr or paths: the log gets it, the client a fixed message.
+    this.#context.log.error({ runKey: this.#key, detail: description }, 'autogen-stream: the Python worker running this run exited')
+    this.#end({ kind: 'error', error: new RunError('WORKER_DIED', 'The Python worker running this run exited') })
   }
 
   #end (ending: Ending): void {
     if (this.#ending !== undefined) return
     this.#ending = ending
-    this.#worker.detach(this.#runId)
+    this.#worker.detach(this.#key)
     this.#context.signal.removeEventListener('abort', this.#onAbort)
     this.#context.stopSignal.removeEventListener('abort', this.#onStop)
     const waiter = this.#waiter

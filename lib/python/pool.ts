@@ -14,15 +14,13 @@ export class WorkerPool {
   readonly #slots: PythonWorker[] = []
   readonly #failures: number[] = []
   readonly #timers = new Set<NodeJS.Timeout>()
-  readonly #readyTimeout: number
   /** Runs waiting for a worker while every slot is between a death and its restart. */
   #spawnWaiters: Array<() => void> = []
   #closed = false
 
-  constructor (spawnOptions: Omit<WorkerSpawnOptions, 'log'>, size: number, log: LoggerRef, readyTimeout: number) {
+  constructor (spawnOptions: Omit<WorkerSpawnOptions, 'log'>, size: number, log: LoggerRef) {
     this.#spawnOptions = spawnOptions
     this.#log = log
-    this.#readyTimeout = readyTimeout
     for (let i = 0; i < size; i++) {
       this.#failures.push(0)
       this.#slots.push(this.#spawn(i))
@@ -57,7 +55,8 @@ export class WorkerPool {
     let timer: NodeJS.Timeout | undefined
     let onAbort: (() => void) | undefined
     const limit = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`not ready within ${this.#readyTimeout} ms`)), this.#readyTimeout)
+      const readyTimeout = this.#spawnOptions.readyTimeout
+      timer = setTimeout(() => reject(new Error(`not ready within ${readyTimeout} ms`)), readyTimeout)
       onAbort = () => reject(signal.reason)
       signal.addEventListener('abort', onAbort, { once: true })
     })
@@ -81,7 +80,7 @@ export class WorkerPool {
       }
     } catch (err) {
       if (signal.aborted || err instanceof RunError) throw err
-      throw new RunError('WORKER_UNAVAILABLE', `No Python worker could take the run: ${(err as Error).message}`)
+      throw new RunError('WORKER_UNAVAILABLE', 'No Python worker could take the run', { cause: err })
     } finally {
       clearTimeout(timer)
       if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)

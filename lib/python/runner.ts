@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { InvalidOptionError } from '../errors.js'
-import { integerOption } from '../options.js'
+import { InvalidOptionError, RunError } from '../errors.js'
+import { integerOption, MAX_DELAY } from '../options.js'
 import type { RunContext, RunnerObject, RunRequest } from '../runner.js'
 import type { AutoGenEvent } from '../schemas/events.js'
 import { RunChannel } from './channel.js'
@@ -25,8 +25,14 @@ export interface PythonRunnerOptions {
   pythonPath?: string[]
   /** Extra environment for the workers (merged over process.env). */
   env?: Record<string, string>
-  /** Milliseconds a run waits for a worker to be ready (imports done). Default 60000. */
+  /** Milliseconds a worker may take to get ready (import AutoGen and the factory) before it is killed and restarted, and a run waits for one. Default 60000. */
   readyTimeout?: number
+  /** Longest NDJSON line between Node and a worker, either way, in bytes. A run whose request or item would be longer ends with BAD_REQUEST or ITEM_TOO_LARGE. Default 16 MiB. */
+  maxLineBytes?: number
+  /** Largest image in a task, in pixels (width × height), checked from the image header before it is decoded. Default 16777216 (4096 × 4096). */
+  maxImagePixels?: number
+  /** Largest image in a task, in decoded bytes, checked before base64 is decoded. Default 10 MiB. */
+  maxImageBytes?: number
   /** Milliseconds close() gives workers to exit before they are killed. Default 5000. */
   shutdownTimeout?: number
   /** Where worker logs (Python's stderr) and restarts go. Default: the Fastify logger of the app that registers the plugin. */
@@ -36,6 +42,8 @@ export interface PythonRunnerOptions {
 export interface PythonRunner extends RunnerObject {
   /** The live workers' process ids (a worker being restarted has none). */
   readonly pids: Array<number | undefined>
+  /** Runs each worker serves, as Node sees them (0 once every run has ended). */
+  readonly loads: number[]
   /** Every worker's own counters (docs/bridge.md, `stats`). */
   stats: () => Promise<Array<Record<string, unknown>>>
   /** Resolves when every worker has imported AutoGen and the factory. */
@@ -68,17 +76,30 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
   const python = options.python ?? defaultPython(cwd)
   const workers = positive(options.workers, 'workers', 2)
   const credit = positive(options.credit, 'credit', 64)
-  const readyTimeout = positive(options.readyTimeout, 'readyTimeout', 60_000)
+  const readyTimeout = integerOption(options.readyTimeout, 'pythonRunner.readyTimeout', 60_000, 1, MAX_DELAY)
+  const maxLineBytes = integerOption(options.maxLineBytes, 'pythonRunner.maxLineBytes', 16 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024)
+  const maxImagePixels = positive(options.maxImagePixels, 'maxImagePixels', 4096 * 4096)
+  const maxImageBytes = positive(options.maxImageBytes, 'maxImageBytes', 10 * 1024 * 1024)
   const shutdownTimeout = positive(options.shutdownTimeout, 'shutdownTimeout', 5000)
   const pythonPath = [...(options.pythonPath ?? []), process.env.PYTHONPATH].filter((p) => p !== undefined && p !== '')
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' }
   if (pythonPath.length > 0) env.PYTHONPATH = pythonPath.join(':')
   const log = new LoggerRef(options.logger)
-  const pool = new WorkerPool({ python, factory, cwd, env }, workers, log, readyTimeout)
+  const pool = new WorkerPool({ python, factory, cwd, env, maxLineBytes, maxImagePixels, maxImageBytes, readyTimeout }, workers, log)
 
   return {
     async * run (request: RunRequest, context: RunContext): AsyncGenerator<AutoGenEvent> {
-      const worker = await pool.acquire(context.signal)
+      let worker
+      try {
+        worker = await pool.acquire(context.signal)
+      } catch (err) {
+        // Why there is no worker (a factory that does not import, with its
+        // paths) is for the server log; the client gets the code.
+        if (err instanceof RunError && err.cause !== undefined) {
+          context.log.error({ runKey: request.key, err: err.cause }, `autogen-stream: ${err.message}`)
+        }
+        throw err
+      }
       const channel = new RunChannel(worker, request, context, credit)
       try {
         yield * channel
@@ -89,6 +110,7 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
     init: (appLog) => { if (options.logger === undefined) log.set(appLog) },
     close: () => pool.close(shutdownTimeout),
     get pids () { return pool.workers.map((w) => (w.exited ? undefined : w.pid)) },
+    get loads () { return pool.workers.map((w) => w.load) },
     stats: () => Promise.all(pool.workers.map((w) => w.stats())),
     ready: async () => { await Promise.all(pool.workers.map((w) => w.ready)) }
   }

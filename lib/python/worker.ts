@@ -1,6 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import type { Readable, Writable } from 'node:stream'
+import { LineSplitter, runOfLine } from './lines.js'
 import type { LoggerRef } from './logger.js'
 
 /** A message from the worker (stdout), see docs/bridge.md. */
@@ -10,13 +11,15 @@ export type WorkerEvent =
   | { ev: 'input_request', run: string, request_id: string, prompt: string }
   | { ev: 'end', run: string }
   | { ev: 'cancelled', run: string }
-  | { ev: 'error', run: string, code: string, message: string }
+  /** `message` may reach the client; `detail` (the full error) is for the server log only. */
+  | { ev: 'error', run: string, code: string, message: string, detail?: string }
   | { ev: 'stats', id: number, [key: string]: unknown }
   | { ev: 'fatal', message: string }
 
 /** A message to the worker (stdin). */
 export type WorkerOp =
-  | { op: 'start', run: string, task: unknown, options: Record<string, unknown> }
+  /** `run` is the server's key for the run; `run_id` the client's runId, for the factory to show. */
+  | { op: 'start', run: string, run_id: string, task: unknown, options: Record<string, unknown> }
   | { op: 'credit', run: string, n: number }
   | { op: 'cancel', run: string }
   | { op: 'stop', run: string }
@@ -31,7 +34,19 @@ export interface WorkerSpawnOptions {
   cwd: string
   env: NodeJS.ProcessEnv
   log: LoggerRef
+  /** Longest line either side writes; longer ones end their run with an error. */
+  maxLineBytes: number
+  maxImagePixels: number
+  maxImageBytes: number
+  /** A worker not ready (AutoGen and the factory imported) within this many ms is killed. */
+  readyTimeout: number
 }
+
+/** Events that belong to one run and name it in `run`. */
+const RUN_EVENTS = new Set(['item', 'input_request', 'end', 'cancelled', 'error'])
+
+/** Thrown by encode(): the op cannot be written as one line the worker accepts. */
+export class EncodeError extends Error {}
 
 /** Handlers of one run's messages, registered while the run is on this worker. */
 export interface RunListener {
@@ -41,9 +56,15 @@ export interface RunListener {
 
 /**
  * One warm Python process. Lines from stdout are parsed and routed to the
- * run they name; stderr is the worker's log and goes to ours. Writes to
- * stdin are plain stream writes: the pipe buffers them, and a worker that
- * stops reading its stdin only delays its own runs.
+ * run they name (by the server's run key, never a client's runId); stderr
+ * is the worker's log and goes to ours. Writes to stdin are plain stream
+ * writes: the pipe buffers them, and a worker that stops reading its stdin
+ * only delays its own runs.
+ *
+ * Nothing the worker writes can break the server: every line is parsed
+ * inside a guard, and a line that cannot be read or is too long ends the
+ * run it names (RunListener.onEvent with a synthesized error) instead of
+ * being dropped, which would leave that run waiting for ever.
  */
 export class PythonWorker extends EventEmitter {
   readonly #child: ChildProcessByStdio<Writable, Readable, Readable>
@@ -55,11 +76,21 @@ export class PythonWorker extends EventEmitter {
   #exited = false
   #fatal: string | undefined
   #stderrTail = ''
+  /** Why the worker was killed before it was ready, if it was. */
+  #notReady: string | undefined
+  readonly #maxLineBytes: number
 
   constructor (opts: WorkerSpawnOptions) {
     super()
     this.#log = opts.log
-    this.#child = spawn(opts.python, ['-u', '-m', 'autogen_stream_bridge.worker', '--factory', opts.factory], {
+    this.#maxLineBytes = opts.maxLineBytes
+    const args = [
+      '-u', '-m', 'autogen_stream_bridge.worker', '--factory', opts.factory,
+      '--max-line-bytes', String(opts.maxLineBytes),
+      '--max-image-pixels', String(opts.maxImagePixels),
+      '--max-image-bytes', String(opts.maxImageBytes)
+    ]
+    this.#child = spawn(opts.python, args, {
       cwd: opts.cwd,
       env: opts.env,
       stdio: ['pipe', 'pipe', 'pipe']
@@ -69,19 +100,20 @@ export class PythonWorker extends EventEmitter {
     this.ready = new Promise((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
     // Nobody may be waiting on ready when the worker dies at once.
     this.ready.catch(() => {})
+    // A worker stuck importing (a factory module that blocks, a hung
+    // network import) would otherwise make every run wait out readyTimeout.
+    const readyTimer = setTimeout(() => {
+      this.#log.current.warn({ worker: this.pid }, `autogen-stream: Python worker not ready within ${opts.readyTimeout} ms; killing it`)
+      this.#notReady = `the Python worker was not ready within ${opts.readyTimeout} ms`
+      this.kill('SIGKILL')
+    }, opts.readyTimeout).unref()
+    this.ready.then(() => clearTimeout(readyTimer), () => clearTimeout(readyTimer))
 
-    let buffered = ''
-    this.#child.stdout.setEncoding('utf8')
-    this.#child.stdout.on('data', (data: string) => {
-      buffered += data
-      let newline = buffered.indexOf('\n')
-      while (newline !== -1) {
-        const line = buffered.slice(0, newline)
-        buffered = buffered.slice(newline + 1)
-        if (line.length > 0) this.#onLine(line, resolveReady)
-        newline = buffered.indexOf('\n')
-      }
+    const lines = new LineSplitter(opts.maxLineBytes, {
+      onLine: (line) => this.#onLine(line.toString('utf8'), resolveReady),
+      onOverflow: (prefix, bytes) => this.#onOverflow(prefix.toString('utf8'), bytes)
     })
+    this.#child.stdout.on('data', (data: Buffer) => lines.push(data))
     this.#child.stderr.setEncoding('utf8')
     this.#child.stderr.on('data', (data: string) => {
       // Keep the end of stderr for the error message if the worker dies.
@@ -97,7 +129,7 @@ export class PythonWorker extends EventEmitter {
     // so a last `fatal` or `end` line is never lost.
     this.#child.on('close', (code, signal) => {
       const how = signal !== null ? `signal ${signal}` : `code ${code ?? 'unknown'}`
-      this.#onExit(this.#fatal ?? `the Python worker exited (${how})`, rejectReady)
+      this.#onExit(this.#fatal ?? this.#notReady ?? `the Python worker exited (${how})`, rejectReady)
     })
   }
 
@@ -111,10 +143,33 @@ export class PythonWorker extends EventEmitter {
     let event: WorkerEvent
     try {
       event = JSON.parse(line) as WorkerEvent
-    } catch {
-      this.#log.current.warn({ worker: this.pid, line: line.slice(0, 200) }, 'autogen-stream: unparsable line from worker')
+      if (typeof event !== 'object' || event === null || typeof event.ev !== 'string') throw new TypeError('not an object with a string "ev"')
+      if (RUN_EVENTS.has(event.ev) && typeof (event as { run?: unknown }).run !== 'string') throw new TypeError('no string "run"')
+    } catch (err) {
+      this.#unreadable(line.slice(0, 512), 'BAD_LINE', 'The worker sent a message for this run that could not be read', `${(err as Error).message}; line starts ${JSON.stringify(line.slice(0, 200))}`)
       return
     }
+    try {
+      this.#dispatch(event, resolveReady)
+    } catch (err) {
+      // One run's handler failing must not stop the lines of the others.
+      this.#log.current.error({ err, worker: this.pid, ev: event.ev }, 'autogen-stream: handling a worker message failed')
+    }
+  }
+
+  #onOverflow (prefix: string, bytes: number): void {
+    this.#unreadable(prefix, 'LINE_TOO_LONG', `The worker sent a message longer than maxLineBytes (${this.#maxLineBytes} bytes)`, `a line of more than ${bytes} bytes; it starts ${JSON.stringify(prefix.slice(0, 200))}`)
+  }
+
+  /** A line that cannot be used: the run it names (if any) ends with `code`; the rest goes to the log. */
+  #unreadable (prefix: string, code: string, message: string, detail: string): void {
+    const run = runOfLine(prefix)
+    const listener = run === undefined ? undefined : this.#runs.get(run)
+    this.#log.current.warn({ worker: this.pid, run, code, detail }, 'autogen-stream: unusable line from worker')
+    listener?.onEvent({ ev: 'error', run: run as string, code, message, detail })
+  }
+
+  #dispatch (event: WorkerEvent, resolveReady: () => void): void {
     switch (event.ev) {
       case 'ready':
         resolveReady()
@@ -153,9 +208,29 @@ export class PythonWorker extends EventEmitter {
     this.#runs.delete(runId)
   }
 
-  send (op: WorkerOp): void {
+  /** One line for the worker, or an EncodeError (a value JSON cannot hold, a line over maxLineBytes). */
+  encode (op: WorkerOp): string {
+    let line: string | undefined
+    try {
+      line = JSON.stringify(op)
+    } catch (err) {
+      throw new EncodeError(`cannot be written as JSON: ${(err as Error).message}`)
+    }
+    if (line === undefined) throw new EncodeError('cannot be written as JSON')
+    const bytes = Buffer.byteLength(line) + 1
+    if (bytes > this.#maxLineBytes) throw new EncodeError(`${bytes} bytes exceed maxLineBytes (${this.#maxLineBytes})`)
+    return line + '\n'
+  }
+
+  /** Writes a line made by encode(). */
+  write (line: string): void {
     if (this.#exited || !this.#child.stdin.writable) return
-    this.#child.stdin.write(JSON.stringify(op) + '\n')
+    this.#child.stdin.write(line)
+  }
+
+  /** Ops made here (credit, cancel, ...) hold only strings and numbers: they always encode. */
+  send (op: WorkerOp): void {
+    this.write(JSON.stringify(op) + '\n')
   }
 
   /** The worker's own counters (docs/bridge.md, `stats`). */

@@ -75,7 +75,8 @@ export function checkClientFrame (value: unknown): { frame: ClientFrame } | { re
 }
 
 // Server to client
-export type CancelReason = 'client' | 'disconnect' | 'shutdown' | 'timeout' | 'slow_consumer' | 'heartbeat'
+/** Why a run was cancelled. (A run that exceeds runTimeout ends with `error` AGS_RUN_TIMEOUT, not with `cancelled`.) */
+export type CancelReason = 'client' | 'disconnect' | 'shutdown' | 'slow_consumer' | 'heartbeat'
 
 interface RunFrameBase { runId: string, seq: number }
 export interface StartedFrame extends RunFrameBase { type: 'started' }
