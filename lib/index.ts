@@ -8,7 +8,7 @@ export type { AutogenStreamView, Counters } from './stats.js'
 export type { Runner, RunnerObject, RunFunction, RunRequest, RunContext, InputRequestOptions } from './runner.js'
 export { pythonRunner, type PythonRunner, type PythonRunnerOptions } from './python/runner.js'
 export { RunError, ErrorTable, type ErrorCode } from './errors.js'
-export { PROTOCOL, PROTOCOLS } from './schemas/frames.js'
+export { PROTOCOL, PROTOCOLS, CANCEL_REASONS } from './schemas/frames.js'
 export type {
   ClientFrame, StartFrame, CancelFrame, StopFrame, InputFrame, ServerFrame, RunFrame, TerminalFrame, StartedFrame, TokenFrame,
   EventFrame, InputRequestFrame, ResultFrame, CancelledFrame, RunErrorFrame, ConnectionErrorFrame, CancelReason

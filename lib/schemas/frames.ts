@@ -76,7 +76,8 @@ export function checkClientFrame (value: unknown): { frame: ClientFrame } | { re
 
 // Server to client
 /** Why a run was cancelled. (A run that exceeds runTimeout ends with `error` AGS_RUN_TIMEOUT, not with `cancelled`.) */
-export type CancelReason = 'client' | 'disconnect' | 'shutdown' | 'slow_consumer' | 'heartbeat'
+export const CANCEL_REASONS = ['client', 'disconnect', 'shutdown', 'slow_consumer', 'heartbeat'] as const
+export type CancelReason = typeof CANCEL_REASONS[number]
 
 interface RunFrameBase { runId: string, seq: number }
 export interface StartedFrame extends RunFrameBase { type: 'started' }
