@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# Standard library only, so exported eagerly.
+from .errors import RunError
+
 __version__ = "0.1.0"
-__all__ = ["RunRequest", "__version__"]
+__all__ = ["RunError", "RunRequest", "__version__"]
 
 if TYPE_CHECKING:
     from .factory import RunRequest

@@ -16,11 +16,22 @@ InputFunc = Callable[[str, Optional[CancellationToken]], Awaitable[str]]
 class RunRequest:
     """What a factory gets for each run."""
 
+    # The client's runId, as the client chose it: for logs and for the
+    # application's own bookkeeping with that client. Not unique: two
+    # clients (or one, twice) may use the same runId.
     run_id: str
     # The task exactly as the client sent it (JSON); the bridge converts it
     # to AgentChat messages itself when it calls run_stream().
     task: Any
     options: dict[str, Any] = field(default_factory=dict)
+    # The server-made key of this run, unique on the server: key anything
+    # shared between runs (caches, registries, files) by this, never by
+    # run_id. Left empty when a RunRequest is built by hand, it is run_id.
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.run_id)
 
 
 class FactoryImportError(Exception):
@@ -28,7 +39,9 @@ class FactoryImportError(Exception):
 
 
 class FactoryError(Exception):
-    """The factory raised or returned something that cannot run (FACTORY_ERROR)."""
+    """The factory raised (the exception is the __cause__) or returned
+    something that cannot run (FACTORY_ERROR, or the code of a RunError it
+    raised)."""
 
 
 class Factory:

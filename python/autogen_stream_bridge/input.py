@@ -38,8 +38,9 @@ class InputFailed(Exception):
 class InputBroker:
     """One run's pending input requests."""
 
-    def __init__(self, run_id: str, emit: Emit) -> None:
-        self._run_id = run_id
+    def __init__(self, key: str, emit: Emit) -> None:
+        # The run's key, which its input_request events carry as "run".
+        self._key = key
         self._emit = emit
         self._pending: dict[str, asyncio.Future[str]] = {}
         self._emitted_events: dict[str, asyncio.Event] = {}
@@ -59,7 +60,7 @@ class InputBroker:
                 await self._wait_for_event(request_id, answer)
             if not answer.done():
                 await self._emit(
-                    {"ev": "input_request", "run": self._run_id, "request_id": request_id, "prompt": prompt}
+                    {"ev": "input_request", "run": self._key, "request_id": request_id, "prompt": prompt}
                 )
             return await answer
         finally:
@@ -81,7 +82,7 @@ class InputBroker:
         try:
             done, _ = await asyncio.wait(either, timeout=ORDER_GRACE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
             if not done:
-                log.warning("run %s: input request %s sent before its event (no credit?)", self._run_id, request_id)
+                log.warning("run %s: input request %s sent before its event (no credit?)", self._key, request_id)
         finally:
             waiter.cancel()
 
@@ -92,14 +93,14 @@ class InputBroker:
     def answer(self, request_id: str, content: str) -> None:
         future = self._pending.get(request_id)
         if future is None or future.done():
-            log.debug("run %s: no pending input request %s", self._run_id, request_id)
+            log.debug("run %s: no pending input request %s", self._key, request_id)
             return
         future.set_result(content)
 
     def fail(self, request_id: str, message: str) -> None:
         future = self._pending.get(request_id)
         if future is None or future.done():
-            log.debug("run %s: no pending input request %s", self._run_id, request_id)
+            log.debug("run %s: no pending input request %s", self._key, request_id)
             return
         future.set_exception(InputFailed(message))
 

@@ -19,12 +19,17 @@ import logging
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import BinaryIO, Union
+
+from .limits import DEFAULT_MAX_LINE_BYTES
 
 log = logging.getLogger(__name__)
 
-# Large enough for a task carrying base64 images; longer lines are dropped.
-LINE_LIMIT = 64 * 1024 * 1024
+# How much is read from stdin at a time.
+READ_CHUNK = 256 * 1024
+# How much of a skipped line is kept, to tell which run it was for.
+KEPT_PREFIX = 1024
 
 
 def isolate_stdio() -> tuple[int, int]:
@@ -39,16 +44,35 @@ def isolate_stdio() -> tuple[int, int]:
     return in_fd, out_fd
 
 
-class LineReader:
-    """Reads newline-terminated lines; None means EOF."""
+@dataclass(frozen=True)
+class OversizedLine:
+    """A line longer than the limit, skipped without being kept."""
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
+    prefix: bytes  # its first KEPT_PREFIX bytes
+    size: int  # its length in bytes, without the "\n"
+
+
+class LineReader:
+    """Reads newline-terminated lines; None means EOF.
+
+    A line longer than ``limit`` bytes (not counting its "\n") is never
+    held whole: it is read on in chunks and discarded up to its "\n", in
+    time linear in its length and in memory bounded by the limit, and
+    returned as an OversizedLine."""
+
+    def __init__(self, reader: asyncio.StreamReader, limit: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self._reader = reader
+        self._limit = limit
+        self._buffer = bytearray()
+        # Where to resume looking for "\n": the bytes before it have none.
+        self._scanned = 0
 
     @classmethod
-    async def open(cls, fd: int) -> LineReader:
+    async def open(cls, fd: int, limit: int = DEFAULT_MAX_LINE_BYTES) -> LineReader:
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=LINE_LIMIT, loop=loop)
+        # The StreamReader's own limit only sets how much it buffers before
+        # pausing the pipe; lines are split here, with our limit.
+        reader = asyncio.StreamReader(limit=READ_CHUNK, loop=loop)
         pipe = os.fdopen(fd, "rb", buffering=0)
         try:
             await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
@@ -56,31 +80,59 @@ class LineReader:
             # Not a pipe/socket/tty (stdin redirected from a file): feed the
             # same StreamReader from a thread.
             _feed_from_thread(loop, reader, pipe)
-        return cls(reader)
+        return cls(reader, limit)
 
-    async def readline(self) -> bytes | None:
+    async def readline(self) -> Union[bytes, OversizedLine, None]:
+        buffer = self._buffer
         while True:
-            try:
-                return await self._reader.readuntil(b"\n")
-            except asyncio.IncompleteReadError as e:
-                return e.partial or None  # a last line without "\n" still counts
-            except asyncio.LimitOverrunError as e:
-                log.warning("dropping a stdin line longer than %d bytes", LINE_LIMIT)
-                if not await self._skip_line(e.consumed):
+            newline = buffer.find(b"\n", self._scanned)
+            if newline != -1:
+                if newline > self._limit:
+                    # The whole line arrived in one read; it is dropped all the same.
+                    oversized = OversizedLine(bytes(buffer[: min(newline, KEPT_PREFIX)]), newline)
+                    del buffer[: newline + 1]
+                    self._scanned = 0
+                    log.warning("dropping a stdin line of %d bytes (limit %d)", oversized.size, self._limit)
+                    return oversized
+                line = bytes(buffer[: newline + 1])
+                # Deleting from the front of a bytearray is O(1) amortized in
+                # CPython: no quadratic copying for many short lines.
+                del buffer[: newline + 1]
+                self._scanned = 0
+                return line
+            if len(buffer) > self._limit:
+                return await self._skip_rest()
+            self._scanned = len(buffer)
+            chunk = await self._reader.read(READ_CHUNK)
+            if not chunk:
+                if not buffer:
                     return None
+                line = bytes(buffer)  # a last line without "\n" still counts
+                buffer.clear()
+                self._scanned = 0
+                return line
+            buffer += chunk
 
-    async def _skip_line(self, consumed: int) -> bool:
-        """Discard the rest of an oversized line. False on EOF."""
-        try:
-            while True:
-                await self._reader.readexactly(consumed)
-                try:
-                    await self._reader.readuntil(b"\n")  # the line's tail
-                    return True
-                except asyncio.LimitOverrunError as e:
-                    consumed = e.consumed
-        except asyncio.IncompleteReadError:
-            return False
+    async def _skip_rest(self) -> OversizedLine:
+        """The buffer holds the start of a line already over the limit and no
+        "\n": drop it, then read and drop chunks until the "\n"."""
+        buffer = self._buffer
+        prefix = bytes(buffer[:KEPT_PREFIX])
+        size = len(buffer)
+        buffer.clear()
+        self._scanned = 0
+        while True:
+            chunk = await self._reader.read(READ_CHUNK)
+            if not chunk:
+                break  # EOF inside the line; the next readline() says EOF
+            newline = chunk.find(b"\n")
+            if newline != -1:
+                size += newline
+                buffer += chunk[newline + 1 :]  # the next lines' start
+                break
+            size += len(chunk)
+        log.warning("dropping a stdin line of %d bytes (limit %d)", size, self._limit)
+        return OversizedLine(prefix, size)
 
 
 def _feed_from_thread(loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader, pipe: BinaryIO) -> None:

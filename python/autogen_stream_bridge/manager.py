@@ -1,4 +1,7 @@
-"""Routes ops to runs and owns every task the worker starts."""
+"""Routes ops to runs and owns every task the worker starts.
+
+Runs are keyed by the server-made key (``run`` on the wire), never by the
+client's runId: two clients may well pick the same runId."""
 
 from __future__ import annotations
 
@@ -7,19 +10,26 @@ import logging
 from typing import Any, Coroutine
 
 from .counters import Counters
+from .errors import describe
 from .factory import Factory
-from .protocol import Op, StatsEv
-from .run import CANCEL_GRACE_SECONDS, Run, Send
+from .io import OversizedLine
+from .limits import DEFAULT_LIMITS, Limits
+from .protocol import Op, StatsEv, recover_target
+from .run import CANCEL_GRACE_SECONDS, Run, Send, send_error
 
 log = logging.getLogger(__name__)
 
+BAD_OP_MESSAGE = "The worker could not read a message for this run"
+DUPLICATE_RUN_MESSAGE = "The run was started twice"
+
 
 class RunManager:
-    def __init__(self, factory: Factory, send: Send) -> None:
+    def __init__(self, factory: Factory, send: Send, limits: Limits = DEFAULT_LIMITS) -> None:
         self._factory = factory
         self._send = send
+        self._limits = limits
         self.counters = Counters()
-        # Runs that have not sent their terminal event yet.
+        # Runs that have not sent their terminal event yet, by key.
         self.runs: dict[str, Run] = {}
         # Strong references: the loop only keeps weak ones, and shutdown must
         # be able to wait for runs that are still cleaning up after `end`.
@@ -28,11 +38,25 @@ class RunManager:
     def dispatch(self, op: Op) -> None:
         """Handle one op. Never awaits, so a slow run cannot hold up stdin."""
         if op["op"] == "start":
-            if op["run"] in self.runs:
-                log.error("start for run %s, which is still active: ignored", op["run"])
+            existing = self.runs.get(op["run"])
+            if existing is not None:
+                # Keys are unique, so Node's bookkeeping for this key is
+                # broken: whichever run it now means, neither can be trusted.
+                # The active run ends with this error as its one terminal
+                # event, which also answers the second start.
+                log.error(
+                    "start for key %s (runId %r), which is still active: both refused",
+                    op["run"],
+                    op.get("run_id"),
+                )
+                existing.abort(
+                    "DUPLICATE_RUN",
+                    DUPLICATE_RUN_MESSAGE,
+                    f"a start for key {op['run']!r} arrived while a run with that key was active",
+                )
                 return
-            run = Run(op, self._factory, self._send, self.counters, self._forget, self._spawn)
-            self.runs[run.run_id] = run
+            run = Run(op, self._factory, self._send, self.counters, self._forget, self._spawn, self._limits)
+            self.runs[run.key] = run
             self.counters.started_total += 1
             run.start()
         elif op["op"] == "stats":
@@ -59,11 +83,48 @@ class RunManager:
             "ev": "stats",
             "id": request_id,
             "active": len(self.runs),
-            "runs": {run_id: run.stats() for run_id, run in self.runs.items()},
+            "runs": {key: run.stats() for key, run in self.runs.items()},
             "pulled_total": self.counters.pulled_total,
             "started_total": self.counters.started_total,
             "cancelled": list(self.counters.cancelled),
         }
+
+    def reject_line(self, line: bytes, value: Any, exc: Exception) -> None:
+        """A stdin line that could not be decoded or dispatched. It must not
+        cost the worker (or any other run) anything; the run it names, if
+        one can be told, ends with BAD_OP rather than waiting forever for
+        whatever the line meant."""
+        detail = describe(exc)
+        self._fail_named(
+            recover_target(value, line), "BAD_OP", BAD_OP_MESSAGE, detail, f"{type(exc).__name__}: {exc}", line
+        )
+
+    def line_too_long(self, line: OversizedLine) -> None:
+        """A stdin line over --max-line-bytes was skipped unread."""
+        detail = f"stdin line of {line.size} bytes; --max-line-bytes is {self._limits.max_line_bytes}"
+        self._fail_named(
+            recover_target(None, line.prefix),
+            "LINE_TOO_LONG",
+            f"A message of {line.size} bytes for this run exceeds the bridge's line limit (maxLineBytes)",
+            detail,
+            detail,
+            line.prefix,
+        )
+
+    def _fail_named(
+        self, target: tuple[str | None, str] | None, code: str, message: str, detail: str, reason: str, line: bytes
+    ) -> None:
+        op, key = target if target is not None else (None, None)
+        run = self.runs.get(key) if key is not None else None
+        if run is not None:
+            log.warning("run %s: ending it with %s; its %s line failed: %s", key, code, op, reason)
+            run.abort(code, message, detail)
+        elif op == "start" and key is not None:
+            # The run never became active, but Node is waiting for it.
+            log.warning("run %s: refusing its start with %s: %s", key, code, reason)
+            self._spawn(send_error(self._send, key, code, message, detail))
+        else:
+            log.warning("ignoring stdin line (%s): %.200r", reason, line)
 
     async def shutdown(self) -> None:
         """Cancel every run and wait (bounded) for them to unwind."""
@@ -79,7 +140,7 @@ class RunManager:
         await self._send(ev)
 
     def _forget(self, run: Run) -> None:
-        self.runs.pop(run.run_id, None)
+        self.runs.pop(run.key, None)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
-from typing import Any, Literal, Mapping, TypedDict, Union
+from typing import Any, Literal, Mapping, Optional, TypedDict, Union
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired
@@ -23,7 +24,12 @@ else:  # pydantic, hence AutoGen, already depends on typing_extensions
 
 class StartOp(TypedDict):
     op: Literal["start"]
+    # The server-made key of the run, unique on the server; every other op
+    # and every ev of the run carries it as ``run``.
     run: str
+    # The client's runId: informational (logs, RunRequest.run_id), chosen by
+    # the client and not unique. Older callers leave it out: then the key.
+    run_id: NotRequired[str]
     # Left as raw JSON: a bad task or options is the run's BAD_REQUEST,
     # not a line to drop, so it is checked where the run can answer.
     task: Any
@@ -73,7 +79,18 @@ Op = Union[StartOp, CreditOp, CancelOp, StopOp, InputOp, InputErrorOp, StatsOp, 
 
 # Python to Node ----------------------------------------------------------
 
-ErrorCode = Literal["FACTORY_IMPORT_ERROR", "FACTORY_ERROR", "TASK_ERROR", "BAD_REQUEST"]
+# The bridge's own codes. An application's RunError may use any code of
+# 1-64 characters of A-Z, 0-9 and _, so ErrorEv.code is a plain str.
+ErrorCode = Literal[
+    "FACTORY_ERROR",
+    "TASK_ERROR",
+    "BAD_REQUEST",
+    "IMAGE_TOO_LARGE",
+    "DUPLICATE_RUN",
+    "BAD_OP",
+    "LINE_TOO_LONG",
+    "ITEM_TOO_LARGE",
+]
 
 
 class ReadyEv(TypedDict):
@@ -109,8 +126,12 @@ class CancelledEv(TypedDict):
 class ErrorEv(TypedDict):
     ev: Literal["error"]
     run: str
-    code: ErrorCode
+    code: str
+    # Sent to the client as it is: never an exception's raw text.
     message: str
+    # What went wrong in full ("ValueError: ..." and a traceback); Node logs
+    # it and never forwards it.
+    detail: NotRequired[str]
 
 
 class RunStats(TypedDict):
@@ -137,7 +158,21 @@ Ev = Union[ReadyEv, ItemEv, InputRequestEv, EndEv, CancelledEv, ErrorEv, StatsEv
 
 
 class ProtocolError(ValueError):
-    """A stdin line that is not a valid op; the worker logs it and goes on."""
+    """A stdin line that is not a valid op. ``value`` is the parsed JSON when
+    the line was JSON, so the run it names can still be found."""
+
+    def __init__(self, message: str, value: Any = None) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+class LineTooLong(Exception):
+    """An encoded line would exceed the line limit; it was not written."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"a line of {size} bytes exceeds the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
 
 
 # Required string fields per op, beyond "op" itself.
@@ -160,25 +195,76 @@ def decode_op(line: bytes | str) -> Op:
     except (ValueError, UnicodeDecodeError) as e:
         raise ProtocolError(f"not JSON: {e}") from None
     if not isinstance(value, dict):
-        raise ProtocolError("an op must be a JSON object")
+        raise ProtocolError("an op must be a JSON object", value)
     op = value.get("op")
     if not isinstance(op, str) or op not in _STRING_FIELDS:
-        raise ProtocolError(f"unknown op {op!r}")
+        raise ProtocolError(f"unknown op {op!r:.100}", value)
     for field in _STRING_FIELDS[op]:
         if not isinstance(value.get(field), str) or (field == "run" and not value[field]):
-            raise ProtocolError(f"op {op!r} needs a string {field!r}")
-    if op == "start" and "task" not in value:
-        raise ProtocolError("op 'start' needs a 'task'")
+            raise ProtocolError(f"op {op!r} needs a string {field!r}", value)
+    if op == "start":
+        if "task" not in value:
+            raise ProtocolError("op 'start' needs a 'task'", value)
+        run_id = value.get("run_id")
+        if run_id is None:
+            value["run_id"] = value["run"]
+        elif not isinstance(run_id, str):
+            raise ProtocolError("op 'start' needs a string 'run_id' (or none)", value)
     if op == "credit":
         n = value.get("n")
         # bool is an int in Python but never a count on the wire.
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ProtocolError("op 'credit' needs an integer 'n' >= 1")
+            raise ProtocolError("op 'credit' needs an integer 'n' >= 1", value)
     if op == "input_error" and not isinstance(value.get("message"), str):
         value["message"] = "input failed"
     if op == "stats":
         value.setdefault("id", None)
     return value  # type: ignore[return-value]
+
+
+# The start of a line as Node writes it ({"op":"...","run":"...",...});
+# whitespace is tolerated for hand-written lines. Only ever matched against
+# a bounded prefix, so a line that cannot be parsed costs no more than this.
+_TARGET = re.compile(rb'\A\s*\{\s*"op"\s*:\s*"([a-z_]{1,32})"\s*,\s*"run"\s*:\s*"([^"\\]{1,300})"')
+TARGET_PREFIX_BYTES = 1024
+
+
+def recover_target(value: Any, line: bytes) -> Optional[tuple[Optional[str], str]]:
+    """(op, run) named by a line that could not be handled, or None.
+
+    ``value`` is the line's parsed JSON if it parsed; otherwise (not JSON,
+    nested too deeply, cut short) the run is read from the line's start."""
+    if value is not None:
+        if isinstance(value, dict):
+            run = value.get("run")
+            if isinstance(run, str) and run:
+                op = value.get("op")
+                return (op if isinstance(op, str) else None, run)
+        return None
+    match = _TARGET.match(line[:TARGET_PREFIX_BYTES])
+    if match is None:
+        return None
+    try:
+        return match.group(1).decode("ascii"), match.group(2).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def error_ev(run: str, code: str, message: str, detail: Optional[str] = None) -> ErrorEv:
+    ev: ErrorEv = {"ev": "error", "run": run, "code": code, "message": message}
+    if detail is not None:
+        ev["detail"] = detail
+    return ev
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON that is always valid JSON: NaN and Infinity (which
+    json.dumps writes by default, and Node's JSON.parse rejects) become null,
+    as pydantic's model_dump_json() writes them."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(finite(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def encode_ev(ev: Mapping[str, Any]) -> bytes:
@@ -192,11 +278,7 @@ def encode_ev(ev: Mapping[str, Any]) -> bytes:
             return f'{{"ev":"item","run":{run},"item":{item}}}\n'.encode("utf-8")
         except UnicodeEncodeError:
             return (json.dumps({"ev": "item", "run": ev["run"], "item": json.loads(item)}) + "\n").encode("ascii")
-    try:
-        text = json.dumps(ev, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        # NaN/Infinity are not JSON; Node's JSON.parse would reject the line.
-        text = json.dumps(_finite(ev), ensure_ascii=False, separators=(",", ":"))
+    text = dumps(ev)
     try:
         return (text + "\n").encode("utf-8")
     except UnicodeEncodeError:
@@ -204,11 +286,12 @@ def encode_ev(ev: Mapping[str, Any]) -> bytes:
         return (json.dumps(json.loads(text), ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
+    """value with every NaN and infinity replaced by None."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value

@@ -3,6 +3,9 @@
 Invariant: a run sends exactly one terminal event (end, cancelled or error)
 and nothing after it. ``_closed`` is set synchronously at the moment the
 terminal outcome is decided, and every send checks it first.
+
+A run is known by its key (``run`` on the wire), which the server made and
+which is unique there; ``run_id`` is the client's runId, only informational.
 """
 
 from __future__ import annotations
@@ -17,11 +20,21 @@ from autogen_agentchat.conditions import ExternalTermination
 from autogen_agentchat.messages import UserInputRequestedEvent
 from autogen_core import CancellationToken
 
-from .convert import BadTask, task_from_json, item_to_raw_json
+from .convert import BadTask, item_to_raw_json, task_from_json
 from .counters import Counters
+from .errors import (
+    CLIENT_MESSAGE_LIMIT,
+    FACTORY_ERROR_MESSAGE,
+    TASK_ERROR_MESSAGE,
+    cap,
+    cap_client_message,
+    describe,
+    find_run_error,
+)
 from .factory import Factory, FactoryError, RunRequest
 from .input import InputBroker, inject_input_func
-from .protocol import ErrorCode, RunStats, StartOp
+from .limits import DEFAULT_LIMITS, Limits
+from .protocol import LineTooLong, RunStats, StartOp, error_ev
 from .termination import attach_external_termination
 
 log = logging.getLogger(__name__)
@@ -45,8 +58,10 @@ class Run:
         counters: Counters,
         on_done: Callable[[Run], None],
         spawn: Spawn,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        self.run_id = op["run"]
+        self.key = op["run"]
+        self.run_id = op.get("run_id", self.key)
         self.credit = 0
         self.pulled = 0
         self._op = op
@@ -55,6 +70,7 @@ class Run:
         self._counters = counters
         self._on_done = on_done
         self._spawn = spawn
+        self._limits = limits
         self._token = CancellationToken()
         self._credit_available = asyncio.Event()
         self._closed = False
@@ -63,7 +79,7 @@ class Run:
         self._target: object | None = None
         self._external: ExternalTermination | None = None
         self._driver: asyncio.Task[None] | None = None
-        self.input = InputBroker(self.run_id, self._emit)
+        self.input = InputBroker(self.key, self._emit)
 
     # Ops ------------------------------------------------------------------
 
@@ -77,21 +93,33 @@ class Run:
     def cancel(self) -> None:
         if self._closed:
             return
+        self._counters.cancelled.append(self.key)
+        self._abort({"ev": "cancelled", "run": self.key})
+
+    def abort(self, code: str, message: str, detail: str | None = None) -> None:
+        """End the run from outside (a duplicate start, an unreadable line
+        for it) with an error event as its one terminal event."""
+        if self._closed:
+            return
+        self._abort(error_ev(self.key, code, message, detail))
+
+    def _abort(self, terminal: Mapping[str, Any]) -> None:
         self._cancelling = True
+        # Closed first: from here on the run itself sends nothing, so the
+        # terminal event below is the last one for this key.
         self._close()
-        self._counters.cancelled.append(self.run_id)
         # The token reaches AutoGen's own awaits (model calls, a team's output
         # queue, the input function); cancelling our task covers a run that
         # is waiting for credit or a stream that ignores the token.
         self._token.cancel()
         self.input.cancel_all()
-        self._spawn(self._finish_cancel())
+        self._spawn(self._finish_cancel(terminal))
 
     def stop(self) -> None:
         if self._closed:
             return
         if self._external is not None:
-            log.info("run %s: external termination set", self.run_id)
+            log.info("run %s: external termination set", self.key)
             self._external.set()
         elif self._target is None:
             self._stop_requested = True  # the factory is still running
@@ -108,24 +136,25 @@ class Run:
         stream: AsyncIterator[Any] | None = None
         try:
             try:
-                task = task_from_json(self._op["task"])
+                # Before the factory: a task the run cannot use (or an image
+                # too large to decode) must cost nothing but this check.
+                task = task_from_json(self._op["task"], self._limits)
                 options = self._op.get("options")
                 if options is None:
                     options = {}
                 if not isinstance(options, dict):
                     raise BadTask("options must be a JSON object")
             except BadTask as e:
-                await self._fail("BAD_REQUEST", str(e))
+                # About the client's own task, so meant for the client.
+                text = str(e)
+                detail = text if len(text) > CLIENT_MESSAGE_LIMIT else None
+                await self._fail(e.code, cap_client_message(text), detail)
                 return
-            request = RunRequest(run_id=self.run_id, task=self._op["task"], options=options)
-            try:
-                target = await self._factory.create(request, self.input.input_func)
-            except FactoryError as e:
-                await self._fail("FACTORY_ERROR", str(e))
-                return
+            request = RunRequest(run_id=self.run_id, task=self._op["task"], options=options, key=self.key)
+            target = await self._factory.create(request, self.input.input_func)
             injected = inject_input_func(target, self.input.input_func)
             if injected:
-                log.debug("run %s: bridge input function given to %s", self.run_id, injected)
+                log.debug("run %s: bridge input function given to %s", self.key, injected)
             self._external = attach_external_termination(target)
             self._target = target
             if self._stop_requested:
@@ -136,18 +165,20 @@ class Run:
             stream = await _open_stream(target, task, self._token)
             await self._pump(stream)
         except FactoryError as e:
-            await self._fail("FACTORY_ERROR", str(e))
+            log.debug("run %s: factory failed", self.key, exc_info=True)
+            await self._fail_with(e, "FACTORY_ERROR", FACTORY_ERROR_MESSAGE)
         except asyncio.CancelledError as e:
             if self._cancelling:
                 raise
             # Nobody cancelled this run: AutoGen cancelled something itself.
-            await self._fail("TASK_ERROR", f"CancelledError: {e}")
+            await self._fail_with(e, "TASK_ERROR", TASK_ERROR_MESSAGE)
         except Exception as e:
-            log.debug("run %s failed", self.run_id, exc_info=True)
-            await self._fail("TASK_ERROR", f"{type(e).__name__}: {e}")
+            log.debug("run %s failed", self.key, exc_info=True)
+            await self._fail_with(e, "TASK_ERROR", TASK_ERROR_MESSAGE)
         finally:
             if stream is not None:
-                await _close_stream(self.run_id, stream)
+                await _close_stream(self.key, stream)
+            log.debug("run %s: unwound", self.key)
 
     async def _pump(self, stream: AsyncIterator[Any]) -> None:
         while True:
@@ -159,7 +190,7 @@ class Run:
             try:
                 item = await stream.__anext__()
             except StopAsyncIteration:
-                log.warning("run %s: run_stream() ended without a TaskResult", self.run_id)
+                log.warning("run %s: run_stream() ended without a TaskResult", self.key)
                 await self._end()
                 return
             self.pulled += 1
@@ -170,7 +201,21 @@ class Run:
                 # model) would otherwise keep this loop from reading stdin:
                 # no cancel, no credit, no other run would get a turn.
                 await asyncio.sleep(0)
-            await self._emit({"ev": "item", "run": self.run_id, "item": item_to_raw_json(item)})
+            try:
+                await self._emit({"ev": "item", "run": self.key, "item": item_to_raw_json(item)})
+            except LineTooLong as e:
+                # Not written, and the stream cannot skip it silently: the
+                # client would miss an item without knowing. A team's agents
+                # must stop too: closing its stream waits for its runtime to
+                # go idle, which a team left running may never do.
+                self._token.cancel()
+                self.input.cancel_all()
+                await self._fail(
+                    "ITEM_TOO_LARGE",
+                    f"An item of {e.size} bytes exceeds the bridge's line limit (maxLineBytes)",
+                    f"{type(item).__name__} item line of {e.size} bytes; --max-line-bytes is {e.limit}",
+                )
+                return
             if isinstance(item, UserInputRequestedEvent):
                 self.input.event_emitted(item.request_id)
             if isinstance(item, TaskResult):
@@ -179,15 +224,15 @@ class Run:
                 await self._end()
                 return
 
-    async def _finish_cancel(self) -> None:
+    async def _finish_cancel(self, terminal: Mapping[str, Any]) -> None:
         driver = self._driver
         if driver is not None and not driver.done():
             driver.cancel()
             done, _ = await asyncio.wait({driver}, timeout=CANCEL_GRACE_SECONDS)
             if not done:
-                log.warning("run %s: still unwinding %ss after cancel", self.run_id, CANCEL_GRACE_SECONDS)
+                log.warning("run %s: still unwinding %ss after cancel", self.key, CANCEL_GRACE_SECONDS)
                 driver.cancel()
-        await self._send({"ev": "cancelled", "run": self.run_id})
+        await send_terminal(self._send, terminal)
 
     # Sending ------------------------------------------------------------------
 
@@ -198,16 +243,54 @@ class Run:
     async def _end(self) -> None:
         if not self._closed:
             self._close()
-            await self._send({"ev": "end", "run": self.run_id})
+            await send_terminal(self._send, {"ev": "end", "run": self.key})
 
-    async def _fail(self, code: ErrorCode, message: str) -> None:
+    async def _fail(self, code: str, message: str, detail: str | None = None) -> None:
         if not self._closed:
             self._close()
-            await self._send({"ev": "error", "run": self.run_id, "code": code, "message": message})
+            await send_terminal(self._send, error_ev(self.key, code, message, detail))
+
+    async def _fail_with(self, exc: BaseException, code: str, message: str) -> None:
+        """A RunError (raised, wrapped, or turned into text by a team) keeps
+        its own code and message; anything else gets the generic message,
+        and its text goes to detail only."""
+        run_error = find_run_error(exc)
+        if run_error is not None:
+            await self._fail(run_error.code, run_error.message)
+            return
+        # The factory's own exception says more than our wrapper of it.
+        cause = exc.__cause__ if isinstance(exc, FactoryError) and exc.__cause__ is not None else exc
+        await self._fail(code, message, describe(cause))
 
     def _close(self) -> None:
         self._closed = True
         self._on_done(self)
+
+
+async def send_terminal(send: Send, ev: Mapping[str, Any]) -> None:
+    """Send a run's terminal event, which must never be lost: an error whose
+    message or detail makes the line too long is sent again cut short."""
+    try:
+        await send(ev)
+    except LineTooLong as e:
+        if ev.get("ev") != "error":
+            log.error("run %s: terminal %s not sent: %s", ev.get("run"), ev.get("ev"), e)
+            return
+        detail = ev.get("detail")
+        short = error_ev(
+            ev["run"],
+            ev["code"],
+            cap_client_message(ev["message"]),
+            cap(detail, 1000) if isinstance(detail, str) else None,
+        )
+        try:
+            await send(short)
+        except LineTooLong:
+            log.error("run %s: error %s not sent: %s", ev.get("run"), ev.get("code"), e)
+
+
+async def send_error(send: Send, run: str, code: str, message: str, detail: str | None = None) -> None:
+    await send_terminal(send, error_ev(run, code, message, detail))
 
 
 async def _open_stream(target: Any, task: Any, token: CancellationToken) -> AsyncIterator[Any]:
@@ -222,7 +305,7 @@ async def _open_stream(target: Any, task: Any, token: CancellationToken) -> Asyn
     return stream  # type: ignore[no-any-return]
 
 
-async def _close_stream(run_id: str, stream: AsyncIterator[Any]) -> None:
+async def _close_stream(key: str, stream: AsyncIterator[Any]) -> None:
     """Run the stream's finally blocks (a team shuts its runtime down there).
     Awaited in the run's own task: AgentChat's tracing spans use context
     variables that must be reset in the context that set them."""
@@ -232,6 +315,18 @@ async def _close_stream(run_id: str, stream: AsyncIterator[Any]) -> None:
     try:
         await aclose()
     except asyncio.CancelledError:
-        raise
+        if _cancel_requested():
+            raise
+        # Not our task being cancelled: the run's token was (a refused item,
+        # say), and a team's shutdown reports that as CancelledError.
+        log.debug("run %s: run_stream() closed by its cancellation token", key)
     except Exception as e:  # cleanup must never mask the run's outcome
-        log.debug("run %s: closing run_stream() raised %s: %s", run_id, type(e).__name__, e)
+        log.debug("run %s: closing run_stream() raised %s: %s", key, type(e).__name__, e)
+
+
+def _cancel_requested() -> bool:
+    """Whether the current task itself was asked to cancel (Task.cancelling()
+    is 3.11+; before that, assume it was, as the bridge always did)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or bool(cancelling())

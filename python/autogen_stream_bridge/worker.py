@@ -14,10 +14,19 @@ import logging
 import os
 import platform
 import sys
-from typing import Any, Mapping, NoReturn, Sequence
+from typing import Any, Callable, Mapping, NoReturn, Sequence
 
-from .io import LineReader, LineWriter, isolate_stdio
-from .protocol import ProtocolError, decode_op, encode_ev
+from .io import LineReader, LineWriter, OversizedLine, isolate_stdio
+from .limits import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    DEFAULT_MAX_LINE_BYTES,
+    MIN_LINE_BYTES,
+    Limits,
+)
+from .errors import cap_client_message
+from .protocol import LineTooLong, ProtocolError, decode_op, encode_ev
 
 log = logging.getLogger("autogen_stream_bridge")
 
@@ -45,15 +54,56 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=os.environ.get(LOG_LEVEL_ENV, "INFO").upper(),
         help=f"level of the bridge's own stderr logs (env {LOG_LEVEL_ENV}; default INFO)",
     )
+    parser.add_argument(
+        "--max-line-bytes",
+        type=_at_least(MIN_LINE_BYTES),
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="N",
+        help="longest NDJSON line, without its newline, read or written (default %(default)s); "
+        "a longer stdin line is skipped and ends its run with LINE_TOO_LONG, a longer item ends its run "
+        "with ITEM_TOO_LARGE",
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=_at_least(1),
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        metavar="N",
+        help="largest width*height of an image in a task (default %(default)s); more is IMAGE_TOO_LARGE",
+    )
+    parser.add_argument(
+        "--max-image-bytes",
+        type=_at_least(1),
+        default=DEFAULT_MAX_IMAGE_BYTES,
+        metavar="N",
+        help="largest decoded size of an image in a task (default %(default)s); more is IMAGE_TOO_LARGE",
+    )
     return parser.parse_args(argv)
 
 
-async def serve(factory_spec: str, in_fd: int, out_fd: int) -> int:
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+async def serve(factory_spec: str, in_fd: int, out_fd: int, limits: Limits = DEFAULT_LIMITS) -> int:
     """Speak the protocol until shutdown or EOF; returns the exit code."""
     writer = await LineWriter.open(out_fd)
 
     async def send(ev: Mapping[str, Any]) -> None:
-        await writer.send(encode_ev(ev))
+        line = encode_ev(ev)
+        # Checked before anything is queued: a line is written whole or not
+        # at all, and Node never has to read past its own limit.
+        if len(line) - 1 > limits.max_line_bytes:
+            raise LineTooLong(len(line) - 1, limits.max_line_bytes)
+        await writer.send(line)
 
     try:
         from importlib.metadata import version
@@ -66,12 +116,16 @@ async def serve(factory_spec: str, in_fd: int, out_fd: int) -> int:
     except Exception as e:
         message = str(e) if type(e).__name__ == "FactoryImportError" else f"{type(e).__name__}: {e}"
         log.error("fatal: %s", message)
-        await send({"ev": "fatal", "message": message})
+        try:
+            await send({"ev": "fatal", "message": message})
+        except LineTooLong:
+            # The full text is in the log line above; Node needs only the gist.
+            await send({"ev": "fatal", "message": cap_client_message(message)})
         await writer.aclose()
         return 1
 
-    manager = RunManager(factory, send)
-    reader = await LineReader.open(in_fd)
+    manager = RunManager(factory, send, limits)
+    reader = await LineReader.open(in_fd, limits.max_line_bytes)
     await send({"ev": "ready", "pid": os.getpid(), "python": platform.python_version(), "autogen": autogen_version})
     log.info("ready: factory %s, autogen %s", factory_spec, autogen_version)
 
@@ -88,28 +142,44 @@ async def serve(factory_spec: str, in_fd: int, out_fd: int) -> int:
         if line is None:
             log.info("stdin closed; shutting down")
             break
+        if isinstance(line, OversizedLine):
+            _guarded(manager.line_too_long, line)
+            continue
         if not line.strip():
             continue
+        # One line must never end the worker and the other runs with it:
+        # json.loads raises RecursionError for deep nesting, a bug in
+        # dispatch anything. BaseExceptions (cancellation, Ctrl-C) still stop us.
+        op: Any = None
         try:
             op = decode_op(line)
+            if op["op"] == "shutdown":
+                log.info("shutdown requested")
+                break
+            manager.dispatch(op)
         except ProtocolError as e:
-            log.warning("ignoring stdin line (%s): %.200r", e, line)
-            continue
-        if op["op"] == "shutdown":
-            log.info("shutdown requested")
-            break
-        manager.dispatch(op)
+            _guarded(manager.reject_line, line, e.value, e)
+        except Exception as e:
+            _guarded(manager.reject_line, line, op, e)
 
     await manager.shutdown()
     await writer.aclose()
     return 0
 
 
-def _run_loop(factory_spec: str, in_fd: int, out_fd: int) -> int:
+def _guarded(handler: Callable[..., None], *args: Any) -> None:
+    """Run a bad-line handler; if even that fails, log and go on serving."""
+    try:
+        handler(*args)
+    except Exception:
+        log.exception("handling a bad stdin line failed")
+
+
+def _run_loop(factory_spec: str, in_fd: int, out_fd: int, limits: Limits = DEFAULT_LIMITS) -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        code = loop.run_until_complete(serve(factory_spec, in_fd, out_fd))
+        code = loop.run_until_complete(serve(factory_spec, in_fd, out_fd, limits))
         # AutoGen runtimes may leave tasks behind; give them a moment to
         # run their finally blocks, but never hang the exit on them.
         leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
@@ -141,7 +211,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_hide_cancellation_tracebacks)
     in_fd, out_fd = isolate_stdio()
-    code = _run_loop(args.factory, in_fd, out_fd)
+    limits = Limits(
+        max_line_bytes=args.max_line_bytes,
+        max_image_pixels=args.max_image_pixels,
+        max_image_bytes=args.max_image_bytes,
+    )
+    code = _run_loop(args.factory, in_fd, out_fd, limits)
     logging.shutdown()
     sys.stderr.flush()
     # os._exit: a sync input function or tool still blocked in a worker

@@ -4,16 +4,17 @@ directory on the worker's PYTHONPATH)."""
 from __future__ import annotations
 
 import sys
-from typing import Any, AsyncGenerator, Awaitable, Callable, Optional
+from typing import Any, AsyncGenerator, Awaitable, Callable, Optional, Sequence
 
-from autogen_agentchat.agents import AssistantAgent, UserProxyAgent
-from autogen_agentchat.base import ChatAgent, Team
+from autogen_agentchat.agents import AssistantAgent, BaseChatAgent, UserProxyAgent
+from autogen_agentchat.base import ChatAgent, Response, TaskResult, Team
 from autogen_agentchat.conditions import MaxMessageTermination
-from autogen_agentchat.messages import TextMessage
+from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
 from autogen_core import CancellationToken
+from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from autogen_stream_bridge import RunRequest
+from autogen_stream_bridge import RunError, RunRequest
 from autogen_stream_bridge.examples import STREAMING_TEXT, SlowReplayChatCompletionClient, streaming_agent
 
 
@@ -69,13 +70,152 @@ def console_input(request: RunRequest) -> UserProxyAgent:
     return UserProxyAgent("human", input_func=input)
 
 
+def echo_request(request: RunRequest) -> AssistantAgent:
+    """Answers with what the factory was told about the run."""
+    return AssistantAgent(
+        "assistant",
+        model_client=ReplayChatCompletionClient([f"run_id={request.run_id} key={request.key}"]),
+    )
+
+
+class _Echo:
+    """Yields the task's messages as they were converted, then a TaskResult."""
+
+    async def run_stream(
+        self, *, task: Any = None, cancellation_token: Any = None
+    ) -> AsyncGenerator[BaseChatMessage | TaskResult, None]:
+        messages: list[BaseChatMessage] = []
+        if isinstance(task, BaseChatMessage):
+            messages = [task]
+        elif isinstance(task, list):
+            messages = list(task)
+        for message in messages:
+            yield message
+        yield TaskResult(messages=messages, stop_reason="echoed")
+
+
+def echo_task(request: RunRequest) -> _Echo:
+    return _Echo()
+
+
+class _CustomItems:
+    """A custom run_stream() speaking JSON dicts itself, with numbers JSON has no words for."""
+
+    async def run_stream(self, *, task: Any = None, cancellation_token: Any = None) -> AsyncGenerator[Any, None]:
+        yield {"type": "Custom", "x": float("nan"), "nested": [float("inf"), {"y": float("-inf")}], "ok": 1.5}
+        yield TaskResult(messages=[TextMessage(content="done", source="custom")], stop_reason="custom done")
+
+
+def custom_items(request: RunRequest) -> _CustomItems:
+    return _CustomItems()
+
+
+class _BigItem:
+    def __init__(self, size: int) -> None:
+        self._size = size
+
+    async def run_stream(self, *, task: Any = None, cancellation_token: Any = None) -> AsyncGenerator[Any, None]:
+        yield TextMessage(content="small", source="big")
+        big = TextMessage(content="x" * self._size, source="big")
+        yield big
+        yield TaskResult(messages=[big], stop_reason="sent")
+
+
+def big_item(request: RunRequest) -> _BigItem:
+    """"small", then a TextMessage of options.size characters, then a TaskResult."""
+    return _BigItem(int(request.options["size"]))
+
+
+def big_team(request: RunRequest) -> RoundRobinGroupChat:
+    """A writer whose one message is options.size characters, then a critic
+    whose model takes an hour: the team is still busy after the big item."""
+    size = int(request.options["size"])
+    writer = AssistantAgent("writer", model_client=ReplayChatCompletionClient(["x" * size]))
+    critic = AssistantAgent("critic", model_client=SlowReplayChatCompletionClient(["ok"], delay=3600))
+    return RoundRobinGroupChat([writer, critic], termination_condition=MaxMessageTermination(10))
+
+
+def run_error_factory(request: RunRequest) -> Any:
+    """Raises RunError(options.code, options.message); options.how: "direct"
+    (default), "cause" (raise ... from it) or "context" (raised while
+    handling it)."""
+    error = RunError(request.options.get("code", "QUOTA_EXCEEDED"), request.options.get("message", "No runs left"))
+    how = request.options.get("how", "direct")
+    if how == "cause":
+        raise RuntimeError("wrapped by a library") from error
+    if how == "context":
+        try:
+            raise error
+        except RunError:
+            raise LookupError("raised while handling it")  # noqa: B904 - the implicit __context__ is the point
+    raise error
+
+
+class _RunErrorStream:
+    async def run_stream(self, *, task: Any = None, cancellation_token: Any = None) -> AsyncGenerator[Any, None]:
+        yield TextMessage(content="one", source="raising")
+        raise RunError("UPSTREAM_DOWN", "The weather service is down; try again later")
+
+
+def run_error_stream(request: RunRequest) -> _RunErrorStream:
+    return _RunErrorStream()
+
+
+class RunErrorLookalike(Exception):
+    """Not a RunError, though a team reports it in the same words."""
+
+
+# Same class name as the real one, so that AgentChat's text of it reads
+# "RunError: CODE: message" too.
+RunErrorLookalike.__name__ = "RunError"
+RunErrorLookalike.__qualname__ = "RunError"
+
+
+class _RaisingAgent(BaseChatAgent):
+    def __init__(self, name: str, error: Exception) -> None:
+        super().__init__(name, "an agent that raises on its turn")
+        self._error = error
+
+    @property
+    def produced_message_types(self) -> Sequence[type[BaseChatMessage]]:
+        return (TextMessage,)
+
+    async def on_messages(self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken) -> Response:
+        raise self._error
+
+    async def on_reset(self, cancellation_token: CancellationToken) -> None:
+        pass
+
+
+def raising_team(request: RunRequest) -> RoundRobinGroupChat:
+    """A team whose agent raises on its turn: options.error is "run_error"
+    (default), "value_error" or "lookalike"."""
+    kind = request.options.get("error", "run_error")
+    error: Exception
+    if kind == "run_error":
+        error = RunError("TEAM_REFUSED", "The team cannot take this task:\nit is about the weather")
+    elif kind == "lookalike":
+        error = RunErrorLookalike("SECRET_CODE: internal text that must stay on the server")
+    else:
+        error = ValueError("an internal detail")
+    return RoundRobinGroupChat([_RaisingAgent("raiser", error)], termination_condition=MaxMessageTermination(3))
+
+
 __all__ = [
     "STREAMING_TEXT",
     "async_factory",
+    "big_item",
+    "big_team",
     "console_input",
+    "custom_items",
+    "echo_request",
+    "echo_task",
     "input_kwarg",
     "no_run_stream",
     "printing",
     "raising_stream",
+    "raising_team",
+    "run_error_factory",
+    "run_error_stream",
     "slow_team",
 ]

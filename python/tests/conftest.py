@@ -15,7 +15,17 @@ import pytest
 
 TESTS_DIR = Path(__file__).parent
 TERMINAL = {"end", "cancelled", "error"}
+# A hang guard, not a speed requirement.
 TIMEOUT = 10.0
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_loads(line: bytes) -> Any:
+    """JSON.parse's rules: NaN and Infinity, which Python's json accepts, are errors."""
+    return json.loads(line, parse_constant=_reject_constant)
 
 
 class Worker:
@@ -25,6 +35,8 @@ class Worker:
         self._other: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._ids = itertools.count(1)
         self.stderr = b""
+        # Lines that Node's JSON.parse would reject; checked after every test.
+        self.invalid_lines: list[bytes] = []
         self._reader = asyncio.ensure_future(self._read())
         self._stderr_reader = asyncio.ensure_future(self._read_stderr())
 
@@ -49,7 +61,11 @@ class Worker:
         assert self.proc.stdout is not None
         while line := await self.proc.stdout.readline():
             assert line.endswith(b"\n"), line
-            ev = json.loads(line)
+            try:
+                ev = strict_loads(line)
+            except ValueError:
+                self.invalid_lines.append(line)
+                ev = json.loads(line)
             if "run" in ev:
                 self._runs[ev["run"]].put_nowait(ev)
             else:
@@ -100,8 +116,14 @@ class Worker:
             if ev["ev"] in TERMINAL:
                 return evs
 
-    async def start(self, run: str, task: Any = "hello", credit: int = 0, **options: Any) -> None:
-        await self.send(op="start", run=run, task=task, options=options)
+    async def start(
+        self, run: str, task: Any = "hello", credit: int = 0, run_id: str | None = None, **options: Any
+    ) -> None:
+        """``run`` is the key; ``run_id`` the client's runId (left out if None)."""
+        if run_id is None:
+            await self.send(op="start", run=run, task=task, options=options)
+        else:
+            await self.send(op="start", run=run, run_id=run_id, task=task, options=options)
         if credit:
             await self.send(op="credit", run=run, n=credit)
 
@@ -133,6 +155,15 @@ class Worker:
 Spawn = Callable[..., Awaitable[Worker]]
 
 
+async def assert_cancels_unwound(worker: Worker) -> None:
+    """Shut the worker down (so its stderr is complete), then check that no
+    cancelled run had to be abandoned after its grace period: cancel reached
+    AutoGen itself. The worker logs "still unwinding" when it gives up."""
+    await worker.send(op="shutdown")
+    assert await worker.wait_exit() == 0
+    assert b"still unwinding" not in worker.stderr, worker.stderr.decode(errors="replace")
+
+
 @pytest.fixture
 async def spawn() -> AsyncIterator[Spawn]:
     """spawn("name") starts a ready worker on autogen_stream_bridge.examples:name;
@@ -149,6 +180,8 @@ async def spawn() -> AsyncIterator[Spawn]:
 
     yield _spawn
     await asyncio.gather(*(w.close() for w in workers))
+    for worker in workers:
+        assert worker.invalid_lines == [], "the worker wrote lines that are not strict JSON"
 
 
 def types(items: list[dict[str, Any]]) -> list[str]:

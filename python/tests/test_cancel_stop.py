@@ -1,27 +1,29 @@
-"""cancel ends a run wherever it waits; stop ends a team after its turn."""
+"""cancel ends a run wherever it waits; stop ends a team after its turn.
+
+No assertion here is about time: that cancel reached AutoGen (rather than
+the bridge giving up on it after its grace period) is checked from the
+worker's own account, the "still unwinding" warning it logs when the grace
+period runs out."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
-from conftest import Spawn
+from conftest import Spawn, Worker, assert_cancels_unwound
 
 
-async def _cancel(worker, run: str) -> float:  # type: ignore[no-untyped-def]
-    started = time.monotonic()
+async def _cancel(worker: Worker, run: str) -> None:
     await worker.send(op="cancel", run=run)
-    evs = await worker.until_terminal(run, timeout=5)
+    evs = await worker.until_terminal(run)
     assert evs[-1] == {"ev": "cancelled", "run": run}
     assert all(e["ev"] == "item" for e in evs[:-1])
-    return time.monotonic() - started
 
 
 async def test_cancel_while_waiting_for_credit(spawn: Spawn) -> None:
     worker = await spawn("long_stream")
     await worker.start("r1", credit=10)
     await worker.items("r1", 10)
-    assert await _cancel(worker, "r1") < 2
+    await _cancel(worker, "r1")
     stats = await worker.stats()
     assert stats["cancelled"] == ["r1"]
     assert stats["active"] == 0 and stats["runs"] == {}
@@ -34,6 +36,7 @@ async def test_cancel_while_waiting_for_credit(spawn: Spawn) -> None:
     await asyncio.sleep(0.1)
     assert worker.pending("r1") == 0
     assert (await worker.stats())["cancelled"] == ["r1"]
+    await assert_cancels_unwound(worker)
 
 
 async def test_cancel_while_streaming(spawn: Spawn) -> None:
@@ -47,6 +50,7 @@ async def test_cancel_while_streaming(spawn: Spawn) -> None:
     assert "TaskResult" not in [e["item"]["type"] for e in evs[:-1]]
     stats = await worker.stats()
     assert stats["cancelled"] == ["r1"] and stats["active"] == 0
+    await assert_cancels_unwound(worker)
 
 
 async def test_cancel_inside_a_model_call(spawn: Spawn) -> None:
@@ -55,8 +59,9 @@ async def test_cancel_inside_a_model_call(spawn: Spawn) -> None:
     [task] = await worker.items("r1", 1)
     assert task["type"] == "TextMessage"
     await asyncio.sleep(0.2)  # now awaiting the (hour-long) model call
-    assert await _cancel(worker, "r1") < 2
+    await _cancel(worker, "r1")
     assert (await worker.stats())["cancelled"] == ["r1"]
+    await assert_cancels_unwound(worker)
 
 
 async def test_slow_agent_answers_after_its_delay(spawn: Spawn) -> None:
@@ -70,18 +75,20 @@ async def test_cancel_a_team_inside_a_model_call(spawn: Spawn) -> None:
     await worker.start("r1", credit=100)
     await worker.items("r1", 1)
     await asyncio.sleep(0.2)
-    assert await _cancel(worker, "r1") < 2
+    await _cancel(worker, "r1")
     await worker.start("r2", credit=100, delay=0)
     evs = await worker.until_terminal("r2")
     assert evs[-1]["ev"] == "end"
+    await assert_cancels_unwound(worker)
 
 
 async def test_cancel_before_any_credit(spawn: Spawn) -> None:
     worker = await spawn("streaming_agent")
     await worker.start("r1")
-    assert await _cancel(worker, "r1") < 2
+    await _cancel(worker, "r1")
     stats = await worker.stats()
     assert stats["cancelled"] == ["r1"] and stats["pulled_total"] == 0
+    await assert_cancels_unwound(worker)
 
 
 async def test_stop_ends_a_team_after_the_current_turn(spawn: Spawn) -> None:
@@ -114,9 +121,10 @@ async def test_stop_on_a_single_agent_cancels(spawn: Spawn) -> None:
     await worker.start("r1", credit=10)
     await worker.items("r1", 1)
     await worker.send(op="stop", run="r1")
-    evs = await worker.until_terminal("r1", timeout=5)
+    evs = await worker.until_terminal("r1")
     assert evs == [{"ev": "cancelled", "run": "r1"}]
     assert (await worker.stats())["cancelled"] == ["r1"]
+    await assert_cancels_unwound(worker)
 
 
 async def test_shutdown_cancels_runs_and_exits_0(spawn: Spawn) -> None:

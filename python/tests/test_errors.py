@@ -10,9 +10,13 @@ from conftest import Spawn
 async def test_factory_error(spawn: Spawn) -> None:
     worker = await spawn("failing_factory")
     await worker.start("r1", credit=10)
-    assert await worker.until_terminal("r1") == [
-        {"ev": "error", "run": "r1", "code": "FACTORY_ERROR", "message": "ValueError: factory failed on purpose"}
-    ]
+    [error] = await worker.until_terminal("r1")
+    # The exception's text is for Node's log (detail), never the client's message.
+    assert {k: v for k, v in error.items() if k != "detail"} == {
+        "ev": "error", "run": "r1", "code": "FACTORY_ERROR", "message": "The agent factory failed"
+    }
+    assert error["detail"].startswith("ValueError: factory failed on purpose\nTraceback (most recent call last):")
+    assert "in failing_factory" in error["detail"]
     await worker.start("r2", credit=10)
     assert (await worker.until_terminal("r2"))[-1]["code"] == "FACTORY_ERROR"
     stats = await worker.stats()
@@ -23,15 +27,17 @@ async def test_factory_error_from_bad_options(spawn: Spawn) -> None:
     worker = await spawn("long_stream")
     await worker.start("r1", credit=10, words="many")
     [error] = await worker.until_terminal("r1")
-    assert error["code"] == "FACTORY_ERROR"
-    assert error["message"].startswith("ValueError: options.words must be a positive integer")
+    assert error["code"] == "FACTORY_ERROR" and error["message"] == "The agent factory failed"
+    assert error["detail"].startswith("ValueError: options.words must be a positive integer")
 
 
 async def test_factory_result_without_run_stream(spawn: Spawn) -> None:
     worker = await spawn("bridge_test_factories:no_run_stream")
     await worker.start("r1", credit=10)
     [error] = await worker.until_terminal("r1")
-    assert error["code"] == "FACTORY_ERROR" and "run_stream" in error["message"]
+    assert error["code"] == "FACTORY_ERROR" and error["message"] == "The agent factory failed"
+    assert error["detail"].startswith("FactoryError: the factory bridge_test_factories:no_run_stream returned object")
+    assert "run_stream" in error["detail"]
 
 
 async def test_task_error(spawn: Spawn) -> None:
@@ -39,7 +45,11 @@ async def test_task_error(spawn: Spawn) -> None:
     await worker.start("r1", credit=10)
     evs = await worker.until_terminal("r1")
     assert [e["ev"] for e in evs] == ["item", "error"]
-    assert evs[-1] == {"ev": "error", "run": "r1", "code": "TASK_ERROR", "message": "RuntimeError: boom"}
+    error = evs[-1]
+    assert {k: v for k, v in error.items() if k != "detail"} == {
+        "ev": "error", "run": "r1", "code": "TASK_ERROR", "message": "The run failed"
+    }
+    assert error["detail"].startswith("RuntimeError: boom\nTraceback (most recent call last):")
 
 
 async def test_bad_requests(spawn: Spawn) -> None:
@@ -52,12 +62,17 @@ async def test_bad_requests(spawn: Spawn) -> None:
         "event": {"type": "ThoughtEvent", "content": "x"},
         "empty-list": [],
         "bad-entry": ["ok", 3],
+        # AutoGen's Image validator raises TypeError for these, not ValueError.
+        "image-data-not-text": {"type": "MultiModalMessage", "content": ["x", {"data": 5}]},
+        "image-not-a-dict": {"type": "MultiModalMessage", "content": ["x", 7]},
     }
     for run, task in cases.items():
         await worker.start(run, task=task, credit=10)
     for run in cases:
         [error] = await worker.until_terminal(run)
         assert error["ev"] == "error" and error["code"] == "BAD_REQUEST", (run, error)
+        # About the client's own task: the message is meant for the client.
+        assert error["message"] and "detail" not in error, (run, error)
     await worker.send(op="start", run="bad-options", task="x", options=[1])
     [error] = await worker.until_terminal("bad-options")
     assert error["code"] == "BAD_REQUEST" and "options" in error["message"]
@@ -109,6 +124,9 @@ async def test_bad_lines_are_ignored(spawn: Spawn) -> None:
         await worker.send_raw(line)
     stats = await worker.stats()
     assert stats["started_total"] == 0 and stats["active"] == 0
+    # A start that cannot be read is still answered: Node is waiting for it.
+    [error] = await worker.until_terminal("r0")
+    assert error["code"] == "BAD_OP" and error["detail"].startswith("ProtocolError: op 'start' needs a 'task'")
     await worker.start("r1", credit=100)
     assert (await worker.until_terminal("r1"))[-1]["ev"] == "end"
     assert b"ignoring stdin line" in worker.stderr
@@ -116,11 +134,18 @@ async def test_bad_lines_are_ignored(spawn: Spawn) -> None:
 
 
 async def test_oversized_line_is_dropped(spawn: Spawn) -> None:
+    """Over the default limit (16 MiB): skipped unread, its start refused."""
     worker = await spawn("streaming_agent")
-    huge = b'{"op": "start", "run": "huge", "task": "' + b"x" * (65 * 1024 * 1024) + b'"}\n'
+    size = 65 * 1024 * 1024
+    huge = b'{"op": "start", "run": "huge", "task": "' + b"x" * size + b'"}\n'
     await worker.send_raw(huge + b'{"op": "start", "run": "after", "task": "hi"}\n')
     await worker.send(op="credit", run="after", n=100)
     assert (await worker.until_terminal("after", timeout=30))[-1]["ev"] == "end"
+    [error] = await worker.until_terminal("huge")
+    assert error["code"] == "LINE_TOO_LONG"
+    assert error["message"] == (
+        f"A message of {len(huge) - 1} bytes for this run exceeds the bridge's line limit (maxLineBytes)"
+    )
     stats = await worker.stats()
     assert stats["started_total"] == 1
 

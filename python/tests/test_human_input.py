@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conftest import Spawn, Worker
+from conftest import Spawn, Worker, assert_cancels_unwound
 
 
 async def _until_input_request(worker: Worker, run: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -104,9 +104,9 @@ async def test_input_error_fails_the_run(spawn: Spawn) -> None:
     await worker.send(op="input_error", run="r1", request_id=request["request_id"], message="input timed out")
     evs = await worker.until_terminal("r1")
     error = evs[-1]
-    assert error["ev"] == "error" and error["code"] == "TASK_ERROR"
-    assert error["message"].startswith("RuntimeError: ")
-    assert "input timed out" in error["message"]
+    assert error["ev"] == "error" and error["code"] == "TASK_ERROR" and error["message"] == "The run failed"
+    assert error["detail"].startswith("RuntimeError: ")
+    assert "input timed out" in error["detail"]
 
 
 async def test_cancel_while_waiting_for_input(spawn: Spawn) -> None:
@@ -114,13 +114,14 @@ async def test_cancel_while_waiting_for_input(spawn: Spawn) -> None:
     await worker.start("r1", credit=1000)
     await _until_input_request(worker, "r1")
     await worker.send(op="cancel", run="r1")
-    assert await worker.until_terminal("r1", timeout=5) == [{"ev": "cancelled", "run": "r1"}]
+    assert await worker.until_terminal("r1") == [{"ev": "cancelled", "run": "r1"}]
     # A late answer is ignored; the worker serves the next run.
     await worker.send(op="input", run="r1", request_id="x", content="too late")
     await worker.start("r2", credit=1000)
     _, request = await _until_input_request(worker, "r2")
     await worker.send(op="input", run="r2", request_id=request["request_id"], content="APPROVE")
     assert (await worker.until_terminal("r2"))[-1]["ev"] == "end"
+    await assert_cancels_unwound(worker)
 
 
 async def test_a_custom_console_input_never_reads_the_protocol(spawn: Spawn) -> None:
@@ -128,5 +129,5 @@ async def test_a_custom_console_input_never_reads_the_protocol(spawn: Spawn) -> 
     await worker.start("r1", credit=100)
     evs = await worker.until_terminal("r1")
     assert evs[-1]["ev"] == "error" and evs[-1]["code"] == "TASK_ERROR"
-    assert "EOF" in evs[-1]["message"]
+    assert "EOF" in evs[-1]["detail"]
     assert (await worker.stats())["active"] == 0

@@ -171,5 +171,5 @@ async def test_demo_with_openai_key_but_no_openai_extra(spawn: Spawn) -> None:
     worker = await spawn("autogen_stream_bridge.demo:create_team", env={"OPENAI_API_KEY": "sk-test"})
     await worker.start("r1", credit=10)
     [error] = await worker.until_terminal("r1")
-    assert error["code"] == "FACTORY_ERROR"
-    assert "pip install 'autogen-stream-bridge[openai]'" in error["message"]
+    assert error["code"] == "FACTORY_ERROR" and error["message"] == "The agent factory failed"
+    assert "pip install 'autogen-stream-bridge[openai]'" in error["detail"]

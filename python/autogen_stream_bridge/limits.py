@@ -1,0 +1,30 @@
+"""The worker's size limits (CLI ``--max-line-bytes``, ``--max-image-pixels``,
+``--max-image-bytes``). Standard library only: the worker parses its
+arguments before it imports AutoGen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# A line is one message; a task carrying a few base64 images fits easily.
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+# 4096 x 4096. PIL decodes a task image fully (and AutoGen converts it to
+# RGB) when the message is built: an 8000x8000 PNG of 10 KB costs ~271 MiB.
+DEFAULT_MAX_IMAGE_PIXELS = 16_777_216
+DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
+# Below this even an error event with its detail might not fit in a line.
+MIN_LINE_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    # Bytes of one NDJSON line, not counting its "\n", in either direction.
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    # width * height of each image in a task, read from the image header.
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    # Decoded bytes of each image in a task.
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+
+
+# Frozen, so one shared instance is a safe default argument.
+DEFAULT_LIMITS = Limits()
