@@ -155,8 +155,8 @@ export class Connection {
     counters.runsStarted++
     this.#runs.set(runId, run)
     registry.add(run)
-    run.once('close', () => {
-      this.#runs.delete(runId)
+    run.once('finished', () => {
+      if (this.#runs.get(runId) === run) this.#runs.delete(runId)
       this.#armIdle()
     })
     this.#sender.add(run)
@@ -166,7 +166,11 @@ export class Connection {
     const run = this.#runs.get(frame.runId)
     if (run === undefined || !run.cancel('client')) {
       this.#reject('AGS_UNKNOWN_RUN', new UnknownRunError(frame.runId).message, { type: 'cancel', runId: frame.runId })
+      return
     }
+    // A socket that takes bytes gets the `cancelled` frame now, which frees
+    // the run's slot at once; a congested one keeps the run counted.
+    this.#sender.flushEndingIfFree(run)
   }
 
   #stop (frame: StopFrame): void {

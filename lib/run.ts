@@ -346,6 +346,10 @@ export class Run extends Readable {
     this.#closeSource()
     this.#rejectInputs()
     this.#held = undefined
+    // Synchronous, unlike 'close': the connection frees the run's slot
+    // before it reads the client's next frame, which may be in the same
+    // chunk (a start right after a cancel).
+    this.emit('finished')
     // Drops anything still buffered and emits 'close' for the registry.
     this.destroy()
     return frame

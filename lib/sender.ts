@@ -99,6 +99,15 @@ export class Sender {
     }
   }
 
+  /** Writes a just-ended run's last frames now, unless the socket is congested (then they wait their turn). */
+  flushEndingIfFree (run: Run): void {
+    if (this.#waiting || this.#closed || this.#congested()) return
+    const index = this.#runs.indexOf(run)
+    if (index === -1) return
+    for (const frame of run.takeEnding()) this.#write(frame)
+    if (run.finished) this.#remove(index)
+  }
+
   close (): void {
     this.#closed = true
     clearTimeout(this.#stallTimer)

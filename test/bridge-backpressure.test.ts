@@ -1,6 +1,6 @@
 import t from 'tap'
 import { startServer, Client } from './fixtures/server.js'
-import { examplesRunner, workerStats } from './fixtures/python.js'
+import { examplesRunner, runStats, workerStats } from './fixtures/python.js'
 import type { TokenFrame } from '../lib/index.js'
 
 const WORDS = 400_000
@@ -28,13 +28,13 @@ t.test('a stalled client stops run_stream() being pulled in Python; another run 
   stalled.ws.pause()
   stalled.send({ type: 'start', runId: 'stalled', task: 'x', options: { example: 'long_stream', words: WORDS } })
 
-  const pulled = async (): Promise<number> => (await workerStats(runner))[0]?.runs.stalled?.pulled ?? 0
+  const pulled = async (): Promise<number> => runStats((await workerStats(runner))[0], 'stalled')?.pulled ?? 0
   const held = await plateau(pulled)
   t.ok(held > 0 && held < WORDS, `Python pulled ${held} of ${WORDS} items, then stopped`)
   // Items pulled in Python = written to the socket + queued in Node (<= HWM + 1 held) + granted credit.
   const written = app.autogenStream.counters.tokens
   t.ok(held - written <= HWM + CREDIT + 4, `items pulled but not written: ${held - written} <= highWaterMark + credit + 4`)
-  t.ok((await workerStats(runner))[0]?.runs.stalled?.credit === 0, 'the stalled run has no credit left')
+  t.ok(runStats((await workerStats(runner))[0], 'stalled')?.credit === 0, 'the stalled run has no credit left')
 
   // Meanwhile another client's run in the same worker streams to the end.
   const other = await Client.connect(url)

@@ -23,7 +23,8 @@ t.test('one run: started, tokens, events verbatim, result; seq from 0 without ga
   c.send({ type: 'start', runId: 'r1', task: 'say hello', options: { temperature: 0 } })
   const frames = await c.untilEnded('r1')
 
-  t.same(seen, [{ runId: 'r1', task: 'say hello', options: { temperature: 0 } }])
+  t.same(seen, [{ runId: 'r1', key: seen[0]?.key, task: 'say hello', options: { temperature: 0 } }])
+  t.match(seen[0]?.key, /^[0-9a-f-]{36}$/, 'the server made the run key (a UUID), not the client')
   t.same(frames.map((f) => f.seq), frames.map((_, i) => i), 'seq 0..n-1, no gaps')
   t.equal(frames[0]?.type, 'started')
   const tokens = frames.filter((f): f is TokenFrame => f.type === 'token')

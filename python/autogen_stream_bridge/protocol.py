@@ -135,6 +135,8 @@ class ErrorEv(TypedDict):
 
 
 class RunStats(TypedDict):
+    # The client's runId, for people reading stats: not unique, never a key.
+    run_id: str
     pulled: int
     credit: int
 

@@ -128,7 +128,7 @@ class Run:
             self.cancel()
 
     def stats(self) -> RunStats:
-        return {"pulled": self.pulled, "credit": self.credit}
+        return {"run_id": self.run_id, "pulled": self.pulled, "credit": self.credit}
 
     # Driving --------------------------------------------------------------
 

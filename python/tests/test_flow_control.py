@@ -15,7 +15,7 @@ async def test_credit_bounds_pulling(spawn: Spawn) -> None:
     assert [i["content"] for i in items[1:]] == ["w0 ", "w1 ", "w2 ", "w3 "]
     for _ in range(2):
         stats = await worker.stats()
-        assert stats["runs"]["r1"] == {"pulled": 5, "credit": 0}
+        assert stats["runs"]["r1"] == {"run_id": "r1", "pulled": 5, "credit": 0}
         assert stats["pulled_total"] == 5
         await asyncio.sleep(0.3)
     assert worker.pending("r1") == 0
@@ -25,7 +25,7 @@ async def test_credit_bounds_pulling(spawn: Spawn) -> None:
     assert [i["content"] for i in items] == ["w4 ", "w5 ", "w6 "]
     await asyncio.sleep(0.2)
     stats = await worker.stats()
-    assert stats["runs"]["r1"] == {"pulled": 8, "credit": 0}
+    assert stats["runs"]["r1"] == {"run_id": "r1", "pulled": 8, "credit": 0}
     assert worker.pending("r1") == 0
 
 
@@ -58,7 +58,7 @@ async def test_a_stalled_run_does_not_block_another(spawn: Spawn) -> None:
     assert evs[-1]["ev"] == "end" and len(evs) == 204
     stats = await worker.stats()
     assert stats["active"] == 1
-    assert stats["runs"] == {"stalled": {"pulled": 2, "credit": 0}}
+    assert stats["runs"] == {"stalled": {"run_id": "stalled", "pulled": 2, "credit": 0}}
     assert stats["pulled_total"] == 205
     assert stats["started_total"] == 2
     assert worker.pending("stalled") == 0

@@ -85,11 +85,11 @@ async def test_input_uses_no_credit(spawn: Spawn) -> None:
     request = await worker.next("r1")
     assert request == {"ev": "input_request", "run": "r1", "request_id": items[1]["request_id"],
                        "prompt": "Enter your response: "}
-    assert (await worker.stats())["runs"]["r1"] == {"pulled": 2, "credit": 1}
+    assert (await worker.stats())["runs"]["r1"] == {"run_id": "r1", "pulled": 2, "credit": 1}
     await worker.send(op="input", run="r1", request_id=request["request_id"], content="Ada")
     [answer] = await worker.items("r1", 1)
     assert answer == {**answer, "type": "TextMessage", "source": "human", "content": "Ada"}
-    assert (await worker.stats())["runs"]["r1"] == {"pulled": 3, "credit": 0}
+    assert (await worker.stats())["runs"]["r1"] == {"run_id": "r1", "pulled": 3, "credit": 0}
     await worker.send(op="credit", run="r1", n=1)
     evs = await worker.until_terminal("r1")
     assert [e["ev"] for e in evs] == ["item", "end"]

@@ -43,7 +43,11 @@ async def test_runs_are_keyed_by_key_and_run_id_is_informational(spawn: Spawn) -
     await worker.start("key-3")  # an older caller: no run_id
     stats = await worker.stats()
     assert stats["active"] == 3
-    assert stats["runs"] == {k: {"pulled": 0, "credit": 0} for k in ("key-1", "key-2", "key-3")}
+    assert stats["runs"] == {
+        "key-1": {"run_id": "same", "pulled": 0, "credit": 0},
+        "key-2": {"run_id": "same", "pulled": 0, "credit": 0},
+        "key-3": {"run_id": "key-3", "pulled": 0, "credit": 0},
+    }
     for key in ("key-1", "key-2", "key-3"):
         await worker.send(op="credit", run=key, n=100)
     assert _final_text(await worker.until_terminal("key-1")) == "run_id=same key=key-1"
@@ -165,7 +169,7 @@ async def test_an_unreadable_line_for_an_active_run_ends_it(spawn: Spawn) -> Non
         assert evs[0]["code"] == "BAD_OP" and evs[0]["message"] == BAD_OP_MESSAGE
     await _assert_alive(worker, pid)
     stats = await worker.stats()
-    assert stats["active"] == 1 and stats["runs"] == {"bystander": {"pulled": 2, "credit": 0}}
+    assert stats["active"] == 1 and stats["runs"] == {"bystander": {"run_id": "bystander", "pulled": 2, "credit": 0}}
     assert stats["cancelled"] == []
     await worker.send(op="credit", run="bystander", n=10)
     assert len(await worker.items("bystander", 10)) == 10

@@ -258,7 +258,7 @@ async def test_an_incoming_line_over_the_limit_ends_the_run_it_names(spawn: Spaw
     assert [e["ev"] for e in after] == ["item"] * 6 + ["end"]
     assert worker.proc.pid == pid and worker.proc.returncode is None
     stats = await worker.stats()
-    assert stats["active"] == 1 and stats["runs"] == {"bystander": {"pulled": 2, "credit": 0}}
+    assert stats["active"] == 1 and stats["runs"] == {"bystander": {"run_id": "bystander", "pulled": 2, "credit": 0}}
     assert stats["started_total"] == 3  # victim, bystander, after
     await worker.send(op="shutdown")
     assert await worker.wait_exit() == 0
