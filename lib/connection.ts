@@ -183,7 +183,7 @@ export class Connection {
   #input (frame: InputFrame): void {
     const run = this.#runs.get(frame.runId)
     if (run === undefined) {
-      this.#reject('AGS_UNKNOWN_RUN', new UnknownRunError(frame.runId).message, { type: 'input', runId: frame.runId })
+      this.#reject('AGS_UNKNOWN_RUN', new UnknownRunError(frame.runId).message, { type: 'input', runId: frame.runId, requestId: frame.requestId })
     } else if (!run.provideInput(frame.requestId, frame.content)) {
       this.#reject('AGS_UNKNOWN_REQUEST', new UnknownRequestError(frame.runId, frame.requestId).message,
         { type: 'input', runId: frame.runId, requestId: frame.requestId })
