@@ -1,4 +1,4 @@
-import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox'
+import { Type, type Static, type TObject, type TProperties } from 'typebox'
 
 /*
  * AutoGen AgentChat 0.7 messages and events, as `model_dump(mode="json")`

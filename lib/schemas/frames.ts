@@ -1,5 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { Type, type Static } from 'typebox'
+import { Compile } from 'typebox/compile'
 import type { AutoGenEvent, TaskResult } from './events.js'
 
 /** The subprotocol versions this server speaks, newest first. */
@@ -48,11 +48,12 @@ export type StopFrame = Static<typeof StopFrame>
 export type InputFrame = Static<typeof InputFrame>
 export type ClientFrame = Static<typeof ClientFrame>
 
+// Compiled once, at import.
 export const clientFrameTypes = {
-  start: TypeCompiler.Compile(StartFrame),
-  cancel: TypeCompiler.Compile(CancelFrame),
-  stop: TypeCompiler.Compile(StopFrame),
-  input: TypeCompiler.Compile(InputFrame)
+  start: Compile(StartFrame),
+  cancel: Compile(CancelFrame),
+  stop: Compile(StopFrame),
+  input: Compile(InputFrame)
 } as const
 
 /**
@@ -69,9 +70,32 @@ export function checkClientFrame (value: unknown): { frame: ClientFrame } | { re
   }
   const check = clientFrameTypes[type as keyof typeof clientFrameTypes]
   if (check.Check(value)) return { frame: value as ClientFrame }
-  const first = check.Errors(value).First()
-  const where = first?.path === '' || first === undefined ? '' : `${first.path}: `
-  return { reason: `${type}: ${where}${first?.message ?? 'does not match the schema'}` }
+  return { reason: `${type}: ${describeErrors(check.Errors(value))}` }
+}
+
+type ValidationError = ReturnType<typeof clientFrameTypes.start.Errors>[number]
+
+/** One line naming the offending field, from TypeBox's list (which names a union's every branch). */
+function describeErrors (errors: ValidationError[]): string {
+  const extra = errors.find((e) => e.keyword === 'additionalProperties')
+  if (extra !== undefined) {
+    const names = (extra.params as { additionalProperties?: string[] }).additionalProperties ?? []
+    return `unknown field ${names.map((n) => JSON.stringify(n)).join(', ')}`
+  }
+  const first = errors[0]
+  if (first === undefined) return 'does not match the schema'
+  if (first.keyword === 'required') {
+    const names = (first.params as { requiredProperties?: string[] }).requiredProperties ?? []
+    return `missing field ${names.map((n) => JSON.stringify(n)).join(', ')}`
+  }
+  const where = first.instancePath === '' ? '' : `${first.instancePath}: `
+  const union = errors.find((e) => e.keyword === 'anyOf' && e.instancePath === first.instancePath)
+  if (union !== undefined) {
+    const types = errors.filter((e) => e.keyword === 'type' && e.instancePath === first.instancePath)
+      .map((e) => String((e.params as { type?: unknown }).type))
+    if (types.length > 0) return `${where}must be ${types.slice(0, -1).join(', ')}${types.length > 1 ? ' or ' : ''}${types.at(-1) ?? ''}`
+  }
+  return `${where}${first.message}`
 }
 
 // Server to client

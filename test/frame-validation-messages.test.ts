@@ -1,0 +1,27 @@
+import t from 'tap'
+import { checkClientFrame } from '../lib/schemas/frames.js'
+
+// The reason reaches the client in AGS_BAD_FRAME: it must name the field.
+const cases: Array<[unknown, string]> = [
+  [[1], 'a frame must be a JSON object'],
+  [{ type: 'launch' }, 'unknown frame type "launch"; expected "start", "cancel", "stop" or "input"'],
+  [{ type: 'start' }, 'start: missing field "task"'],
+  [{ type: 'start', task: 'x', extra: 1, more: 2 }, 'start: unknown field "extra", "more"'],
+  [{ type: 'start', task: 5 }, 'start: /task: must be string, object or array'],
+  [{ type: 'start', task: 'x', runId: 'has space' }, 'start: /runId: must match pattern "^[A-Za-z0-9._:-]+$"'],
+  [{ type: 'start', task: 'x', options: [] }, 'start: /options: must be object'],
+  [{ type: 'cancel' }, 'cancel: missing field "runId"'],
+  [{ type: 'input', runId: 'r', requestId: 'q' }, 'input: missing field "content"'],
+  [{ type: 'input', runId: 'r', requestId: '', content: 'x' }, 'input: /requestId: must not have fewer than 1 characters']
+]
+
+for (const [frame, reason] of cases) {
+  t.test(JSON.stringify(frame), async (t) => {
+    t.same(checkClientFrame(frame), { reason })
+  })
+}
+
+t.test('valid frames pass as they are', async (t) => {
+  const frame = { type: 'start', task: [{ type: 'TextMessage', content: 'hi' }, 'and'], options: { a: [1] } }
+  t.same(checkClientFrame(frame), { frame })
+})
