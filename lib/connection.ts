@@ -4,7 +4,7 @@ import type { RawData, WebSocket } from 'ws'
 import {
   BadFrameError, BadJsonError, BinaryFrameError, DuplicateRunIdError, FrameTooLargeError,
   HeartbeatTimeoutError, IdleTimeoutError, SlowConsumerError, TooManyBadFramesError, TooManyRunsError,
-  UnknownRequestError, UnknownRunError, closeCodeOf, type ErrorCode
+  UnknownRequestError, UnknownRunError, closeCodeOf, type AutogenStreamError
 } from './errors.js'
 import { nestsDeeperThan } from './json-depth.js'
 import type { Config } from './options.js'
@@ -58,7 +58,7 @@ export class Connection {
     this.#sender = new Sender(ws, state.counters, config, {
       onStall: (bytes) => {
         this.#log.warn({ bufferedBytes: bytes }, 'autogen-stream: slow consumer, closing')
-        this.end('AGS_SLOW_CONSUMER', new SlowConsumerError(config.stallTimeout, bytes).message, 'slow_consumer')
+        this.end(new SlowConsumerError(config.stallTimeout, bytes), 'slow_consumer')
       }
     })
     state.connections.add(this)
@@ -79,31 +79,31 @@ export class Connection {
     if (this.#closed || this.#ws.readyState !== OPEN) return
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength
     if (size > this.#state.config.maxPayload) {
-      this.end('AGS_FRAME_TOO_LARGE', new FrameTooLargeError(size, this.#state.config.maxPayload).message, 'client')
+      this.end(new FrameTooLargeError(size, this.#state.config.maxPayload), 'client')
       return
     }
     if (isBinary) {
-      this.end('AGS_BINARY_FRAME', new BinaryFrameError().message, 'client')
+      this.end(new BinaryFrameError(), 'client')
       return
     }
     const text = data.toString()
     // The frame is 1 level; task and options may nest maxFrameDepth below it.
     const maxDepth = this.#state.config.maxFrameDepth
     if (nestsDeeperThan(text, maxDepth + 1)) {
-      this.#reject('AGS_BAD_FRAME', new BadFrameError(`task and options may nest at most ${maxDepth} levels (maxFrameDepth)`).message)
+      this.#reject(new BadFrameError(`task and options may nest at most ${maxDepth} levels (maxFrameDepth)`))
       return
     }
     let value: unknown
     try {
       value = JSON.parse(text)
     } catch (err) {
-      this.#reject('AGS_BAD_JSON', new BadJsonError((err as Error).message).message)
+      this.#reject(new BadJsonError((err as Error).message))
       return
     }
     const checked = checkClientFrame(value)
     if ('reason' in checked) {
       const ref = typeof value === 'object' && value !== null ? refOf(value as Record<string, unknown>) : undefined
-      this.#reject('AGS_BAD_FRAME', new BadFrameError(checked.reason).message, ref)
+      this.#reject(new BadFrameError(checked.reason), ref)
       return
     }
     const frame = checked.frame
@@ -116,12 +116,12 @@ export class Connection {
   }
 
   /** A client frame that cannot be served: an error frame, or a close once there were too many. */
-  #reject (code: ErrorCode, message: string, ref?: ConnectionErrorFrame['ref']): void {
+  #reject (err: AutogenStreamError, ref?: ConnectionErrorFrame['ref']): void {
     if (++this.#badFrames > this.#state.config.maxBadFrames) {
-      this.end('AGS_TOO_MANY_BAD_FRAMES', new TooManyBadFramesError(this.#badFrames).message, 'client')
+      this.end(new TooManyBadFramesError(this.#badFrames), 'client')
       return
     }
-    const frame: ConnectionErrorFrame = { type: 'error', code, message }
+    const frame: ConnectionErrorFrame = { type: 'error', code: err.code, message: err.message }
     if (ref !== undefined) frame.ref = ref
     this.#sender.sendNow(frame)
   }
@@ -132,12 +132,12 @@ export class Connection {
     // Every run counts until its terminal frame is written, cancelled ones
     // too: a client that cancels and never reads cannot pile up runs.
     if (this.#runs.size >= config.maxRunsPerConnection) {
-      this.#reject('AGS_TOO_MANY_RUNS', new TooManyRunsError(config.maxRunsPerConnection).message, { type: 'start', runId })
+      this.#reject(new TooManyRunsError(config.maxRunsPerConnection), { type: 'start', runId })
       return
     }
     // A runId is taken until that run's last frame is out: frames of two runs must never share one.
     if (this.#runs.has(runId)) {
-      this.#reject('AGS_DUPLICATE_RUN_ID', new DuplicateRunIdError(runId).message, { type: 'start', runId })
+      this.#reject(new DuplicateRunIdError(runId), { type: 'start', runId })
       return
     }
     clearTimeout(this.#idleTimer)
@@ -165,7 +165,7 @@ export class Connection {
   #cancel (frame: CancelFrame): void {
     const run = this.#runs.get(frame.runId)
     if (run === undefined || !run.cancel('client')) {
-      this.#reject('AGS_UNKNOWN_RUN', new UnknownRunError(frame.runId).message, { type: 'cancel', runId: frame.runId })
+      this.#reject(new UnknownRunError(frame.runId), { type: 'cancel', runId: frame.runId })
       return
     }
     // A socket that takes bytes gets the `cancelled` frame now, which frees
@@ -176,16 +176,16 @@ export class Connection {
   #stop (frame: StopFrame): void {
     const run = this.#runs.get(frame.runId)
     if (run === undefined || !run.requestStop()) {
-      this.#reject('AGS_UNKNOWN_RUN', new UnknownRunError(frame.runId).message, { type: 'stop', runId: frame.runId })
+      this.#reject(new UnknownRunError(frame.runId), { type: 'stop', runId: frame.runId })
     }
   }
 
   #input (frame: InputFrame): void {
     const run = this.#runs.get(frame.runId)
     if (run === undefined) {
-      this.#reject('AGS_UNKNOWN_RUN', new UnknownRunError(frame.runId).message, { type: 'input', runId: frame.runId, requestId: frame.requestId })
+      this.#reject(new UnknownRunError(frame.runId), { type: 'input', runId: frame.runId, requestId: frame.requestId })
     } else if (!run.provideInput(frame.requestId, frame.content)) {
-      this.#reject('AGS_UNKNOWN_REQUEST', new UnknownRequestError(frame.runId, frame.requestId).message,
+      this.#reject(new UnknownRequestError(frame.runId, frame.requestId),
         { type: 'input', runId: frame.runId, requestId: frame.requestId })
     }
   }
@@ -219,7 +219,7 @@ export class Connection {
     if (timeout === 0 || this.#closed || this.#runs.size > 0) return
     clearTimeout(this.#idleTimer)
     this.#idleTimer = setTimeout(() => {
-      if (this.#runs.size === 0) this.end('AGS_IDLE_TIMEOUT', new IdleTimeoutError(timeout).message)
+      if (this.#runs.size === 0) this.end(new IdleTimeoutError(timeout))
     }, timeout).unref()
   }
 
@@ -234,14 +234,14 @@ export class Connection {
    * frame with the code from the error table. A peer that does not finish
    * the close handshake within closeGrace is destroyed.
    */
-  end (code: ErrorCode, reason: string, cancelReason?: CancelReason): Promise<void> {
+  end (err: AutogenStreamError, cancelReason?: CancelReason): Promise<void> {
     if (this.#closed || this.#ws.readyState !== OPEN) {
       if (!this.#closed) this.#ws.terminate()
       return this.closed
     }
     if (cancelReason !== undefined) this.#cancelRuns(cancelReason)
     this.#sender.flushEndings()
-    this.#ws.close(closeCodeOf(code), truncateReason(reason))
+    this.#ws.close(closeCodeOf(err.code), truncateReason(err.message))
     this.#graceTimer = setTimeout(() => this.#ws.terminate(), this.#state.config.closeGrace).unref()
     return this.closed
   }

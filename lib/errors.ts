@@ -1,50 +1,84 @@
-import createError from '@fastify/error'
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
 
 /**
- * The one table of everything that can go wrong, for the server log and the
- * client alike. `code` is stable and part of the protocol (docs/protocol.md);
+ * The one table of everything the product can send or throw, for the
+ * server log and the client alike, the Python bridge's codes included (the
+ * worker sends its own codes with this prefix too). `code` is stable and
+ * part of the protocol (docs/protocol.md, docs/bridge.md; a test holds the
+ * docs to this table). `status` is the HTTP-style class of the error: 4xx
+ * when the client sent something wrong, 5xx when the server side failed.
  * `close` is the WebSocket close code used when the connection cannot go on
- * (0: the connection stays open and the client gets an `error` frame).
+ * (0: the connection stays open; run errors end only their run).
+ *
+ * A message is formatted from the entry's template (util.format), so a
+ * code never travels without its message: create the error, then use
+ * `err.code` and `err.message` together.
  */
 export const ErrorTable = {
   // Registration
-  AGS_INVALID_OPTION: { message: 'Invalid option "%s": %s (got %s)', close: 0 },
+  AGS_INVALID_OPTION: { message: 'Invalid option "%s": %s (got %s)', status: 500, close: 0 },
 
-  // Client frames
-  AGS_BAD_JSON: { message: 'Frame is not valid JSON: %s', close: 0 },
-  AGS_BAD_FRAME: { message: 'Invalid frame: %s', close: 0 },
-  AGS_BINARY_FRAME: { message: 'Binary frames are not supported; send JSON text frames', close: 1003 },
-  AGS_FRAME_TOO_LARGE: { message: 'Frame of %d bytes exceeds maxPayload (%d bytes)', close: 1009 },
-  AGS_TOO_MANY_BAD_FRAMES: { message: 'Too many invalid frames (%d)', close: 1008 },
-  AGS_TOO_MANY_RUNS: { message: 'This connection already has %d active runs (maxRunsPerConnection)', close: 0 },
-  AGS_DUPLICATE_RUN_ID: { message: 'A run with id "%s" is already active', close: 0 },
-  AGS_UNKNOWN_RUN: { message: 'No active run "%s" on this connection', close: 0 },
-  AGS_UNKNOWN_REQUEST: { message: 'Run "%s" is not waiting for input "%s"', close: 0 },
-  AGS_UNSUPPORTED_PROTOCOL: { message: 'None of the offered subprotocols (%s) is supported; use %s', close: 0 },
+  // Client frames (an `error` frame without runId, or a close)
+  AGS_BAD_JSON: { message: 'Frame is not valid JSON: %s', status: 400, close: 0 },
+  AGS_BAD_FRAME: { message: 'Invalid frame: %s', status: 400, close: 0 },
+  AGS_BINARY_FRAME: { message: 'Binary frames are not supported; send JSON text frames', status: 415, close: 1003 },
+  AGS_FRAME_TOO_LARGE: { message: 'Frame of %d bytes exceeds maxPayload (%d bytes)', status: 413, close: 1009 },
+  AGS_TOO_MANY_BAD_FRAMES: { message: 'Too many invalid frames (%d)', status: 400, close: 1008 },
+  AGS_TOO_MANY_RUNS: { message: 'This connection already has %d active runs (maxRunsPerConnection)', status: 429, close: 0 },
+  AGS_DUPLICATE_RUN_ID: { message: 'A run with id "%s" is already active', status: 409, close: 0 },
+  AGS_UNKNOWN_RUN: { message: 'No active run "%s" on this connection', status: 404, close: 0 },
+  AGS_UNKNOWN_REQUEST: { message: 'Run "%s" is not waiting for input "%s"', status: 404, close: 0 },
+  AGS_UNSUPPORTED_PROTOCOL: { message: 'None of the offered subprotocols (%s) is supported; use %s', status: 400, close: 0 },
 
-  // Runs
-  AGS_RUNNER_ERROR: { message: 'The runner failed', close: 0 },
-  AGS_RUNNER_NO_RESULT: { message: 'The runner ended without a TaskResult', close: 0 },
-  AGS_INVALID_EVENT: { message: 'The runner yielded a value that is not an AutoGen event (an object with a string "type")', close: 0 },
-  AGS_RUN_TIMEOUT: { message: 'The run exceeded runTimeout (%d ms)', close: 0 },
-  AGS_INPUT_TIMEOUT: { message: 'No input for request "%s" within %d ms', close: 0 },
-  AGS_RUN_CANCELLED: { message: 'The run was cancelled (%s)', close: 0 },
+  // Runs (an `error` frame with runId and seq)
+  AGS_RUNNER_ERROR: { message: 'The runner failed', status: 500, close: 0 },
+  AGS_RUNNER_NO_RESULT: { message: 'The runner ended without a TaskResult', status: 500, close: 0 },
+  AGS_INVALID_EVENT: { message: 'The runner yielded a value that is not an AutoGen event (an object with a string "type")', status: 500, close: 0 },
+  AGS_RUN_TIMEOUT: { message: 'The run exceeded runTimeout (%d ms)', status: 504, close: 0 },
+  AGS_INPUT_TIMEOUT: { message: 'No input for request "%s" within %d ms', status: 408, close: 0 },
+  AGS_RUN_CANCELLED: { message: 'The run was cancelled (%s)', status: 499, close: 0 },
 
-  // Connections
-  AGS_SLOW_CONSUMER: { message: 'The client did not read for %d ms with %d bytes buffered', close: 4008 },
-  AGS_HEARTBEAT_TIMEOUT: { message: 'The client missed %d pongs', close: 1006 },
-  AGS_IDLE_TIMEOUT: { message: 'No run for %d ms', close: 1000 },
-  AGS_SHUTDOWN: { message: 'The server is shutting down', close: 1001 }
+  // Runs of the Python bridge: decided by the worker (W) or by Node (N)
+  AGS_FACTORY_ERROR: { message: 'The agent factory failed', status: 500, close: 0 }, // W
+  AGS_TASK_ERROR: { message: 'The run failed', status: 500, close: 0 }, // W
+  AGS_BAD_REQUEST: { message: 'The run\'s task and options cannot be sent to the Python worker: they %s', status: 400, close: 0 }, // W (its own text) and N
+  AGS_IMAGE_TOO_LARGE: { message: 'A task image is over maxImagePixels or maxImageBytes', status: 413, close: 0 }, // W (its own text)
+  AGS_ITEM_TOO_LARGE: { message: 'An item exceeds the bridge\'s line limit (maxLineBytes)', status: 500, close: 0 }, // W (its own text)
+  AGS_LINE_TOO_LONG: { message: 'The worker sent a message longer than maxLineBytes (%d bytes)', status: 500, close: 0 }, // N, and W for lines to it
+  AGS_BAD_LINE: { message: 'The worker sent a message for this run that could not be read', status: 500, close: 0 }, // N
+  AGS_BAD_OP: { message: 'The worker could not read a message for this run', status: 500, close: 0 }, // W
+  AGS_DUPLICATE_RUN: { message: 'The run was started twice', status: 500, close: 0 }, // W
+  AGS_STOPPED: { message: 'Stopped: a single agent has no turn to finish, so the run was cancelled', status: 499, close: 0 }, // N
+  AGS_WORKER_CANCELLED: { message: 'The Python worker cancelled the run (it is shutting down)', status: 503, close: 0 }, // N
+  AGS_WORKER_DIED: { message: 'The Python worker running this run exited', status: 502, close: 0 }, // N
+  AGS_WORKER_UNAVAILABLE: { message: 'No Python worker could take the run', status: 503, close: 0 }, // N
+  AGS_WORKER_POOL_CLOSED: { message: 'The Python worker pool is shut down', status: 503, close: 0 }, // N
+
+  // Connections (a close)
+  AGS_SLOW_CONSUMER: { message: 'The client did not read for %d ms with %d bytes buffered', status: 408, close: 4008 },
+  AGS_HEARTBEAT_TIMEOUT: { message: 'The client missed %d pongs', status: 408, close: 1006 },
+  AGS_IDLE_TIMEOUT: { message: 'No run for %d ms', status: 408, close: 1000 },
+  AGS_SHUTDOWN: { message: 'The server is shutting down', status: 503, close: 1001 }
 } as const
 
 export type ErrorCode = keyof typeof ErrorTable
 
+/** An error of the table: its code is one of ErrorCode. */
 export interface AutogenStreamError extends Error {
-  code: ErrorCode
+  readonly code: ErrorCode
+  /** The entry's `status`. */
+  readonly statusCode?: number
 }
 
-function define (code: ErrorCode) {
-  return createError(code, ErrorTable[code].message, 500)
+const constructors = new Map<ErrorCode, FastifyErrorConstructor<{ code: ErrorCode }>>()
+
+function define (code: ErrorCode): FastifyErrorConstructor<{ code: ErrorCode }> {
+  let constructor = constructors.get(code)
+  if (constructor === undefined) {
+    constructor = createError(code, ErrorTable[code].message, ErrorTable[code].status)
+    constructors.set(code, constructor)
+  }
+  return constructor
 }
 
 export const InvalidOptionError = define('AGS_INVALID_OPTION')
@@ -85,5 +119,11 @@ export class RunError extends Error {
     super(message, options)
     this.name = 'RunError'
     this.code = code
+  }
+
+  /** A RunError of the product's own table: the code's message, formatted with `args`. */
+  static of (code: ErrorCode, args: unknown[] = [], options?: { cause?: unknown }): RunError {
+    const err = new (define(code))(...args)
+    return new RunError(code, err.message, options)
   }
 }

@@ -7,6 +7,7 @@ export type { AutogenStreamOptions } from './options.js'
 export type { AutogenStreamView, Counters } from './stats.js'
 export type { Runner, RunnerObject, RunFunction, RunRequest, RunContext, InputRequestOptions } from './runner.js'
 export { pythonRunner, type PythonRunner, type PythonRunnerOptions } from './python/runner.js'
+export type { WorkerStats } from './python/protocol.js'
 export { RunError, ErrorTable, type ErrorCode } from './errors.js'
 export { PROTOCOL, PROTOCOLS, CANCEL_REASONS } from './schemas/frames.js'
 export type {

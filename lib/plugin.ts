@@ -67,8 +67,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   // that plugin's own preClose closes every client without a code.
   fastify.addHook('preClose', async () => {
     clearInterval(heartbeat)
-    const message = new ShutdownError().message
-    await Promise.all([...state.connections].map((c) => c.end('AGS_SHUTDOWN', message, 'shutdown')))
+    await Promise.all([...state.connections].map((c) => c.end(new ShutdownError(), 'shutdown')))
   })
   fastify.addHook('onClose', async () => {
     clearInterval(heartbeat)

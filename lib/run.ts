@@ -32,6 +32,11 @@ type Item =
 
 type Ending = { kind: 'cancelled', reason: CancelReason } | { kind: 'error', code: string, message: string }
 
+/** A run's error ending, code and message taken together from one error. */
+function errorEnding (err: { code: string, message: string }): { kind: 'error', code: string, message: string } {
+  return { kind: 'error', code: err.code, message: err.message }
+}
+
 interface PendingInput {
   resolve: (content: string) => void
   reject: (err: Error) => void
@@ -83,7 +88,7 @@ export class Run extends Readable {
     this.#log = opts.context.log
     if (opts.runTimeout > 0) {
       this.#timer = setTimeout(() => {
-        this.#end({ kind: 'error', code: 'AGS_RUN_TIMEOUT', message: new RunTimeoutError(opts.runTimeout).message })
+        this.#end(errorEnding(new RunTimeoutError(opts.runTimeout)))
       }, opts.runTimeout).unref()
     }
     const context: RunContext = {
@@ -132,13 +137,13 @@ export class Run extends Readable {
     if (this.#sourceDone) return
     if (res.done === true) {
       this.#sourceDone = true
-      this.#finish({ kind: 'error', code: 'AGS_RUNNER_NO_RESULT', message: new RunnerNoResultError().message })
+      this.#finish(errorEnding(new RunnerNoResultError()))
       return
     }
     const event = res.value
     if (typeof event !== 'object' || event === null || typeof (event as { type?: unknown }).type !== 'string') {
       this.#closeSource()
-      this.#finish({ kind: 'error', code: 'AGS_INVALID_EVENT', message: new InvalidEventError().message })
+      this.#finish(errorEnding(new InvalidEventError()))
       return
     }
     if (event.type === 'TaskResult') {
@@ -160,10 +165,10 @@ export class Run extends Readable {
     this.#sourceDone = true
     if (this.#ending !== undefined || this.#finished) return
     if (err instanceof RunError) {
-      this.#finish({ kind: 'error', code: err.code, message: err.message })
+      this.#finish(errorEnding(err))
     } else {
       this.#log.error({ err, runId: this.id }, 'autogen-stream runner failed')
-      this.#finish({ kind: 'error', code: 'AGS_RUNNER_ERROR', message: new RunnerFailedError().message })
+      this.#finish(errorEnding(new RunnerFailedError()))
     }
   }
 

@@ -19,8 +19,8 @@ type RunFrames = Array<ServerFrame & { runId: string, seq: number }>
 
 async function stats (runner: PythonRunner): Promise<WorkerStats> {
   const [s] = await workerStats(runner)
-  // A worker that died answers { exited: true }: fail instead of waiting on it for ever.
-  if (s === undefined || typeof s.pulled_total !== 'number') throw new Error(`no live worker: ${JSON.stringify(s)}`)
+  // A worker that died answers null: fail instead of waiting on it for ever.
+  if (s === undefined || s === null) throw new Error(`no live worker: ${JSON.stringify(s)}`)
   return s
 }
 

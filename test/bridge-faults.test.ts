@@ -13,13 +13,13 @@ t.test('a factory that raises, a bad task: clear errors, the worker goes on; Pyt
 
   c.send({ type: 'start', runId: 'raise', task: 'x', options: { example: 'failing_factory' } })
   const raised = (await c.untilEnded('raise')).at(-1) as RunErrorFrame
-  t.same([raised.type, raised.code, raised.message], ['error', 'FACTORY_ERROR', 'The agent factory failed'])
-  const logged = logs.lines.find((l) => l.code === 'FACTORY_ERROR')
+  t.same([raised.type, raised.code, raised.message], ['error', 'AGS_FACTORY_ERROR', 'The agent factory failed'])
+  const logged = logs.lines.find((l) => l.code === 'AGS_FACTORY_ERROR')
   t.match(logged?.detail, /^ValueError: factory failed on purpose/, 'the exception is in the server log')
 
   c.send({ type: 'start', runId: 'bad-opt', task: 'x', options: { example: 'long_stream', words: -3 } })
   const badOpt = (await c.untilEnded('bad-opt')).at(-1) as RunErrorFrame
-  t.same([badOpt.code, badOpt.message], ['FACTORY_ERROR', 'The agent factory failed'])
+  t.same([badOpt.code, badOpt.message], ['AGS_FACTORY_ERROR', 'The agent factory failed'])
   t.ok(logs.lines.some((l) => typeof l.detail === 'string' && l.detail.includes('options.words must be a positive integer')))
 
   c.send({ type: 'start', runId: 'meant', task: 'x', options: { test_factory: 'run_error_stream' } })
@@ -29,7 +29,7 @@ t.test('a factory that raises, a bad task: clear errors, the worker goes on; Pyt
   c.send({ type: 'start', runId: 'bad-task', task: { type: 'NoSuchMessage', content: 1 }, options: { example: 'streaming_agent' } })
   const badTask = (await c.untilEnded('bad-task')).at(-1) as RunErrorFrame
   t.equal(badTask.type, 'error')
-  t.equal(badTask.code, 'BAD_REQUEST')
+  t.equal(badTask.code, 'AGS_BAD_REQUEST')
 
   c.send({ type: 'start', runId: 'fine', task: 'x', options: { example: 'streaming_agent' } })
   t.equal((await c.untilEnded('fine')).at(-1)?.type, 'result')
@@ -43,7 +43,7 @@ t.test('a factory module that does not import: every run gets a clear error, nev
   t.after(() => c.close())
   c.send({ type: 'start', runId: 'r', task: 'x' })
   const last = (await c.untilEnded('r')).at(-1) as RunErrorFrame
-  t.same([last.code, last.message], ['WORKER_UNAVAILABLE', 'No Python worker could take the run'], 'no module names or paths for the client')
+  t.same([last.code, last.message], ['AGS_WORKER_UNAVAILABLE', 'No Python worker could take the run'], 'no module names or paths for the client')
   c.send({ type: 'start', runId: 'r2', task: 'x' })
-  t.equal(((await c.untilEnded('r2')).at(-1) as RunErrorFrame).code, 'WORKER_UNAVAILABLE', 'and again for the next run')
+  t.equal(((await c.untilEnded('r2')).at(-1) as RunErrorFrame).code, 'AGS_WORKER_UNAVAILABLE', 'and again for the next run')
 })

@@ -21,6 +21,6 @@ t.test('stop on a single agent cancels it in Python and says so', async (t) => {
   await c.until(() => c.run('solo').some((f) => f.type === 'event'))
   c.send({ type: 'stop', runId: 'solo' })
   const last = (await c.untilEnded('solo')).at(-1) as RunErrorFrame
-  t.same([last.type, last.code], ['error', 'STOPPED'])
+  t.same([last.type, last.code], ['error', 'AGS_STOPPED'])
   t.equal((await workerStats(runner))[0]?.cancelled.length, cancelledBefore + 1, 'the Python run was cancelled')
 })

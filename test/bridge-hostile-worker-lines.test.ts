@@ -19,9 +19,9 @@ async function session (t: Test) {
 }
 
 const cases: Array<[task: string, code: string, message: RegExp]> = [
-  ['nan', 'BAD_LINE', /could not be read/],
-  ['garbage', 'BAD_LINE', /could not be read/],
-  ['huge', 'LINE_TOO_LONG', /longer than maxLineBytes \(65536 bytes\)/]
+  ['nan', 'AGS_BAD_LINE', /could not be read/],
+  ['garbage', 'AGS_BAD_LINE', /could not be read/],
+  ['huge', 'AGS_LINE_TOO_LONG', /longer than maxLineBytes \(65536 bytes\)/]
 ]
 
 for (const [task, code, message] of cases) {
@@ -55,6 +55,6 @@ t.test('a line naming no run, then the worker exits: its runs end WORKER_DIED wi
   const { c, logs } = await session(t)
   c.send({ type: 'start', runId: 'r', task: 'crash' })
   const last = (await c.untilEnded('r')).at(-1) as RunErrorFrame
-  t.same([last.type, last.code, last.message], ['error', 'WORKER_DIED', 'The Python worker running this run exited'])
+  t.same([last.type, last.code, last.message], ['error', 'AGS_WORKER_DIED', 'The Python worker running this run exited'])
   t.ok(logs.lines.some((l) => l.detail === 'the Python worker exited (code 3)'), 'the exit status is in the server log')
 })

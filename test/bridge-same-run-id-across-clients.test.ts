@@ -74,5 +74,5 @@ t.test('25 clients each start r0..r3 on 2 workers: all 100 runs finish with thei
   }
   t.equal(results, 100, 'every run ended with the result of its own task')
   await waitFor(() => app.autogenStream.runs === 0 && runner.loads.every((n) => n === 0))
-  t.same((await workerStats(runner)).map((s) => s.active), [0, 0])
+  t.same((await workerStats(runner)).map((s) => s?.active), [0, 0])
 })

@@ -53,7 +53,7 @@ t.test('task images over the limits, items over the line limit, NaN in items: cl
   const img = await c.untilEnded('img')
   t.same(img.map((f) => f.type), ['started', 'error'])
   t.same([(img.at(-1) as RunErrorFrame).code, (img.at(-1) as RunErrorFrame).message],
-    ['IMAGE_TOO_LARGE', 'task image 1 is 8000x8000 pixels; the limit is 16777216 (maxImagePixels)'])
+    ['AGS_IMAGE_TOO_LARGE', 'task image 1 is 8000x8000 pixels; the limit is 16777216 (maxImagePixels)'])
 
   c.send({ type: 'start', runId: 'small-img', task: { type: 'MultiModalMessage', content: ['ok?', { data: blankPng(64, 64).toString('base64') }] }, options: { example: 'streaming_agent' } })
   t.equal((await c.untilEnded('small-img')).at(-1)?.type, 'result', 'a small image goes through')
@@ -61,7 +61,7 @@ t.test('task images over the limits, items over the line limit, NaN in items: cl
   c.send({ type: 'start', runId: 'big', task: 'x', options: { test_factory: 'big_item', size: 300 * 1024 } })
   const big = await c.untilEnded('big')
   t.same(big.map((f) => f.type), ['started', 'event', 'error'], 'the small item, then the error instead of the big one')
-  t.equal((big.at(-1) as RunErrorFrame).code, 'ITEM_TOO_LARGE')
+  t.equal((big.at(-1) as RunErrorFrame).code, 'AGS_ITEM_TOO_LARGE')
 
   c.send({ type: 'start', runId: 'nan', task: 'x', options: { test_factory: 'custom_items' } })
   const nan = await c.untilEnded('nan')

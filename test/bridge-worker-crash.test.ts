@@ -12,7 +12,7 @@ t.test('kill -9 a worker mid-run: error frame, restart, the next run succeeds', 
   const frames = await c.untilEnded('doomed')
   const last = frames.at(-1) as RunErrorFrame
   t.equal(last.type, 'error')
-  t.equal(last.code, 'WORKER_DIED')
+  t.equal(last.code, 'AGS_WORKER_DIED')
   t.equal(last.message, 'The Python worker running this run exited')
 
   c.send({ type: 'start', runId: 'after', task: 'x', options: { example: 'streaming_agent' } })

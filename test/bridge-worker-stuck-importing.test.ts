@@ -22,7 +22,7 @@ t.test('a worker stuck importing the factory is killed after readyTimeout and re
   t.after(() => c.close())
   c.send({ type: 'start', runId: 'r', task: 'x' })
   const last = (await c.untilEnded('r')).at(-1) as RunErrorFrame
-  t.same([last.code, last.message], ['WORKER_UNAVAILABLE', 'No Python worker could take the run'])
+  t.same([last.code, last.message], ['AGS_WORKER_UNAVAILABLE', 'No Python worker could take the run'])
   await waitFor(() => !alive(first))
   await waitFor(() => runner.pids[0] !== undefined && runner.pids[0] !== first)
   t.pass('the stuck process is gone and a new one was started in its slot')

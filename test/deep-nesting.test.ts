@@ -52,7 +52,7 @@ t.test('a runner that passes nesting JSON cannot write gets BAD_REQUEST; nothing
   t.after(() => c.close())
   c.send({ type: 'start', runId: 'r', task: 'x' })
   const last = (await c.untilEnded('r')).at(-1) as RunErrorFrame
-  t.equal(last.code, 'BAD_REQUEST')
+  t.equal(last.code, 'AGS_BAD_REQUEST')
   t.match(last.message, /cannot be sent to the Python worker: they cannot be written as JSON/)
   t.same(python.loads, [0], 'no listener left on the worker')
   await waitFor(() => app.autogenStream.runs === 0)

@@ -51,7 +51,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     } catch (err) {
       if (!(err instanceof EncodeError)) throw err
       context.log.warn({ runKey: request.key, detail: err.message }, 'autogen-stream: run request cannot be sent to the Python worker')
-      throw new RunError('BAD_REQUEST', `The run's task and options cannot be sent to the Python worker: they ${err.message}`)
+      throw RunError.of('AGS_BAD_REQUEST', [err.message])
     }
     worker.attach(request.key, this)
     worker.write(line)
@@ -140,15 +140,14 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
         this.#end({
           kind: 'error',
           error: this.#stopRequested
-            ? new RunError('STOPPED', 'Stopped: a single agent has no turn to finish, so the run was cancelled')
-            : new RunError('WORKER_CANCELLED', 'The Python worker cancelled the run (it is shutting down)')
+            ? RunError.of('AGS_STOPPED')
+            : RunError.of('AGS_WORKER_CANCELLED')
         })
         return
       case 'error': {
-        const code = typeof event.code === 'string' ? event.code : 'TASK_ERROR'
-        const message = typeof event.message === 'string' ? event.message : 'The run failed'
-        if (event.detail !== undefined) this.#context.log.error({ runKey: this.#key, code, detail: event.detail }, 'autogen-stream: Python run failed')
-        this.#end({ kind: 'error', error: new RunError(code, message) })
+        // The worker decided what the client may read (its own AGS_ codes, or an app's RunError).
+        if (event.detail !== undefined) this.#context.log.error({ runKey: this.#key, code: event.code, detail: event.detail }, 'autogen-stream: Python run failed')
+        this.#end({ kind: 'error', error: new RunError(event.code, event.message) })
         // Harmless when the worker ended the run itself; when Node ended it
         // (a line it could not read), the worker must stop it too.
         this.#worker.send({ op: 'cancel', run: this.#key })
@@ -171,7 +170,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
   onWorkerExit (description: string): void {
     // The description may quote the worker's stderr or paths: the log gets it, the client a fixed message.
     this.#context.log.error({ runKey: this.#key, detail: description }, 'autogen-stream: the Python worker running this run exited')
-    this.#end({ kind: 'error', error: new RunError('WORKER_DIED', 'The Python worker running this run exited') })
+    this.#end({ kind: 'error', error: RunError.of('AGS_WORKER_DIED') })
   }
 
   #end (ending: Ending): void {

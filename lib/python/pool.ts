@@ -62,7 +62,7 @@ export class WorkerPool {
     })
     try {
       for (;;) {
-        if (this.#closed) throw new RunError('WORKER_POOL_CLOSED', 'The Python worker pool is shut down')
+        if (this.#closed) throw RunError.of('AGS_WORKER_POOL_CLOSED')
         const live = this.#slots.filter((w) => !w.exited)
         if (live.length === 0) {
           // Every worker died and waits for its restart.
@@ -80,7 +80,7 @@ export class WorkerPool {
       }
     } catch (err) {
       if (signal.aborted || err instanceof RunError) throw err
-      throw new RunError('WORKER_UNAVAILABLE', 'No Python worker could take the run', { cause: err })
+      throw RunError.of('AGS_WORKER_UNAVAILABLE', [], { cause: err })
     } finally {
       clearTimeout(timer)
       if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)

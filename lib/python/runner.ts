@@ -7,6 +7,7 @@ import type { RunContext, RunnerObject, RunRequest } from '../runner.js'
 import type { AutoGenEvent } from '../schemas/events.js'
 import { RunChannel } from './channel.js'
 import { WorkerPool } from './pool.js'
+import type { WorkerStats } from './protocol.js'
 import type { FastifyBaseLogger } from 'fastify'
 import { LoggerRef } from './logger.js'
 
@@ -44,8 +45,8 @@ export interface PythonRunner extends RunnerObject {
   readonly pids: Array<number | undefined>
   /** Runs each worker serves, as Node sees them (0 once every run has ended). */
   readonly loads: number[]
-  /** Every worker's own counters (docs/bridge.md, `stats`). */
-  stats: () => Promise<Array<Record<string, unknown>>>
+  /** Every worker's own counters (docs/bridge.md, `stats`); null for a worker that has exited. */
+  stats: () => Promise<Array<WorkerStats | null>>
   /** Resolves when every worker has imported AutoGen and the factory. */
   ready: () => Promise<void>
 }

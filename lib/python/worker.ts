@@ -1,32 +1,12 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import type { Readable, Writable } from 'node:stream'
+import { RunError } from '../errors.js'
 import { LineSplitter, runOfLine } from './lines.js'
+import { checkEvent, type RunEvent, type WorkerEvent, type WorkerOp, type WorkerStats } from './protocol.js'
 import type { LoggerRef } from './logger.js'
 
-/** A message from the worker (stdout), see docs/bridge.md. */
-export type WorkerEvent =
-  | { ev: 'ready', pid: number, python: string, autogen: string }
-  | { ev: 'item', run: string, item: Record<string, unknown> & { type: string } }
-  | { ev: 'input_request', run: string, request_id: string, prompt: string }
-  | { ev: 'end', run: string }
-  | { ev: 'cancelled', run: string }
-  /** `message` may reach the client; `detail` (the full error) is for the server log only. */
-  | { ev: 'error', run: string, code: string, message: string, detail?: string }
-  | { ev: 'stats', id: number, [key: string]: unknown }
-  | { ev: 'fatal', message: string }
-
-/** A message to the worker (stdin). */
-export type WorkerOp =
-  /** `run` is the server's key for the run; `run_id` the client's runId, for the factory to show. */
-  | { op: 'start', run: string, run_id: string, task: unknown, options: Record<string, unknown> }
-  | { op: 'credit', run: string, n: number }
-  | { op: 'cancel', run: string }
-  | { op: 'stop', run: string }
-  | { op: 'input', run: string, request_id: string, content: string }
-  | { op: 'input_error', run: string, request_id: string, message: string }
-  | { op: 'stats', id: number }
-  | { op: 'shutdown' }
+export type { WorkerEvent, WorkerOp, WorkerStats } from './protocol.js'
 
 export interface WorkerSpawnOptions {
   python: string
@@ -42,15 +22,12 @@ export interface WorkerSpawnOptions {
   readyTimeout: number
 }
 
-/** Events that belong to one run and name it in `run`. */
-const RUN_EVENTS = new Set(['item', 'input_request', 'end', 'cancelled', 'error'])
-
 /** Thrown by encode(): the op cannot be written as one line the worker accepts. */
 export class EncodeError extends Error {}
 
 /** Handlers of one run's messages, registered while the run is on this worker. */
 export interface RunListener {
-  onEvent: (event: WorkerEvent) => void
+  onEvent: (event: RunEvent) => void
   onWorkerExit: (description: string) => void
 }
 
@@ -71,7 +48,7 @@ export class PythonWorker extends EventEmitter {
   readonly #runs = new Map<string, RunListener>()
   readonly #log: LoggerRef
   readonly ready: Promise<void>
-  #statsWaiters = new Map<number, (stats: Record<string, unknown>) => void>()
+  #statsWaiters = new Map<number, (stats: WorkerStats | null) => void>()
   #statsId = 0
   #exited = false
   #fatal: string | undefined
@@ -140,15 +117,17 @@ export class PythonWorker extends EventEmitter {
   get load (): number { return this.#runs.size }
 
   #onLine (line: string, resolveReady: () => void): void {
-    let event: WorkerEvent
+    let checked
     try {
-      event = JSON.parse(line) as WorkerEvent
-      if (typeof event !== 'object' || event === null || typeof event.ev !== 'string') throw new TypeError('not an object with a string "ev"')
-      if (RUN_EVENTS.has(event.ev) && typeof (event as { run?: unknown }).run !== 'string') throw new TypeError('no string "run"')
+      checked = checkEvent(JSON.parse(line))
     } catch (err) {
-      this.#unreadable(line.slice(0, 512), 'BAD_LINE', 'The worker sent a message for this run that could not be read', `${(err as Error).message}; line starts ${JSON.stringify(line.slice(0, 200))}`)
+      checked = { reason: (err as Error).message }
+    }
+    if ('reason' in checked) {
+      this.#unreadable(line.slice(0, 512), RunError.of('AGS_BAD_LINE'), `${checked.reason}; line starts ${JSON.stringify(line.slice(0, 200))}`)
       return
     }
+    const event = checked.event
     try {
       this.#dispatch(event, resolveReady)
     } catch (err) {
@@ -158,15 +137,15 @@ export class PythonWorker extends EventEmitter {
   }
 
   #onOverflow (prefix: string, bytes: number): void {
-    this.#unreadable(prefix, 'LINE_TOO_LONG', `The worker sent a message longer than maxLineBytes (${this.#maxLineBytes} bytes)`, `a line of more than ${bytes} bytes; it starts ${JSON.stringify(prefix.slice(0, 200))}`)
+    this.#unreadable(prefix, RunError.of('AGS_LINE_TOO_LONG', [this.#maxLineBytes]), `a line of more than ${bytes} bytes; it starts ${JSON.stringify(prefix.slice(0, 200))}`)
   }
 
   /** A line that cannot be used: the run it names (if any) ends with `code`; the rest goes to the log. */
-  #unreadable (prefix: string, code: string, message: string, detail: string): void {
+  #unreadable (prefix: string, err: RunError, detail: string): void {
     const run = runOfLine(prefix)
     const listener = run === undefined ? undefined : this.#runs.get(run)
-    this.#log.current.warn({ worker: this.pid, run, code, detail }, 'autogen-stream: unusable line from worker')
-    listener?.onEvent({ ev: 'error', run: run as string, code, message, detail })
+    this.#log.current.warn({ worker: this.pid, run, code: err.code, detail }, 'autogen-stream: unusable line from worker')
+    listener?.onEvent({ ev: 'error', run: run as string, code: err.code, message: err.message, detail })
   }
 
   #dispatch (event: WorkerEvent, resolveReady: () => void): void {
@@ -178,6 +157,7 @@ export class PythonWorker extends EventEmitter {
         this.#fatal = event.message
         return
       case 'stats': {
+        if (event.id === null) return
         const waiter = this.#statsWaiters.get(event.id)
         this.#statsWaiters.delete(event.id)
         waiter?.(event)
@@ -195,7 +175,7 @@ export class PythonWorker extends EventEmitter {
     const runs = [...this.#runs.values()]
     this.#runs.clear()
     for (const run of runs) run.onWorkerExit(description)
-    for (const waiter of this.#statsWaiters.values()) waiter({ exited: true })
+    for (const waiter of this.#statsWaiters.values()) waiter(null)
     this.#statsWaiters.clear()
     this.emit('exit', description)
   }
@@ -233,9 +213,9 @@ export class PythonWorker extends EventEmitter {
     this.write(JSON.stringify(op) + '\n')
   }
 
-  /** The worker's own counters (docs/bridge.md, `stats`). */
-  stats (): Promise<Record<string, unknown>> {
-    if (this.#exited) return Promise.resolve({ exited: true })
+  /** The worker's own counters (docs/bridge.md, `stats`); null once it has exited. */
+  stats (): Promise<WorkerStats | null> {
+    if (this.#exited) return Promise.resolve(null)
     const id = ++this.#statsId
     return new Promise((resolve) => {
       this.#statsWaiters.set(id, resolve)
