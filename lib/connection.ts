@@ -38,7 +38,7 @@ export class Connection {
   readonly #request: FastifyRequest
   readonly #log: FastifyBaseLogger
   readonly #sender: Sender
-  /** This connection's runs by runId (the registry holds them by owner and runId). */
+  /** This connection's runs by runId (the registry holds them by the server's key). */
   readonly #runs = new Map<string, Run>()
   #badFrames = 0
   #missedPongs = 0
@@ -49,7 +49,12 @@ export class Connection {
   #closed = false
   readonly closed: Promise<void>
 
-  constructor (state: PluginState, ws: WebSocket, request: FastifyRequest) {
+  /** Serves one upgraded socket; the connection lives as long as the socket (state.connections holds it). */
+  static open (state: PluginState, ws: WebSocket, request: FastifyRequest): Connection {
+    return new Connection(state, ws, request)
+  }
+
+  private constructor (state: PluginState, ws: WebSocket, request: FastifyRequest) {
     this.#state = state
     this.#ws = ws
     this.#request = request

@@ -17,6 +17,7 @@ import createError, { type FastifyErrorConstructor } from '@fastify/error'
 export const ErrorTable = {
   // Registration
   AGS_INVALID_OPTION: { message: 'Invalid option "%s": %s (got %s)', status: 500, close: 0 },
+  AGS_ALREADY_REGISTERED: { message: 'fastify-autogen-stream is already registered in this context (route %s); for another route, register it again inside an encapsulated plugin: app.register(async (child) => { await child.register(autogenStream, { path, runner }) })', status: 500, close: 0 },
 
   // Client frames (an `error` frame without runId, or a close)
   AGS_BAD_JSON: { message: 'Frame is not valid JSON: %s', status: 400, close: 0 },
@@ -82,6 +83,7 @@ function define (code: ErrorCode): FastifyErrorConstructor<{ code: ErrorCode }> 
 }
 
 export const InvalidOptionError = define('AGS_INVALID_OPTION')
+export const AlreadyRegisteredError = define('AGS_ALREADY_REGISTERED')
 export const BadJsonError = define('AGS_BAD_JSON')
 export const BadFrameError = define('AGS_BAD_FRAME')
 export const BinaryFrameError = define('AGS_BINARY_FRAME')

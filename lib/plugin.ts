@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import { Connection, type PluginState } from './connection.js'
-import { ShutdownError, UnsupportedProtocolError } from './errors.js'
+import { AlreadyRegisteredError, ShutdownError, UnsupportedProtocolError } from './errors.js'
 import { normalizeOptions, type AutogenStreamOptions } from './options.js'
 import { MemoryRunRegistry } from './registry.js'
 import { createCounters, createView, type AutogenStreamView } from './stats.js'
@@ -15,8 +15,6 @@ declare module 'fastify' {
     readonly autogenStream: AutogenStreamView
   }
 }
-
-const kState = Symbol('autogenStream.state')
 
 const supported = new Set<string>(PROTOCOLS)
 
@@ -38,12 +36,18 @@ async function checkProtocol (request: FastifyRequest, reply: FastifyReply): Pro
   const offered = offeredProtocols(request)
   if (offered.length === 0 || offered.some((p) => supported.has(p))) return
   const err = new UnsupportedProtocolError(offered.join(', '), PROTOCOL)
-  await reply.code(400).send({ code: err.code, message: err.message })
+  await reply.code(err.statusCode ?? 400).send({ code: err.code, message: err.message })
 }
+
+/** The route each registration serves, per Fastify context (an own property: a child context may add its own). */
+const kRoute = Symbol('autogenStream.route')
 
 const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenStream (fastify, opts) {
   const config = normalizeOptions(opts)
-  const state: PluginState & { [kState]?: true } = {
+  const registered = fastify as unknown as Record<symbol, string | undefined>
+  if (Object.hasOwn(registered, kRoute)) throw new AlreadyRegisteredError(registered[kRoute])
+  registered[kRoute] = config.path
+  const state: PluginState = {
     config,
     registry: new MemoryRunRegistry(),
     counters: createCounters(),
@@ -74,7 +78,11 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     await config.runner.close?.()
   })
 
-  if (!fastify.hasDecorator('websocketServer')) {
+  if (fastify.hasDecorator('websocketServer')) {
+    // The app's own @fastify/websocket serves this route; ours would be ignored.
+    const ignored = Object.keys(config.websocket)
+    if (ignored.length > 0) fastify.log.warn({ ignored }, 'autogen-stream: @fastify/websocket is already registered, so the "websocket" options are ignored; pass them to your registration of @fastify/websocket')
+  } else {
     const user = config.websocket
     await fastify.register(websocket, {
       errorHandler (err, socket: WebSocket, request) {
@@ -93,8 +101,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   }
 
   fastify.get(config.path, { websocket: true, preValidation: checkProtocol }, (socket, request) => {
-    // eslint-disable-next-line no-new
-    new Connection(state, socket, request)
+    Connection.open(state, socket, request)
   })
 }
 

@@ -11,20 +11,13 @@ import type { Run } from './run.js'
  */
 export interface RunRegistry {
   readonly size: number
-  has (key: string): boolean
-  get (key: string): Run | undefined
   add (run: Run): void
-  delete (key: string): void
-  values (): IterableIterator<Run>
 }
 
 export class MemoryRunRegistry implements RunRegistry {
   readonly #runs = new Map<string, Run>()
 
   get size (): number { return this.#runs.size }
-  has (key: string): boolean { return this.#runs.has(key) }
-  get (key: string): Run | undefined { return this.#runs.get(key) }
-  values (): IterableIterator<Run> { return this.#runs.values() }
 
   add (run: Run): void {
     this.#runs.set(run.key, run)
@@ -34,7 +27,4 @@ export class MemoryRunRegistry implements RunRegistry {
     })
   }
 
-  delete (key: string): void {
-    this.#runs.delete(key)
-  }
 }

@@ -30,6 +30,17 @@ export interface SenderHooks {
   onStall: (bufferedBytes: number) => void
 }
 
+/**
+ * The stream under a ws WebSocket: a net.Socket, or a Duplex under
+ * @fastify/websocket's injectWS. cork/uncork (one writev per batch) and its
+ * 'drain' and writableNeedDrain (when to wait) live there, and ws offers no
+ * public way to reach it; this is the one place that uses ws's private
+ * `_socket` (stable across ws 8.x).
+ */
+function rawSocketOf (ws: WebSocket): RawSocket {
+  return (ws as unknown as { _socket: RawSocket })._socket
+}
+
 interface RawSocket {
   writableNeedDrain?: boolean
   cork?: () => void
@@ -59,7 +70,7 @@ export class Sender {
 
   constructor (ws: WebSocket, counters: Counters, opts: { maxBufferedBytes: number, stallTimeout: number }, hooks: SenderHooks) {
     this.#ws = ws
-    this.#raw = (ws as unknown as { _socket: RawSocket })._socket
+    this.#raw = rawSocketOf(ws)
     this.#counters = counters
     this.#maxBufferedBytes = opts.maxBufferedBytes
     this.#stallTimeout = opts.stallTimeout

@@ -52,7 +52,6 @@ export class PythonWorker extends EventEmitter {
   #statsId = 0
   #exited = false
   #fatal: string | undefined
-  #stderrTail = ''
   /** Why the worker was killed before it was ready, if it was. */
   #notReady: string | undefined
   readonly #maxLineBytes: number
@@ -93,8 +92,6 @@ export class PythonWorker extends EventEmitter {
     this.#child.stdout.on('data', (data: Buffer) => lines.push(data))
     this.#child.stderr.setEncoding('utf8')
     this.#child.stderr.on('data', (data: string) => {
-      // Keep the end of stderr for the error message if the worker dies.
-      this.#stderrTail = (this.#stderrTail + data).slice(-2000)
       for (const line of data.split('\n')) if (line.trim() !== '') this.#log.current.info({ worker: this.pid }, `python: ${line}`)
     })
     this.#child.stdin.on('error', (err) => this.#log.current.debug({ err }, 'autogen-stream: worker stdin error'))
@@ -238,5 +235,4 @@ export class PythonWorker extends EventEmitter {
     clearTimeout(timer)
   }
 
-  get stderrTail (): string { return this.#stderrTail }
 }
