@@ -172,12 +172,13 @@ async function slowConsumers (load) {
       const base = await server.stats(true)
       const timeline = []
       const t0 = Date.now()
-      let resumed = false
-      load.child.once('message', (m) => { if (m.type === 'resuming') resumed = true })
+      // An object, so the loop below sees the listener's write (and lint knows it).
+      const progress = { resumed: false }
+      load.child.once('message', (m) => { if (m.type === 'resuming') progress.resumed = true })
       let retained = null
       let retainedHeap = null
       const sampling = (async () => {
-        while (!resumed) {
+        while (!progress.resumed) {
           // Once, near the end of the stall: what is still held after a full GC.
           const gc = retained === null && (Date.now() - t0) / 1000 > sizes.slowSeconds - 1
           const s = await server.stats(gc)
@@ -316,10 +317,10 @@ async function bridge (load) {
     const base = await server.stats()
     const timeline = []
     const t0 = Date.now()
-    let resumed = false
-    load.child.once('message', (m) => { if (m.type === 'resuming') resumed = true })
+    const progress = { resumed: false }
+    load.child.once('message', (m) => { if (m.type === 'resuming') progress.resumed = true })
     const resP = load.run({ kind: 'streams', url: server.url, flavour: 'frames', streams: sizes.bridgeStallRuns, tokens: 200_000, rate: 0, pauseMs: sizes.bridgeStallSeconds * 1000, dropAfterPause: true, latency: false, timeoutMs: 120_000 })
-    while (!resumed) {
+    while (!progress.resumed) {
       const s = await server.stats()
       timeline.push({ t: (Date.now() - t0) / 1000, workersRssMiB: s.workers.reduce((n, w) => n + w.rss, 0) / 2 ** 20, nodeRssMiB: s.rss / 2 ** 20 })
       await new Promise((resolve) => setTimeout(resolve, 250))

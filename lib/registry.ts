@@ -26,5 +26,4 @@ export class MemoryRunRegistry implements RunRegistry {
       if (this.#runs.get(run.key) === run) this.#runs.delete(run.key)
     })
   }
-
 }

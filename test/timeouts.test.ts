@@ -16,10 +16,13 @@ t.test('idleTimeout closes a connection with no run, 1000', async (t) => {
 
 t.test('idleTimeout does not close a connection with a run in progress', async (t) => {
   const p = probe()
-  const { app, url } = await startServer({ idleTimeout: 50, runner: async function * (req, ctx) {
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    yield * fastRunner(p, 10)(req, ctx)
-  } })
+  const { app, url } = await startServer({
+    idleTimeout: 50,
+    runner: async function * (req, ctx) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      yield * fastRunner(p, 10)(req, ctx)
+    }
+  })
   t.after(() => app.close())
   const c = await Client.connect(url)
   t.after(() => c.close())

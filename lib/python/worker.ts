@@ -234,5 +234,4 @@ export class PythonWorker extends EventEmitter {
     await exited
     clearTimeout(timer)
   }
-
 }
