@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type, type Static } from 'typebox'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import { Connection, type PluginState } from './connection.js'
@@ -31,12 +33,16 @@ function handleProtocols (protocols: Set<string>): string | false {
   return first.done === true ? false : first.value
 }
 
+/** The body of an HTTP error answer of the route. */
+const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() })
+
 /** Refuses the upgrade, before any WebSocket exists, when only unknown versions are offered. */
 async function checkProtocol (request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const offered = offeredProtocols(request)
   if (offered.length === 0 || offered.some((p) => supported.has(p))) return
   const err = new UnsupportedProtocolError(offered.join(', '), PROTOCOL)
-  await reply.code(err.statusCode ?? 400).send({ code: err.code, message: err.message })
+  const body: Static<typeof ErrorBody> = { code: err.code, message: err.message }
+  await reply.code(err.statusCode ?? 400).send(body)
 }
 
 /** The route each registration serves, per Fastify context (an own property: a child context may add its own). */
@@ -100,7 +106,13 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     })
   }
 
-  fastify.get(config.path, { websocket: true, preValidation: checkProtocol }, (socket, request) => {
+  // The one HTTP answer of the route (before any upgrade) has its schema:
+  // serialised by Fastify, typed by the TypeBox provider.
+  fastify.withTypeProvider<TypeBoxTypeProvider>().get(config.path, {
+    websocket: true,
+    preValidation: checkProtocol,
+    schema: { response: { 400: ErrorBody } }
+  }, (socket, request) => {
     Connection.open(state, socket, request)
   })
 }
