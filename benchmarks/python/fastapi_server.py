@@ -2,7 +2,7 @@
 
 A FastAPI app, served by uvicorn on 127.0.0.1, with a websocket endpoint /ws.
 Each message {"type": "start", "runId": ..., "words": W} (W may also be in
-"options.words"; default 5000) starts a task that runs ``examples.long_stream``
+"options.words"; default 5000) starts a task that runs ``bridge_examples.long_stream``
 and sends every run_stream() item as
 ``await websocket.send_json(item.model_dump(mode="json"))``; the TaskResult is
 sent as {"type": "TaskResult", "stop_reason": ..., "messages": [...]}. Every
@@ -24,14 +24,18 @@ import signal
 import sys
 import time
 from contextlib import aclosing
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
 from autogen_agentchat.base import TaskResult
-from autogen_stream_bridge.examples import long_stream
 from autogen_stream_bridge.factory import RunRequest
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+# long_stream is one of the test example factories (python/tests), not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python" / "tests"))
+from bridge_examples import long_stream  # noqa: E402
 
 app = FastAPI()
 _server: uvicorn.Server | None = None  # set by serve(); runs stop when it is exiting

@@ -1,6 +1,6 @@
 """AutoGen's own streaming rate, in process: the ceiling for every bridge.
 
-N concurrent runs of ``examples.long_stream`` (one ModelClientStreamingChunkEvent
+N concurrent runs of ``bridge_examples.long_stream`` (one ModelClientStreamingChunkEvent
 per word), consumed with nothing attached but a counter and a clock. Prints one
 JSON line:
 
@@ -31,11 +31,15 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from autogen_agentchat.messages import ModelClientStreamingChunkEvent
-from autogen_stream_bridge.examples import long_stream
 from autogen_stream_bridge.factory import RunRequest
+
+# long_stream is one of the test example factories (python/tests), not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python" / "tests"))
+from bridge_examples import long_stream  # noqa: E402
 
 
 @dataclass

@@ -1,11 +1,13 @@
 // fastify-autogen-stream with an in-process JS runner (or the Python bridge).
+import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import autogenStream, { pythonRunner } from '../../dist/index.js'
 import { config, serve, syntheticRun, pulledSummary, rssOf } from './common.js'
 
 const app = Fastify({ logger: false })
+// long_stream is one of the test example factories (python/tests), not part of the package.
 const python = config.python === true
-  ? pythonRunner({ factory: 'autogen_stream_bridge.examples:long_stream', workers: config.workers ?? 2 })
+  ? pythonRunner({ factory: 'bridge_examples:long_stream', pythonPath: [fileURLToPath(new URL('../../python/tests', import.meta.url))], workers: config.workers ?? 2 })
   : undefined
 await app.register(autogenStream, {
   coalesceTokens: config.coalesce !== false,

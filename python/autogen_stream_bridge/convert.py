@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import warnings
+from collections.abc import Iterator, Mapping
 from io import BytesIO
-from typing import Any, Iterator, List, Mapping, Union
+from typing import Any, ClassVar
 
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import BaseChatMessage, MessageFactory, TextMessage
@@ -14,9 +15,9 @@ from PIL import Image as PILImage
 from pydantic import BaseModel, ValidationError
 
 from .limits import DEFAULT_LIMITS, Limits
-from .protocol import dumps
+from .protocol import ErrorCode, dumps
 
-Task = Union[str, BaseChatMessage, List[BaseChatMessage], None]
+Task = str | BaseChatMessage | list[BaseChatMessage] | None
 
 _factory = MessageFactory()
 
@@ -25,13 +26,13 @@ class BadTask(ValueError):
     """The client's task cannot become an AgentChat task. The text is meant
     for the client: it is about the task the client sent."""
 
-    code = "BAD_REQUEST"
+    code: ClassVar[ErrorCode] = "AGS_BAD_REQUEST"
 
 
 class ImageTooLarge(BadTask):
     """An image in the task is over --max-image-bytes or --max-image-pixels."""
 
-    code = "IMAGE_TOO_LARGE"
+    code: ClassVar[ErrorCode] = "AGS_IMAGE_TOO_LARGE"
 
 
 def task_from_json(task: Any, limits: Limits = DEFAULT_LIMITS) -> Task:

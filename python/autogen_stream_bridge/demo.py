@@ -74,8 +74,7 @@ def _openai_client() -> ChatCompletionClient:
         from autogen_ext.models.openai import OpenAIChatCompletionClient
     except ImportError as e:
         raise RuntimeError(
-            "OPENAI_API_KEY is set but the OpenAI client is not installed: "
-            "pip install 'autogen-stream-bridge[openai]'"
+            "OPENAI_API_KEY is set but the OpenAI client is not installed: pip install 'autogen-stream-bridge[openai]'"
         ) from e
     return OpenAIChatCompletionClient(model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"))
 

@@ -13,23 +13,29 @@ the package must not import AutoGen (see ``__init__``).
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import traceback
-from typing import Optional
 
 # The same shape as the bridge's own codes; anything else cannot be told
 # apart from a typo and is treated as a plain exception.
 _CODE = re.compile(r"[A-Z0-9_]{1,64}")
+# Every code of the bridge and of the Node plugin starts with this. An
+# application's RunError may not use it: a client must be able to trust that
+# an AGS_ code comes from the product, not from an application imitating it.
+RESERVED_PREFIX = "AGS_"
 
 FACTORY_ERROR_MESSAGE = "The agent factory failed"
 TASK_ERROR_MESSAGE = "The run failed"
 
-# BAD_REQUEST text is about the client's own task and meant for it, but it
+# AGS_BAD_REQUEST text is about the client's own task and meant for it, but it
 # can quote that task (a huge type name, say): keep it short.
 CLIENT_MESSAGE_LIMIT = 500
 # Node logs detail; a traceback is useful, a megabyte of one is not.
 DETAIL_LIMIT = 8000
+
+log = logging.getLogger(__name__)
 
 # How far along __cause__/__context__ we look for a wrapped RunError.
 _CHAIN_LIMIT = 16
@@ -43,8 +49,9 @@ class RunError(Exception):
     """Raise from a factory or from an agent to end the run with this code and
     message, both sent to the client as they are.
 
-    ``code`` must be 1-64 characters of ``A-Z``, ``0-9`` and ``_``; a RunError
-    with any other code is reported like any other exception.
+    ``code`` must be 1-64 characters of ``A-Z``, ``0-9`` and ``_``, and must
+    not start with ``AGS_`` (the bridge's own codes); a RunError with any
+    other code is reported like any other exception.
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -60,10 +67,11 @@ class RunError(Exception):
 
 
 def valid_code(code: object) -> bool:
-    return isinstance(code, str) and _CODE.fullmatch(code) is not None
+    """Whether an application's RunError may end a run with this code."""
+    return isinstance(code, str) and _CODE.fullmatch(code) is not None and not code.startswith(RESERVED_PREFIX)
 
 
-def find_run_error(exc: BaseException) -> Optional[RunError]:
+def find_run_error(exc: BaseException) -> RunError | None:
     """The RunError behind exc: exc itself, one in its __cause__/__context__
     chain, or one that an AgentChat team turned into a RuntimeError's text.
     None when there is none with a valid code and a string message."""
@@ -77,6 +85,7 @@ def find_run_error(exc: BaseException) -> Optional[RunError]:
         if isinstance(current, RunError):
             if valid_code(current.code) and isinstance(current.message, str):
                 return current
+            _refused(current.code)
         elif isinstance(current, RuntimeError):
             recovered = _from_team_text(str(current))
             if recovered is not None:
@@ -87,7 +96,16 @@ def find_run_error(exc: BaseException) -> Optional[RunError]:
     return None
 
 
-def _from_team_text(text: str) -> Optional[RunError]:
+def _refused(code: object) -> None:
+    log.warning(
+        "a RunError with code %.80r is reported as a plain exception: a code is 1-64 characters of A-Z, 0-9 "
+        "and _, and does not start with %s (the bridge's own codes)",
+        code,
+        RESERVED_PREFIX,
+    )
+
+
+def _from_team_text(text: str) -> RunError | None:
     """A team's agent raised; AgentChat 0.7.5 publishes the error as
     ``SerializableException`` and run_stream() raises
     ``RuntimeError(f"{type name}: {str(exc)}\\nTraceback:\\n{traceback}")``,
@@ -109,6 +127,7 @@ def _from_team_text(text: str) -> Optional[RunError]:
             code, colon, message = head.partition(": ")
             if colon and valid_code(code):
                 return RunError(code, message)
+            _refused(code)
             return None
         start = at + 1
     return None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any
 
 from autogen_core import CancellationToken
 
-InputFunc = Callable[[str, Optional[CancellationToken]], Awaitable[str]]
+InputFunc = Callable[[str, CancellationToken | None], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class FactoryImportError(Exception):
 
 class FactoryError(Exception):
     """The factory raised (the exception is the __cause__) or returned
-    something that cannot run (FACTORY_ERROR, or the code of a RunError it
+    something that cannot run (AGS_FACTORY_ERROR, or the code of a RunError it
     raised)."""
 
 
@@ -55,10 +56,7 @@ class Factory:
     async def create(self, request: RunRequest, input_func: InputFunc) -> Any:
         """Call the factory (sync or async). Any exception is a FactoryError."""
         try:
-            if self.wants_input_func:
-                result = self.fn(request, input_func=input_func)
-            else:
-                result = self.fn(request)
+            result = self.fn(request, input_func=input_func) if self.wants_input_func else self.fn(request)
             if inspect.isawaitable(result):
                 result = await result
         except Exception as e:

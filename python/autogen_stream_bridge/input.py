@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any, Awaitable, Callable, Mapping, Optional
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from autogen_agentchat.agents import SocietyOfMindAgent, UserProxyAgent
 from autogen_agentchat.agents._user_proxy_agent import cancellable_input
@@ -45,7 +46,7 @@ class InputBroker:
         self._pending: dict[str, asyncio.Future[str]] = {}
         self._emitted_events: dict[str, asyncio.Event] = {}
 
-    async def input_func(self, prompt: str, cancellation_token: Optional[CancellationToken] = None) -> str:
+    async def input_func(self, prompt: str, cancellation_token: CancellationToken | None = None) -> str:
         """AutoGen's async input_func signature."""
         request_id = _autogen_request_id()
         from_agent = request_id is not None
@@ -59,9 +60,7 @@ class InputBroker:
             if from_agent:
                 await self._wait_for_event(request_id, answer)
             if not answer.done():
-                await self._emit(
-                    {"ev": "input_request", "run": self._key, "request_id": request_id, "prompt": prompt}
-                )
+                await self._emit({"ev": "input_request", "run": self._key, "request_id": request_id, "prompt": prompt})
             return await answer
         finally:
             self._pending.pop(request_id, None)

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Coroutine
+from collections.abc import Coroutine
+from typing import Any
 
 from .counters import Counters
 from .errors import describe
 from .factory import Factory
-from .io import OversizedLine
 from .limits import DEFAULT_LIMITS, Limits
-from .protocol import Op, StatsEv, recover_target
+from .protocol import ErrorCode, Op, StatsEv, recover_target
 from .run import CANCEL_GRACE_SECONDS, Run, Send, send_error
+from .stdio import OversizedLine
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class RunManager:
                     op.get("run_id"),
                 )
                 existing.abort(
-                    "DUPLICATE_RUN",
+                    "AGS_DUPLICATE_RUN",
                     DUPLICATE_RUN_MESSAGE,
                     f"a start for key {op['run']!r} arrived while a run with that key was active",
                 )
@@ -92,11 +93,11 @@ class RunManager:
     def reject_line(self, line: bytes, value: Any, exc: Exception) -> None:
         """A stdin line that could not be decoded or dispatched. It must not
         cost the worker (or any other run) anything; the run it names, if
-        one can be told, ends with BAD_OP rather than waiting forever for
+        one can be told, ends with AGS_BAD_OP rather than waiting forever for
         whatever the line meant."""
         detail = describe(exc)
         self._fail_named(
-            recover_target(value, line), "BAD_OP", BAD_OP_MESSAGE, detail, f"{type(exc).__name__}: {exc}", line
+            recover_target(value, line), "AGS_BAD_OP", BAD_OP_MESSAGE, detail, f"{type(exc).__name__}: {exc}", line
         )
 
     def line_too_long(self, line: OversizedLine) -> None:
@@ -104,7 +105,7 @@ class RunManager:
         detail = f"stdin line of {line.size} bytes; --max-line-bytes is {self._limits.max_line_bytes}"
         self._fail_named(
             recover_target(None, line.prefix),
-            "LINE_TOO_LONG",
+            "AGS_LINE_TOO_LONG",
             f"A message of {line.size} bytes for this run exceeds the bridge's line limit (maxLineBytes)",
             detail,
             detail,
@@ -112,7 +113,13 @@ class RunManager:
         )
 
     def _fail_named(
-        self, target: tuple[str | None, str] | None, code: str, message: str, detail: str, reason: str, line: bytes
+        self,
+        target: tuple[str | None, str] | None,
+        code: ErrorCode,
+        message: str,
+        detail: str,
+        reason: str,
+        line: bytes,
     ) -> None:
         op, key = target if target is not None else (None, None)
         run = self.runs.get(key) if key is not None else None

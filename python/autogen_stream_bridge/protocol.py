@@ -12,7 +12,8 @@ import json
 import math
 import re
 import sys
-from typing import Any, Literal, Mapping, Optional, TypedDict, Union
+from collections.abc import Mapping
+from typing import Any, Literal, TypedDict
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired
@@ -30,7 +31,7 @@ class StartOp(TypedDict):
     # The client's runId: informational (logs, RunRequest.run_id), chosen by
     # the client and not unique. Older callers leave it out: then the key.
     run_id: NotRequired[str]
-    # Left as raw JSON: a bad task or options is the run's BAD_REQUEST,
+    # Left as raw JSON: a bad task or options is the run's AGS_BAD_REQUEST,
     # not a line to drop, so it is checked where the run can answer.
     task: Any
     options: NotRequired[Any]
@@ -75,21 +76,22 @@ class ShutdownOp(TypedDict):
     op: Literal["shutdown"]
 
 
-Op = Union[StartOp, CreditOp, CancelOp, StopOp, InputOp, InputErrorOp, StatsOp, ShutdownOp]
+Op = StartOp | CreditOp | CancelOp | StopOp | InputOp | InputErrorOp | StatsOp | ShutdownOp
 
 # Python to Node ----------------------------------------------------------
 
-# The bridge's own codes. An application's RunError may use any code of
-# 1-64 characters of A-Z, 0-9 and _, so ErrorEv.code is a plain str.
+# The bridge's own codes, all prefixed AGS_ like the Node plugin's. An
+# application's RunError may use any other code of 1-64 characters of A-Z,
+# 0-9 and _ (errors.valid_code), so ErrorEv.code is a plain str.
 ErrorCode = Literal[
-    "FACTORY_ERROR",
-    "TASK_ERROR",
-    "BAD_REQUEST",
-    "IMAGE_TOO_LARGE",
-    "DUPLICATE_RUN",
-    "BAD_OP",
-    "LINE_TOO_LONG",
-    "ITEM_TOO_LARGE",
+    "AGS_FACTORY_ERROR",
+    "AGS_TASK_ERROR",
+    "AGS_BAD_REQUEST",
+    "AGS_IMAGE_TOO_LARGE",
+    "AGS_DUPLICATE_RUN",
+    "AGS_BAD_OP",
+    "AGS_LINE_TOO_LONG",
+    "AGS_ITEM_TOO_LARGE",
 ]
 
 
@@ -156,7 +158,7 @@ class FatalEv(TypedDict):
     message: str
 
 
-Ev = Union[ReadyEv, ItemEv, InputRequestEv, EndEv, CancelledEv, ErrorEv, StatsEv, FatalEv]
+Ev = ReadyEv | ItemEv | InputRequestEv | EndEv | CancelledEv | ErrorEv | StatsEv | FatalEv
 
 
 class ProtocolError(ValueError):
@@ -231,7 +233,7 @@ _TARGET = re.compile(rb'\A\s*\{\s*"op"\s*:\s*"([a-z_]{1,32})"\s*,\s*"run"\s*:\s*
 TARGET_PREFIX_BYTES = 1024
 
 
-def recover_target(value: Any, line: bytes) -> Optional[tuple[Optional[str], str]]:
+def recover_target(value: Any, line: bytes) -> tuple[str | None, str] | None:
     """(op, run) named by a line that could not be handled, or None.
 
     ``value`` is the line's parsed JSON if it parsed; otherwise (not JSON,
@@ -252,7 +254,7 @@ def recover_target(value: Any, line: bytes) -> Optional[tuple[Optional[str], str
         return None
 
 
-def error_ev(run: str, code: str, message: str, detail: Optional[str] = None) -> ErrorEv:
+def error_ev(run: str, code: str, message: str, detail: str | None = None) -> ErrorEv:
     ev: ErrorEv = {"ev": "error", "run": run, "code": code, "message": message}
     if detail is not None:
         ev["detail"] = detail
@@ -277,7 +279,7 @@ def encode_ev(ev: Mapping[str, Any]) -> bytes:
         # Pre-serialized by convert.item_to_raw_json (pydantic's JSON has no raw newlines).
         run = json.dumps(ev["run"], ensure_ascii=False)
         try:
-            return f'{{"ev":"item","run":{run},"item":{item}}}\n'.encode("utf-8")
+            return f'{{"ev":"item","run":{run},"item":{item}}}\n'.encode()
         except UnicodeEncodeError:
             return (json.dumps({"ev": "item", "run": ev["run"], "item": json.loads(item)}) + "\n").encode("ascii")
     text = dumps(ev)

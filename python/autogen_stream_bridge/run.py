@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from typing import Any
 
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.conditions import ExternalTermination
@@ -34,7 +35,7 @@ from .errors import (
 from .factory import Factory, FactoryError, RunRequest
 from .input import InputBroker, inject_input_func
 from .limits import DEFAULT_LIMITS, Limits
-from .protocol import LineTooLong, RunStats, StartOp, error_ev
+from .protocol import ErrorCode, LineTooLong, RunStats, StartOp, error_ev
 from .termination import attach_external_termination
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Run:
         self._counters.cancelled.append(self.key)
         self._abort({"ev": "cancelled", "run": self.key})
 
-    def abort(self, code: str, message: str, detail: str | None = None) -> None:
+    def abort(self, code: ErrorCode, message: str, detail: str | None = None) -> None:
         """End the run from outside (a duplicate start, an unreadable line
         for it) with an error event as its one terminal event."""
         if self._closed:
@@ -166,15 +167,15 @@ class Run:
             await self._pump(stream)
         except FactoryError as e:
             log.debug("run %s: factory failed", self.key, exc_info=True)
-            await self._fail_with(e, "FACTORY_ERROR", FACTORY_ERROR_MESSAGE)
+            await self._fail_with(e, "AGS_FACTORY_ERROR", FACTORY_ERROR_MESSAGE)
         except asyncio.CancelledError as e:
             if self._cancelling:
                 raise
             # Nobody cancelled this run: AutoGen cancelled something itself.
-            await self._fail_with(e, "TASK_ERROR", TASK_ERROR_MESSAGE)
+            await self._fail_with(e, "AGS_TASK_ERROR", TASK_ERROR_MESSAGE)
         except Exception as e:
             log.debug("run %s failed", self.key, exc_info=True)
-            await self._fail_with(e, "TASK_ERROR", TASK_ERROR_MESSAGE)
+            await self._fail_with(e, "AGS_TASK_ERROR", TASK_ERROR_MESSAGE)
         finally:
             if stream is not None:
                 await _close_stream(self.key, stream)
@@ -211,7 +212,7 @@ class Run:
                 self._token.cancel()
                 self.input.cancel_all()
                 await self._fail(
-                    "ITEM_TOO_LARGE",
+                    "AGS_ITEM_TOO_LARGE",
                     f"An item of {e.size} bytes exceeds the bridge's line limit (maxLineBytes)",
                     f"{type(item).__name__} item line of {e.size} bytes; --max-line-bytes is {e.limit}",
                 )
@@ -250,7 +251,7 @@ class Run:
             self._close()
             await send_terminal(self._send, error_ev(self.key, code, message, detail))
 
-    async def _fail_with(self, exc: BaseException, code: str, message: str) -> None:
+    async def _fail_with(self, exc: BaseException, code: ErrorCode, message: str) -> None:
         """A RunError (raised, wrapped, or turned into text by a team) keeps
         its own code and message; anything else gets the generic message,
         and its text goes to detail only."""
@@ -289,7 +290,7 @@ async def send_terminal(send: Send, ev: Mapping[str, Any]) -> None:
             log.error("run %s: error %s not sent: %s", ev.get("run"), ev.get("code"), e)
 
 
-async def send_error(send: Send, run: str, code: str, message: str, detail: str | None = None) -> None:
+async def send_error(send: Send, run: str, code: ErrorCode, message: str, detail: str | None = None) -> None:
     await send_terminal(send, error_ev(run, code, message, detail))
 
 

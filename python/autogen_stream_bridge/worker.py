@@ -1,6 +1,6 @@
 """The worker process: ``python -m autogen_stream_bridge.worker --factory module:callable``.
 
-Only the standard library and the protocol/io modules are imported at the
+Only the standard library and the protocol/stdio modules are imported at the
 top: AutoGen and the factory are imported inside ``serve()`` so that any
 failure there is reported to Node as ``fatal`` rather than as a traceback on
 a dead pipe.
@@ -14,9 +14,10 @@ import logging
 import os
 import platform
 import sys
-from typing import Any, Callable, Mapping, NoReturn, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
 
-from .io import LineReader, LineWriter, OversizedLine, isolate_stdio
+from .errors import cap_client_message
 from .limits import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_IMAGE_BYTES,
@@ -25,8 +26,8 @@ from .limits import (
     MIN_LINE_BYTES,
     Limits,
 )
-from .errors import cap_client_message
 from .protocol import LineTooLong, ProtocolError, decode_op, encode_ev
+from .stdio import LineReader, LineWriter, OversizedLine, isolate_stdio
 
 log = logging.getLogger("autogen_stream_bridge")
 
@@ -60,22 +61,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_MAX_LINE_BYTES,
         metavar="N",
         help="longest NDJSON line, without its newline, read or written (default %(default)s); "
-        "a longer stdin line is skipped and ends its run with LINE_TOO_LONG, a longer item ends its run "
-        "with ITEM_TOO_LARGE",
+        "a longer stdin line is skipped and ends its run with AGS_LINE_TOO_LONG, a longer item ends its run "
+        "with AGS_ITEM_TOO_LARGE",
     )
     parser.add_argument(
         "--max-image-pixels",
         type=_at_least(1),
         default=DEFAULT_MAX_IMAGE_PIXELS,
         metavar="N",
-        help="largest width*height of an image in a task (default %(default)s); more is IMAGE_TOO_LARGE",
+        help="largest width*height of an image in a task (default %(default)s); more is AGS_IMAGE_TOO_LARGE",
     )
     parser.add_argument(
         "--max-image-bytes",
         type=_at_least(1),
         default=DEFAULT_MAX_IMAGE_BYTES,
         metavar="N",
-        help="largest decoded size of an image in a task (default %(default)s); more is IMAGE_TOO_LARGE",
+        help="largest decoded size of an image in a task (default %(default)s); more is AGS_IMAGE_TOO_LARGE",
     )
     return parser.parse_args(argv)
 

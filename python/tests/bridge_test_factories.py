@@ -4,7 +4,8 @@ directory on the worker's PYTHONPATH)."""
 from __future__ import annotations
 
 import sys
-from typing import Any, AsyncGenerator, Awaitable, Callable, Optional, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import Any
 
 from autogen_agentchat.agents import AssistantAgent, BaseChatAgent, UserProxyAgent
 from autogen_agentchat.base import ChatAgent, Response, TaskResult, Team
@@ -15,11 +16,11 @@ from autogen_core import CancellationToken
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from autogen_stream_bridge import RunError, RunRequest
-from autogen_stream_bridge.examples import STREAMING_TEXT, SlowReplayChatCompletionClient, streaming_agent
+from bridge_examples import STREAMING_TEXT, SlowReplayChatCompletionClient, streaming_agent
 
 
 def input_kwarg(
-    request: RunRequest, *, input_func: Callable[[str, Optional[CancellationToken]], Awaitable[str]]
+    request: RunRequest, *, input_func: Callable[[str, CancellationToken | None], Awaitable[str]]
 ) -> UserProxyAgent:
     """The factory asks for the bridge's input function and wires it itself."""
     return UserProxyAgent("human", input_func=input_func)
@@ -122,7 +123,7 @@ class _BigItem:
 
 
 def big_item(request: RunRequest) -> _BigItem:
-    """"small", then a TextMessage of options.size characters, then a TaskResult."""
+    """ "small", then a TextMessage of options.size characters, then a TaskResult."""
     return _BigItem(int(request.options["size"]))
 
 
@@ -152,13 +153,17 @@ def run_error_factory(request: RunRequest) -> Any:
 
 
 class _RunErrorStream:
+    def __init__(self, code: str) -> None:
+        self._code = code
+
     async def run_stream(self, *, task: Any = None, cancellation_token: Any = None) -> AsyncGenerator[Any, None]:
         yield TextMessage(content="one", source="raising")
-        raise RunError("UPSTREAM_DOWN", "The weather service is down; try again later")
+        raise RunError(self._code, "The weather service is down; try again later")
 
 
 def run_error_stream(request: RunRequest) -> _RunErrorStream:
-    return _RunErrorStream()
+    """One item, then RunError(options.code, default "UPSTREAM_DOWN")."""
+    return _RunErrorStream(request.options.get("code", "UPSTREAM_DOWN"))
 
 
 class RunErrorLookalike(Exception):
@@ -189,11 +194,14 @@ class _RaisingAgent(BaseChatAgent):
 
 def raising_team(request: RunRequest) -> RoundRobinGroupChat:
     """A team whose agent raises on its turn: options.error is "run_error"
-    (default), "value_error" or "lookalike"."""
+    (default), "value_error", "lookalike" or "reserved_code" (a RunError
+    with one of the bridge's own codes)."""
     kind = request.options.get("error", "run_error")
     error: Exception
     if kind == "run_error":
         error = RunError("TEAM_REFUSED", "The team cannot take this task:\nit is about the weather")
+    elif kind == "reserved_code":
+        error = RunError("AGS_BAD_REQUEST", "an application posing as the bridge")
     elif kind == "lookalike":
         error = RunErrorLookalike("SECRET_CODE: internal text that must stay on the server")
     else:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from autogen_stream_bridge.examples import streaming_agent
 from autogen_stream_bridge.manager import RunManager
+from bridge_examples import streaming_agent
 
 _real_dispatch = RunManager.dispatch
 

@@ -8,8 +8,9 @@ import json
 import os
 import sys
 from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -166,12 +167,12 @@ async def assert_cancels_unwound(worker: Worker) -> None:
 
 @pytest.fixture
 async def spawn() -> AsyncIterator[Spawn]:
-    """spawn("name") starts a ready worker on autogen_stream_bridge.examples:name;
+    """spawn("name") starts a ready worker on bridge_examples:name;
     a name with ":" is used as is."""
     workers: list[Worker] = []
 
     async def _spawn(name: str, *args: str, ready: bool = True, env: dict[str, str] | None = None) -> Worker:
-        factory = name if (":" in name or not name) else f"autogen_stream_bridge.examples:{name}"
+        factory = name if (":" in name or not name) else f"bridge_examples:{name}"
         worker = await Worker.spawn(factory, *args, env=env)
         workers.append(worker)
         if ready:

@@ -3,7 +3,7 @@ server log gets (``detail``).
 
 A RunError raised by the factory or the agent (directly, wrapped, or turned
 into text by an AgentChat team) keeps its code and message verbatim; any
-other exception becomes FACTORY_ERROR / TASK_ERROR with a generic message
+other exception becomes AGS_FACTORY_ERROR / AGS_TASK_ERROR with a generic message
 and its text in ``detail``."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import Spawn
 
 from autogen_stream_bridge.errors import (
     CLIENT_MESSAGE_LIMIT,
@@ -24,6 +23,7 @@ from autogen_stream_bridge.errors import (
     find_run_error,
     valid_code,
 )
+from conftest import Spawn
 
 
 def _without_detail(ev: dict[str, Any]) -> dict[str, Any]:
@@ -45,9 +45,55 @@ async def test_run_error_with_an_invalid_code_is_a_plain_exception(spawn: Spawn,
     await worker.start("r1", credit=10, code=code, message="must not reach the client")
     [error] = await worker.until_terminal("r1")
     assert _without_detail(error) == {
-        "ev": "error", "run": "r1", "code": "FACTORY_ERROR", "message": "The agent factory failed"
+        "ev": "error",
+        "run": "r1",
+        "code": "AGS_FACTORY_ERROR",
+        "message": "The agent factory failed",
     }
     assert error["detail"].startswith(f"RunError: {code}: must not reach the client")
+
+
+@pytest.mark.parametrize("code", ["AGS_FACTORY_ERROR", "AGS_TASK_ERROR", "AGS_QUOTA_EXCEEDED", "AGS_"])
+async def test_run_error_from_the_factory_may_not_use_a_bridge_code(spawn: Spawn, code: str) -> None:
+    """AGS_ codes are the product's own: an application cannot pass for the
+    bridge (or the plugin), however it raises."""
+    worker = await spawn("bridge_test_factories:run_error_factory")
+    for how in ["direct", "cause", "context"]:
+        await worker.start(how, credit=10, how=how, code=code, message="must not reach the client")
+        [error] = await worker.until_terminal(how)
+        assert _without_detail(error) == {
+            "ev": "error",
+            "run": how,
+            "code": "AGS_FACTORY_ERROR",
+            "message": "The agent factory failed",
+        }
+        assert "must not reach the client" in error["detail"]
+    await worker.send(op="shutdown")
+    assert await worker.wait_exit() == 0
+    assert f"a RunError with code {code!r} is reported as a plain exception".encode() in worker.stderr
+
+
+async def test_run_error_from_the_stream_may_not_use_a_bridge_code(spawn: Spawn) -> None:
+    worker = await spawn("bridge_test_factories:run_error_stream")
+    await worker.start("r1", credit=10, code="AGS_ITEM_TOO_LARGE")
+    evs = await worker.until_terminal("r1")
+    assert [e["ev"] for e in evs] == ["item", "error"]
+    assert _without_detail(evs[-1]) == {
+        "ev": "error",
+        "run": "r1",
+        "code": "AGS_TASK_ERROR",
+        "message": "The run failed",
+    }
+    assert evs[-1]["detail"].startswith("RunError: AGS_ITEM_TOO_LARGE: The weather service is down")
+
+
+async def test_run_error_from_a_team_agent_may_not_use_a_bridge_code(spawn: Spawn) -> None:
+    worker = await spawn("bridge_test_factories:raising_team")
+    await worker.start("r1", credit=100, error="reserved_code")
+    error = (await worker.until_terminal("r1"))[-1]
+    assert _without_detail(error) == {"ev": "error", "run": "r1", "code": "AGS_TASK_ERROR", "message": "The run failed"}
+    assert error["detail"].startswith("RuntimeError: ")
+    assert "AGS_BAD_REQUEST: an application posing as the bridge" in error["detail"]
 
 
 async def test_run_error_from_the_stream_is_sent_verbatim(spawn: Spawn) -> None:
@@ -85,7 +131,7 @@ async def test_other_team_agent_errors_stay_on_the_server(spawn: Spawn, kind: st
     worker = await spawn("bridge_test_factories:raising_team")
     await worker.start("r1", credit=100, error=kind)
     error = (await worker.until_terminal("r1"))[-1]
-    assert _without_detail(error) == {"ev": "error", "run": "r1", "code": "TASK_ERROR", "message": "The run failed"}
+    assert _without_detail(error) == {"ev": "error", "run": "r1", "code": "AGS_TASK_ERROR", "message": "The run failed"}
     assert error["detail"].startswith("RuntimeError: ")
     secret = "an internal detail" if kind == "value_error" else "internal text that must stay on the server"
     assert secret in error["detail"]
@@ -96,7 +142,7 @@ async def test_bad_request_messages_are_capped(spawn: Spawn) -> None:
     long_type = "NoSuchMessage" + "X" * 2000
     await worker.start("r1", task={"type": long_type, "content": "x"}, credit=10)
     [error] = await worker.until_terminal("r1")
-    assert error["code"] == "BAD_REQUEST"
+    assert error["code"] == "AGS_BAD_REQUEST"
     assert len(error["message"]) == CLIENT_MESSAGE_LIMIT
     assert error["message"].startswith("Unknown message type: NoSuchMessageXXX") and error["message"].endswith("...")
     assert error["detail"] == f"Unknown message type: {long_type}"
@@ -120,6 +166,21 @@ def test_valid_codes() -> None:
     assert valid_code("A") and valid_code("QUOTA_EXCEEDED_2") and valid_code("X" * 64)
     for bad in ["", "x", "X" * 65, "A-B", "A B", "É", 5, None, "A\n"]:
         assert not valid_code(bad), bad
+
+
+def test_bridge_codes_are_reserved() -> None:
+    for reserved in ["AGS_", "AGS_TASK_ERROR", "AGS_MY_OWN"]:
+        assert not valid_code(reserved), reserved
+        assert find_run_error(RunError(reserved, "text")) is None
+    # Only the prefix is reserved.
+    assert valid_code("AGS") and valid_code("AGSX") and valid_code("MY_AGS_CODE")
+    try:
+        try:
+            raise RunError("AGS_TASK_ERROR", "posing")
+        except RunError as inner:
+            raise RuntimeError("wrapped") from inner
+    except RuntimeError as outer:
+        assert find_run_error(outer) is None
 
 
 def test_find_run_error_walks_cause_and_context() -> None:
@@ -164,7 +225,7 @@ def test_find_run_error_ignores_invalid_ones_and_accepts_subclasses() -> None:
 
 def test_team_text_needs_the_real_class() -> None:
     tb = (
-        "Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n"
+        'Traceback (most recent call last):\n  File "x.py", line 1, in f\n'
         "autogen_stream_bridge.errors.RunError: CODE: the message\n"
     )
     found = find_run_error(RuntimeError(f"RunError: CODE: the message\nTraceback:\n{tb}"))

@@ -13,12 +13,15 @@ async def test_factory_error(spawn: Spawn) -> None:
     [error] = await worker.until_terminal("r1")
     # The exception's text is for Node's log (detail), never the client's message.
     assert {k: v for k, v in error.items() if k != "detail"} == {
-        "ev": "error", "run": "r1", "code": "FACTORY_ERROR", "message": "The agent factory failed"
+        "ev": "error",
+        "run": "r1",
+        "code": "AGS_FACTORY_ERROR",
+        "message": "The agent factory failed",
     }
     assert error["detail"].startswith("ValueError: factory failed on purpose\nTraceback (most recent call last):")
     assert "in failing_factory" in error["detail"]
     await worker.start("r2", credit=10)
-    assert (await worker.until_terminal("r2"))[-1]["code"] == "FACTORY_ERROR"
+    assert (await worker.until_terminal("r2"))[-1]["code"] == "AGS_FACTORY_ERROR"
     stats = await worker.stats()
     assert stats["active"] == 0 and stats["started_total"] == 2
 
@@ -27,7 +30,7 @@ async def test_factory_error_from_bad_options(spawn: Spawn) -> None:
     worker = await spawn("long_stream")
     await worker.start("r1", credit=10, words="many")
     [error] = await worker.until_terminal("r1")
-    assert error["code"] == "FACTORY_ERROR" and error["message"] == "The agent factory failed"
+    assert error["code"] == "AGS_FACTORY_ERROR" and error["message"] == "The agent factory failed"
     assert error["detail"].startswith("ValueError: options.words must be a positive integer")
 
 
@@ -35,7 +38,7 @@ async def test_factory_result_without_run_stream(spawn: Spawn) -> None:
     worker = await spawn("bridge_test_factories:no_run_stream")
     await worker.start("r1", credit=10)
     [error] = await worker.until_terminal("r1")
-    assert error["code"] == "FACTORY_ERROR" and error["message"] == "The agent factory failed"
+    assert error["code"] == "AGS_FACTORY_ERROR" and error["message"] == "The agent factory failed"
     assert error["detail"].startswith("FactoryError: the factory bridge_test_factories:no_run_stream returned object")
     assert "run_stream" in error["detail"]
 
@@ -47,7 +50,10 @@ async def test_task_error(spawn: Spawn) -> None:
     assert [e["ev"] for e in evs] == ["item", "error"]
     error = evs[-1]
     assert {k: v for k, v in error.items() if k != "detail"} == {
-        "ev": "error", "run": "r1", "code": "TASK_ERROR", "message": "The run failed"
+        "ev": "error",
+        "run": "r1",
+        "code": "AGS_TASK_ERROR",
+        "message": "The run failed",
     }
     assert error["detail"].startswith("RuntimeError: boom\nTraceback (most recent call last):")
 
@@ -70,19 +76,20 @@ async def test_bad_requests(spawn: Spawn) -> None:
         await worker.start(run, task=task, credit=10)
     for run in cases:
         [error] = await worker.until_terminal(run)
-        assert error["ev"] == "error" and error["code"] == "BAD_REQUEST", (run, error)
+        assert error["ev"] == "error" and error["code"] == "AGS_BAD_REQUEST", (run, error)
         # About the client's own task: the message is meant for the client.
         assert error["message"] and "detail" not in error, (run, error)
     await worker.send(op="start", run="bad-options", task="x", options=[1])
     [error] = await worker.until_terminal("bad-options")
-    assert error["code"] == "BAD_REQUEST" and "options" in error["message"]
+    assert error["code"] == "AGS_BAD_REQUEST" and "options" in error["message"]
 
 
 async def test_message_tasks(spawn: Spawn) -> None:
     worker = await spawn("streaming_agent")
     await worker.start("dict", task={"type": "TextMessage", "content": "as a message", "source": "alice"}, credit=100)
     await worker.start("nosource", task={"type": "TextMessage", "content": "no source"}, credit=100)
-    await worker.start("list", task=["first", {"type": "TextMessage", "content": "second", "source": "bob"}], credit=100)
+    second = {"type": "TextMessage", "content": "second", "source": "bob"}
+    await worker.start("list", task=["first", second], credit=100)
     dict_items = [e["item"] for e in (await worker.until_terminal("dict"))[:-1]]
     assert dict_items[0]["content"] == "as a message" and dict_items[0]["source"] == "alice"
     nosource = [e["item"] for e in (await worker.until_terminal("nosource"))[:-1]]
@@ -95,9 +102,9 @@ async def test_message_tasks(spawn: Spawn) -> None:
 async def test_bad_factory_path_is_fatal(spawn: Spawn) -> None:
     for spec, needle in [
         ("no_such_module_xyz:create", "no_such_module_xyz"),
-        ("autogen_stream_bridge.examples:nope", "nope"),
-        ("autogen_stream_bridge.examples", "module:callable"),
-        ("autogen_stream_bridge.examples:STREAMING_TEXT", "not a callable"),
+        ("bridge_examples:nope", "nope"),
+        ("bridge_examples", "module:callable"),
+        ("bridge_examples:STREAMING_TEXT", "not a callable"),
     ]:
         worker = await spawn("", "--factory", spec, ready=False)
         fatal = await worker.next_other()
@@ -126,7 +133,7 @@ async def test_bad_lines_are_ignored(spawn: Spawn) -> None:
     assert stats["started_total"] == 0 and stats["active"] == 0
     # A start that cannot be read is still answered: Node is waiting for it.
     [error] = await worker.until_terminal("r0")
-    assert error["code"] == "BAD_OP" and error["detail"].startswith("ProtocolError: op 'start' needs a 'task'")
+    assert error["code"] == "AGS_BAD_OP" and error["detail"].startswith("ProtocolError: op 'start' needs a 'task'")
     await worker.start("r1", credit=100)
     assert (await worker.until_terminal("r1"))[-1]["ev"] == "end"
     assert b"ignoring stdin line" in worker.stderr
@@ -142,7 +149,7 @@ async def test_oversized_line_is_dropped(spawn: Spawn) -> None:
     await worker.send(op="credit", run="after", n=100)
     assert (await worker.until_terminal("after", timeout=30))[-1]["ev"] == "end"
     [error] = await worker.until_terminal("huge")
-    assert error["code"] == "LINE_TOO_LONG"
+    assert error["code"] == "AGS_LINE_TOO_LONG"
     assert error["message"] == (
         f"A message of {len(huge) - 1} bytes for this run exceeds the bridge's line limit (maxLineBytes)"
     )

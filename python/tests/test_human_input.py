@@ -83,8 +83,12 @@ async def test_input_uses_no_credit(spawn: Spawn) -> None:
     assert worker.pending("r1") == 0  # not pulled further: no input function call yet
     await worker.send(op="credit", run="r1", n=1)
     request = await worker.next("r1")
-    assert request == {"ev": "input_request", "run": "r1", "request_id": items[1]["request_id"],
-                       "prompt": "Enter your response: "}
+    assert request == {
+        "ev": "input_request",
+        "run": "r1",
+        "request_id": items[1]["request_id"],
+        "prompt": "Enter your response: ",
+    }
     assert (await worker.stats())["runs"]["r1"] == {"run_id": "r1", "pulled": 2, "credit": 1}
     await worker.send(op="input", run="r1", request_id=request["request_id"], content="Ada")
     [answer] = await worker.items("r1", 1)
@@ -104,7 +108,7 @@ async def test_input_error_fails_the_run(spawn: Spawn) -> None:
     await worker.send(op="input_error", run="r1", request_id=request["request_id"], message="input timed out")
     evs = await worker.until_terminal("r1")
     error = evs[-1]
-    assert error["ev"] == "error" and error["code"] == "TASK_ERROR" and error["message"] == "The run failed"
+    assert error["ev"] == "error" and error["code"] == "AGS_TASK_ERROR" and error["message"] == "The run failed"
     assert error["detail"].startswith("RuntimeError: ")
     assert "input timed out" in error["detail"]
 
@@ -128,6 +132,6 @@ async def test_a_custom_console_input_never_reads_the_protocol(spawn: Spawn) -> 
     worker = await spawn("bridge_test_factories:console_input")
     await worker.start("r1", credit=100)
     evs = await worker.until_terminal("r1")
-    assert evs[-1]["ev"] == "error" and evs[-1]["code"] == "TASK_ERROR"
+    assert evs[-1]["ev"] == "error" and evs[-1]["code"] == "AGS_TASK_ERROR"
     assert "EOF" in evs[-1]["detail"]
     assert (await worker.stats())["active"] == 0

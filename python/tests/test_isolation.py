@@ -2,11 +2,11 @@
 
 - Runs are keyed by the server-made key (``run``), never by the client's
   runId, which reaches the factory only as information.
-- A second ``start`` for an active key ends that run with DUPLICATE_RUN,
+- A second ``start`` for an active key ends that run with AGS_DUPLICATE_RUN,
   its one terminal event.
 - Every stdin line is decoded and dispatched inside a guard: whatever it
   raises, the worker (same pid) and the other runs go on, and the run the
-  line names ends with BAD_OP.
+  line names ends with AGS_BAD_OP.
 - Ops for unknown or finished keys do nothing.
 """
 
@@ -61,7 +61,7 @@ async def test_a_non_string_run_id_refuses_the_start(spawn: Spawn) -> None:
     worker = await spawn("streaming_agent")
     await worker.send(op="start", run="k", run_id=7, task="hi", options={})
     [error] = await worker.until_terminal("k")
-    assert error["code"] == "BAD_OP" and error["message"] == BAD_OP_MESSAGE
+    assert error["code"] == "AGS_BAD_OP" and error["message"] == BAD_OP_MESSAGE
     assert error["detail"].startswith("ProtocolError: op 'start' needs a string 'run_id'")
     assert (await worker.stats())["started_total"] == 0
 
@@ -80,7 +80,7 @@ async def test_a_duplicate_start_ends_the_active_run_once(spawn: Spawn) -> None:
         {
             "ev": "error",
             "run": "dup",
-            "code": "DUPLICATE_RUN",
+            "code": "AGS_DUPLICATE_RUN",
             "message": "The run was started twice",
             "detail": "a start for key 'dup' arrived while a run with that key was active",
         }
@@ -108,7 +108,7 @@ async def test_a_duplicate_start_while_waiting_for_credit(spawn: Spawn) -> None:
     await worker.items("dup", 3)
     await worker.start("dup", credit=3)
     [error] = await worker.until_terminal("dup")
-    assert error["code"] == "DUPLICATE_RUN"
+    assert error["code"] == "AGS_DUPLICATE_RUN"
     # Credit for the key now finds no run, and starts nothing.
     await worker.send(op="credit", run="dup", n=100)
     stats = await worker.stats()
@@ -132,7 +132,10 @@ async def test_deeply_nested_start_lines_end_only_their_run(spawn: Spawn) -> Non
     for key in ("deep-1500", "deep-100000"):
         [error] = await worker.until_terminal(key)
         assert {k: v for k, v in error.items() if k != "detail"} == {
-            "ev": "error", "run": key, "code": "BAD_OP", "message": BAD_OP_MESSAGE
+            "ev": "error",
+            "run": key,
+            "code": "AGS_BAD_OP",
+            "message": BAD_OP_MESSAGE,
         }
         assert error["detail"].startswith("RecursionError: maximum recursion depth exceeded")
     await _assert_alive(worker, pid)
@@ -166,7 +169,7 @@ async def test_an_unreadable_line_for_an_active_run_ends_it(spawn: Spawn) -> Non
     for key in victims:
         evs = await worker.until_terminal(key)
         assert [e["ev"] for e in evs] == ["error"], (key, evs)
-        assert evs[0]["code"] == "BAD_OP" and evs[0]["message"] == BAD_OP_MESSAGE
+        assert evs[0]["code"] == "AGS_BAD_OP" and evs[0]["message"] == BAD_OP_MESSAGE
     await _assert_alive(worker, pid)
     stats = await worker.stats()
     assert stats["active"] == 1 and stats["runs"] == {"bystander": {"run_id": "bystander", "pulled": 2, "credit": 0}}
@@ -184,11 +187,11 @@ async def test_an_exception_in_dispatch_costs_only_its_run(spawn: Spawn) -> None
     await worker.items("victim", 1)
     await worker.start("boom-1", credit=5)
     [error] = await worker.until_terminal("boom-1")
-    assert error["code"] == "BAD_OP" and error["message"] == BAD_OP_MESSAGE
+    assert error["code"] == "AGS_BAD_OP" and error["message"] == BAD_OP_MESSAGE
     assert error["detail"].startswith("TypeError: dispatch broke on purpose")
     await worker.send(op="credit", run="victim", n=13)
     [error] = await worker.until_terminal("victim")
-    assert error["code"] == "BAD_OP"
+    assert error["code"] == "AGS_BAD_OP"
     await _assert_alive(worker, pid)
     await worker.start("fine", credit=1000)
     assert (await worker.until_terminal("fine"))[-1]["ev"] == "end"
@@ -249,6 +252,6 @@ async def test_many_bad_lines_between_good_ones(spawn: Spawn) -> None:
     results = await asyncio.gather(*(worker.until_terminal(f"g{i}") for i in range(5)))
     assert all(evs[-1]["ev"] == "end" for evs in results)
     for i in range(5):
-        assert [e["code"] for e in await worker.until_terminal(f"b{i}")] == ["BAD_OP"]
+        assert [e["code"] for e in await worker.until_terminal(f"b{i}")] == ["AGS_BAD_OP"]
     stats = await worker.stats()
     assert stats["active"] == 0 and stats["started_total"] == 5

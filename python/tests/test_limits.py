@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Spawn, strict_loads
 from PIL import Image as PILImage
 
 from autogen_stream_bridge.convert import BadTask, ImageTooLarge, check_images
-from autogen_stream_bridge.io import LineReader, OversizedLine
 from autogen_stream_bridge.limits import Limits
+from autogen_stream_bridge.stdio import LineReader, OversizedLine
+from conftest import Spawn, strict_loads
 
 MiB = 1024 * 1024
 
@@ -67,7 +67,7 @@ async def test_a_huge_image_is_refused_from_its_header(spawn: Spawn) -> None:
         {
             "ev": "error",
             "run": "r1",
-            "code": "IMAGE_TOO_LARGE",
+            "code": "AGS_IMAGE_TOO_LARGE",
             "message": "task image 1 is 8000x8000 pixels; the limit is 16777216 (maxImagePixels)",
         }
     ]
@@ -102,7 +102,7 @@ async def test_image_limits_come_from_the_command_line(spawn: Spawn) -> None:
     await worker.start("pixels", task=_multimodal(fits, too_wide), credit=10)
     [error] = await worker.until_terminal("pixels")
     assert (error["code"], error["message"]) == (
-        "IMAGE_TOO_LARGE",
+        "AGS_IMAGE_TOO_LARGE",
         "task image 2 is 100x100 pixels; the limit is 5000 (maxImagePixels)",
     )
     big = _png(PILImage.frombytes("RGB", (40, 40), os.urandom(4800)))
@@ -110,7 +110,7 @@ async def test_image_limits_come_from_the_command_line(spawn: Spawn) -> None:
     await worker.start("bytes", task=_multimodal(big), credit=10)
     [error] = await worker.until_terminal("bytes")
     assert (error["code"], error["message"]) == (
-        "IMAGE_TOO_LARGE",
+        "AGS_IMAGE_TOO_LARGE",
         f"task image 1 is {raw_big} bytes; the limit is 2000 (maxImageBytes)",
     )
 
@@ -128,7 +128,7 @@ async def test_unreadable_images_are_bad_requests(spawn: Spawn) -> None:
         await worker.start(run, task=_multimodal(data), credit=10)
     for run, (_, message) in cases.items():
         assert await worker.until_terminal(run) == [
-            {"ev": "error", "run": run, "code": "BAD_REQUEST", "message": message}
+            {"ev": "error", "run": run, "code": "AGS_BAD_REQUEST", "message": message}
         ]
 
 
@@ -155,7 +155,7 @@ def test_check_images_in_process() -> None:
     # Not an ImageTooLarge: the client sent something that is no image.
     with pytest.raises(BadTask) as info:
         check_images(_multimodal(base64.b64encode(b"GIF89a broken").decode()), limits)
-    assert not isinstance(info.value, ImageTooLarge) and info.value.code == "BAD_REQUEST"
+    assert not isinstance(info.value, ImageTooLarge) and info.value.code == "AGS_BAD_REQUEST"
 
 
 # Items that must stay JSON -------------------------------------------------
@@ -188,7 +188,7 @@ async def test_an_item_over_the_line_limit_ends_its_run(spawn: Spawn) -> None:
     assert [e["ev"] for e in evs] == ["item", "error"]
     assert evs[0]["item"]["content"] == "small"
     error = evs[1]
-    assert error["code"] == "ITEM_TOO_LARGE"
+    assert error["code"] == "AGS_ITEM_TOO_LARGE"
     match = re.fullmatch(r"An item of (\d+) bytes exceeds the bridge's line limit \(maxLineBytes\)", error["message"])
     assert match is not None and int(match.group(1)) > 100_000
     assert error["detail"] == f"TextMessage item line of {match.group(1)} bytes; --max-line-bytes is 65536"
@@ -210,7 +210,7 @@ async def test_an_item_over_the_line_limit_stops_a_team(spawn: Spawn) -> None:
     await worker.start("big", credit=100, size=100_000)
     evs = await worker.until_terminal("big")
     assert [e["ev"] for e in evs] == ["item", "error"]
-    assert evs[0]["item"]["source"] == "user" and evs[1]["code"] == "ITEM_TOO_LARGE"
+    assert evs[0]["item"]["source"] == "user" and evs[1]["code"] == "AGS_ITEM_TOO_LARGE"
     assert (await worker.stats())["active"] == 0
     await worker.send(op="shutdown")
     assert await worker.wait_exit() == 0
@@ -233,27 +233,32 @@ async def test_an_incoming_line_over_the_limit_ends_the_run_it_names(spawn: Spaw
     nameless = f'{{"pad":"{pad}"}}'
     # In one write with ordinary lines before and after: the skip must
     # stop exactly at each long line's end.
-    payload = "\n".join(
-        [
-            long_credit,
-            '{"op":"start","run":"after","task":"hi","options":{"words":3}}',
-            long_start,
-            nameless,
-            '{"op":"credit","run":"after","n":100}',
-        ]
-    ) + "\n"
+    payload = (
+        "\n".join(
+            [
+                long_credit,
+                '{"op":"start","run":"after","task":"hi","options":{"words":3}}',
+                long_start,
+                nameless,
+                '{"op":"credit","run":"after","n":100}',
+            ]
+        )
+        + "\n"
+    )
     await worker.send_raw(payload.encode())
     assert await worker.until_terminal("victim") == [
         {
             "ev": "error",
             "run": "victim",
-            "code": "LINE_TOO_LONG",
-            "message": f"A message of {len(long_credit)} bytes for this run exceeds the bridge's line limit (maxLineBytes)",
+            "code": "AGS_LINE_TOO_LONG",
+            "message": (
+                f"A message of {len(long_credit)} bytes for this run exceeds the bridge's line limit (maxLineBytes)"
+            ),
             "detail": f"stdin line of {len(long_credit)} bytes; --max-line-bytes is 65536",
         }
     ]
     [error] = await worker.until_terminal("big-start")
-    assert error["code"] == "LINE_TOO_LONG"
+    assert error["code"] == "AGS_LINE_TOO_LONG"
     after = await worker.until_terminal("after")
     assert [e["ev"] for e in after] == ["item"] * 6 + ["end"]
     assert worker.proc.pid == pid and worker.proc.returncode is None
@@ -281,7 +286,7 @@ async def test_a_skipped_line_is_never_held_whole(spawn: Spawn) -> None:
         await worker.send_raw(chunk)
     await worker.send_raw(tail + b"\n")
     [error] = await worker.until_terminal("huge")
-    assert error["code"] == "LINE_TOO_LONG"
+    assert error["code"] == "AGS_LINE_TOO_LONG"
     assert error["message"].startswith(f"A message of {len(head) + 48 * MiB + len(tail)} bytes")
     assert _peak_rss_kib(worker.proc.pid) - before < 8 * 1024
 
@@ -322,7 +327,7 @@ def _shape(lines: list[Any], source: bytes) -> list[Any]:
 @pytest.mark.parametrize("read_chunk", [1, 7, 64 * 1024])
 async def test_line_reader_splits_and_skips(monkeypatch: pytest.MonkeyPatch, read_chunk: int) -> None:
     # However stdin happens to be chunked, the lines are the same.
-    monkeypatch.setattr("autogen_stream_bridge.io.READ_CHUNK", read_chunk)
+    monkeypatch.setattr("autogen_stream_bridge.stdio.READ_CHUNK", read_chunk)
     data = b"a\nbbb\n" + b"x" * 25 + b"y" * 25 + b"\nok\n" + b"c" * 10 + b"\n\n" + b"z" * 11 + b"\nlast"
     assert _shape(await _read_all(data, limit=10), data) == [
         b"a\n",
@@ -340,7 +345,7 @@ async def test_line_reader_splits_and_skips(monkeypatch: pytest.MonkeyPatch, rea
 
 
 async def test_line_reader_keeps_only_a_prefix_of_a_long_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("autogen_stream_bridge.io.READ_CHUNK", 100)
+    monkeypatch.setattr("autogen_stream_bridge.stdio.READ_CHUNK", 100)
     long = b'{"op":"credit","run":"k","pad":"' + b"x" * 50_000 + b'"}'
     [oversized, rest] = await _read_all(long + b"\nnext\n", 2000)
     assert isinstance(oversized, OversizedLine)

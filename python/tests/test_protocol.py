@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 
 import pytest
-
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import StopMessage, TextMessage
+
 from autogen_stream_bridge.convert import BadTask, item_to_json, task_from_json
 from autogen_stream_bridge.protocol import ProtocolError, decode_op, encode_ev
+from conftest import TESTS_DIR
 
 
 def test_decode_ops() -> None:
@@ -62,8 +64,16 @@ def test_task_conversion() -> None:
     assert isinstance(stop, StopMessage) and stop.source == "me"
     mixed = task_from_json(["a", {"type": "TextMessage", "content": "b"}])
     assert isinstance(mixed, list) and [m.content for m in mixed] == ["a", "b"]  # type: ignore[attr-defined]
-    for bad in [1, True, [], [None], {"content": "x"}, {"type": "Nope"}, {"type": "TextMessage"},
-                {"type": "ModelClientStreamingChunkEvent", "content": "x"}]:
+    for bad in [
+        1,
+        True,
+        [],
+        [None],
+        {"content": "x"},
+        {"type": "Nope"},
+        {"type": "TextMessage"},
+        {"type": "ModelClientStreamingChunkEvent", "content": "x"},
+    ]:
         with pytest.raises(BadTask):
             task_from_json(bad)
 
@@ -79,9 +89,11 @@ def test_item_conversion() -> None:
 
 def test_worker_exits_when_node_stops_reading() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "autogen_stream_bridge.worker", "--factory",
-         "autogen_stream_bridge.examples:long_stream"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "autogen_stream_bridge.worker", "--factory", "bridge_examples:long_stream"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(TESTS_DIR)},
     )
     try:
         assert proc.stdout is not None and proc.stdin is not None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 
+from bridge_examples import STREAMING_TEXT
 from conftest import Spawn, squash, types
-
-from autogen_stream_bridge.examples import STREAMING_TEXT
 
 
 async def test_ready_reports_versions(spawn: Spawn) -> None:
@@ -43,7 +42,10 @@ async def test_options_text_replaces_the_answer(spawn: Spawn) -> None:
     await worker.start("r1", credit=100, text="just four words here")
     items = [e["item"] for e in (await worker.until_terminal("r1"))[:-1]]
     assert [i["content"] for i in items if i["type"] == "ModelClientStreamingChunkEvent"] == [
-        "just ", "four ", "words ", "here"
+        "just ",
+        "four ",
+        "words ",
+        "here",
     ]
     assert items[-2]["content"] == "just four words here"
 
@@ -69,8 +71,12 @@ async def test_tool_call_order(spawn: Spawn) -> None:
     ]
     assert items[1]["content"] == [{"id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}'}]
     assert items[2]["content"] == [
-        {"content": "The weather in Paris is sunny, 21 degrees.", "name": "get_weather", "call_id": "call_1",
-         "is_error": False}
+        {
+            "content": "The weather in Paris is sunny, 21 degrees.",
+            "name": "get_weather",
+            "call_id": "call_1",
+            "is_error": False,
+        }
     ]
     assert items[3]["content"] == "The weather in Paris is sunny, 21 degrees."
     assert types(items[4]["messages"]) == types(items[:4])
@@ -111,7 +117,7 @@ async def test_default_factory_is_the_demo(spawn: Spawn) -> None:
 
 
 async def test_factory_from_environment(spawn: Spawn) -> None:
-    worker = await spawn("", env={"AUTOGEN_STREAM_FACTORY": "autogen_stream_bridge.examples:tool_agent"})
+    worker = await spawn("", env={"AUTOGEN_STREAM_FACTORY": "bridge_examples:tool_agent"})
     await worker.start("r1", credit=100)
     items = [e["item"] for e in (await worker.until_terminal("r1"))[:-1]]
     assert "ToolCallRequestEvent" in types(items)
@@ -171,5 +177,5 @@ async def test_demo_with_openai_key_but_no_openai_extra(spawn: Spawn) -> None:
     worker = await spawn("autogen_stream_bridge.demo:create_team", env={"OPENAI_API_KEY": "sk-test"})
     await worker.start("r1", credit=10)
     [error] = await worker.until_terminal("r1")
-    assert error["code"] == "FACTORY_ERROR" and error["message"] == "The agent factory failed"
+    assert error["code"] == "AGS_FACTORY_ERROR" and error["message"] == "The agent factory failed"
     assert "pip install 'autogen-stream-bridge[openai]'" in error["detail"]

@@ -20,7 +20,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 from .limits import DEFAULT_MAX_LINE_BYTES
 
@@ -82,7 +82,7 @@ class LineReader:
             _feed_from_thread(loop, reader, pipe)
         return cls(reader, limit)
 
-    async def readline(self) -> Union[bytes, OversizedLine, None]:
+    async def readline(self) -> bytes | OversizedLine | None:
         buffer = self._buffer
         while True:
             newline = buffer.find(b"\n", self._scanned)

@@ -1,4 +1,7 @@
-"""Example factories, used by the Node end-to-end tests and the docs.
+"""Example factories for the tests: the pytest suite, the Node end-to-end
+tests (through test/fixtures/python/e2e_factories.py) and the benchmarks.
+Not part of the package: whoever uses them puts this directory on the
+worker's PYTHONPATH.
 
 All of them run real AgentChat agents and teams on AutoGen's own
 ReplayChatCompletionClient, so they need no network and no API key. Replay
@@ -7,13 +10,14 @@ by single spaces (then the CreateResult), so each word is one
 ModelClientStreamingChunkEvent. A CreateResult response (a tool call, say)
 is yielded whole, without chunks.
 
-Use one with ``--factory autogen_stream_bridge.examples:<name>``.
+Use one with ``--factory bridge_examples:<name>``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncGenerator, Literal, Mapping, Optional, Sequence, Union
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Any, Literal
 
 from autogen_agentchat.agents import AssistantAgent, UserProxyAgent
 from autogen_agentchat.base import TaskResult
@@ -55,7 +59,7 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 from PIL import Image as PILImage
 from pydantic import BaseModel
 
-from .factory import RunRequest
+from autogen_stream_bridge import RunRequest
 
 STREAMING_TEXT = (
     "AutoGen streams this answer one word at a time, from a Python worker "
@@ -63,7 +67,7 @@ STREAMING_TEXT = (
 )
 
 
-def _assistant(name: str, responses: Sequence[Union[str, CreateResult]], **kwargs: Any) -> AssistantAgent:
+def _assistant(name: str, responses: Sequence[str | CreateResult], **kwargs: Any) -> AssistantAgent:
     return AssistantAgent(
         name,
         model_client=ReplayChatCompletionClient(list(responses), model_info=kwargs.pop("model_info", None)),
@@ -146,11 +150,11 @@ class SlowReplayChatCompletionClient(ReplayChatCompletionClient):
     a slow model. The wait is linked to the cancellation token, as real
     clients link their HTTP request."""
 
-    def __init__(self, chat_completions: Sequence[Union[str, CreateResult]], delay: float) -> None:
+    def __init__(self, chat_completions: Sequence[str | CreateResult], delay: float) -> None:
         super().__init__(chat_completions)
         self._delay = delay
 
-    async def _think(self, cancellation_token: Optional[CancellationToken]) -> None:
+    async def _think(self, cancellation_token: CancellationToken | None) -> None:
         wait = asyncio.ensure_future(asyncio.sleep(self._delay))
         if cancellation_token is not None:
             cancellation_token.link_future(wait)
@@ -162,9 +166,9 @@ class SlowReplayChatCompletionClient(ReplayChatCompletionClient):
         *,
         tools: Sequence[Tool | ToolSchema] = [],
         tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: Optional[bool | type[BaseModel]] = None,
+        json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: Optional[CancellationToken] = None,
+        cancellation_token: CancellationToken | None = None,
     ) -> CreateResult:
         await self._think(cancellation_token)
         return await super().create(
@@ -182,10 +186,10 @@ class SlowReplayChatCompletionClient(ReplayChatCompletionClient):
         *,
         tools: Sequence[Tool | ToolSchema] = [],
         tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: Optional[bool | type[BaseModel]] = None,
+        json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: Optional[CancellationToken] = None,
-    ) -> AsyncGenerator[Union[str, CreateResult], None]:
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
         await self._think(cancellation_token)
         async for chunk in super().create_stream(
             messages,
