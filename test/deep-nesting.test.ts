@@ -44,7 +44,7 @@ t.test('a runner that passes nesting JSON cannot write gets BAD_REQUEST; nothing
   const { app, url } = await startServer({
     runner: {
       run: (request: RunRequest, context: RunContext) => python.run({ ...request, options: { deep } }, context),
-      close: async () => { await python.close?.() }
+      close: async () => { await python.close() }
     }
   })
   t.after(() => app.close())

@@ -52,7 +52,7 @@ t.test('stop while the run waits for a Python worker reaches the team once it is
         if (!context.stopSignal.aborted) await new Promise((resolve) => context.stopSignal.addEventListener('abort', resolve, { once: true }))
         yield * python.run(request, context)
       },
-      close: async () => { await python.close?.() }
+      close: async () => { await python.close() }
     }
   })
   t.after(() => app.close())

@@ -41,10 +41,14 @@ export interface PythonRunnerOptions {
 }
 
 export interface PythonRunner extends RunnerObject {
-  /** The live workers' process ids (a worker being restarted has none). */
-  readonly pids: Array<number | undefined>
-  /** Runs each worker serves, as Node sees them (0 once every run has ended). */
-  readonly loads: number[]
+  /** Called by the plugin at registration: worker logs go to the app's logger unless `logger` was given. */
+  init: (log: FastifyBaseLogger) => void
+  /** Stops the workers (awaited by fastify.close()). */
+  close: () => Promise<void>
+  /** The live workers' process ids (a worker being restarted has none); a fresh array on every read. */
+  readonly pids: ReadonlyArray<number | undefined>
+  /** Runs each worker serves, as Node sees them (0 once every run has ended); a fresh array on every read. */
+  readonly loads: readonly number[]
   /** Every worker's own counters (docs/bridge.md, `stats`); null for a worker that has exited. */
   stats: () => Promise<Array<WorkerStats | null>>
   /** Resolves when every worker has imported AutoGen and the factory. */
