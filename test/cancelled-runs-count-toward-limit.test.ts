@@ -1,6 +1,5 @@
 import t from 'tap'
-import type { WebSocket } from 'ws'
-import { startServer, Client, waitFor } from './fixtures/server.js'
+import { startServer, Client, untilServerBuffered, waitFor } from './fixtures/server.js'
 import { fastRunner, probe } from './fixtures/runners.js'
 
 // A client that stops reading and sends start+cancel pairs used to pile up
@@ -21,8 +20,7 @@ t.test('a client that stops reading cannot pile up cancelled runs: they count un
   // Stop reading, and let one fast run fill the socket until the sender waits.
   c.ws.pause()
   c.send({ type: 'start', runId: 'hog', task: 'x' })
-  const serverSocket = (): WebSocket => [...app.websocketServer.clients][0] as WebSocket
-  await waitFor(() => app.websocketServer.clients.size === 1 && serverSocket().bufferedAmount >= 1024)
+  await untilServerBuffered(app, 1024)
 
   for (let i = 0; i < 5000; i++) {
     c.send({ type: 'start', runId: `r${i}`, task: 'x' })

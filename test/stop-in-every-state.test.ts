@@ -1,6 +1,5 @@
 import t from 'tap'
-import type { WebSocket } from 'ws'
-import { startServer, Client, waitFor } from './fixtures/server.js'
+import { startServer, Client, untilServerBuffered, waitFor } from './fixtures/server.js'
 import { fastRunner, probe } from './fixtures/runners.js'
 import { result } from './fixtures/events.js'
 import { examplesRunner } from './fixtures/python.js'
@@ -29,8 +28,7 @@ t.test('stop after the TaskResult was read but before its frame is written: acce
   t.after(() => c.close())
   c.ws.pause()
   c.send({ type: 'start', runId: 'hog', task: 'x' })
-  const serverSocket = (): WebSocket => [...app.websocketServer.clients][0] as WebSocket
-  await waitFor(() => app.websocketServer.clients.size === 1 && serverSocket().bufferedAmount >= 1024)
+  await untilServerBuffered(app, 1024)
   c.send({ type: 'start', runId: 'quick', task: 'x' })
   await waitFor(() => resultRead)
   c.send({ type: 'stop', runId: 'quick' })
