@@ -54,6 +54,7 @@ export const ErrorTable = {
   AGS_WORKER_DIED: { message: 'The Python worker running this run exited', status: 502, close: 0 }, // N
   AGS_WORKER_UNAVAILABLE: { message: 'No Python worker could take the run', status: 503, close: 0 }, // N
   AGS_WORKER_POOL_CLOSED: { message: 'The Python worker pool is shut down', status: 503, close: 0 }, // N
+  AGS_PYTHON_NOT_READY: { message: 'The Python worker (%s) could not start: %s. %s', status: 500, close: 0 }, // N, at app.ready()
 
   // Connections (a close)
   AGS_SLOW_CONSUMER: { message: 'The client did not read for %d ms with %d bytes buffered', status: 408, close: 4008 },
@@ -104,6 +105,7 @@ export const SlowConsumerError = define('AGS_SLOW_CONSUMER')
 export const HeartbeatTimeoutError = define('AGS_HEARTBEAT_TIMEOUT')
 export const IdleTimeoutError = define('AGS_IDLE_TIMEOUT')
 export const ShutdownError = define('AGS_SHUTDOWN')
+export const PythonNotReadyError = define('AGS_PYTHON_NOT_READY')
 
 export function closeCodeOf (code: ErrorCode): number {
   return ErrorTable[code].close

@@ -93,7 +93,7 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
   if (!isRunner) {
     throw new InvalidOptionError('runner', 'expected a function (request, context) => AsyncIterable or an object with run()', show(runner))
   }
-  for (const hook of ['init', 'close'] as const) {
+  for (const hook of ['init', 'start', 'close'] as const) {
     const fn = (runner as RunnerObject)[hook]
     if (fn !== undefined && typeof fn !== 'function') {
       throw new InvalidOptionError(`runner.${hook}`, 'expected a function', show(fn))

@@ -79,6 +79,11 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     clearInterval(heartbeat)
     await Promise.all([...state.connections].map((c) => c.end(new ShutdownError(), 'shutdown')))
   })
+  // app.ready() and listen() fail when the runner cannot serve at all (a
+  // Python without the bridge), instead of every run failing later.
+  fastify.addHook('onReady', async () => {
+    await config.runner.start?.()
+  })
   fastify.addHook('onClose', async () => {
     clearInterval(heartbeat)
     await config.runner.close?.()

@@ -46,6 +46,8 @@ export interface RunnerObject {
   run: RunFunction
   /** Called once at registration with the app's logger. */
   init?: (log: FastifyBaseLogger) => void
+  /** Awaited by app.ready(): reject to fail the app's start-up (pythonRunner: its Python cannot start a worker). */
+  start?: () => Promise<void>
   close?: () => Promise<void> | void
 }
 

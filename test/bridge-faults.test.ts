@@ -35,9 +35,18 @@ t.test('a factory that raises, a bad task: clear errors, the worker goes on; Pyt
   t.equal((await c.untilEnded('fine')).at(-1)?.type, 'result')
 })
 
-t.test('a factory module that does not import: every run gets a clear error, never a hang', async (t) => {
+t.test('a factory module that does not import: app.ready() fails saying why and what to check', async (t) => {
   const runner = examplesRunner({ factory: 'no_such_module_here:create', readyTimeout: 30_000 })
-  const { app, url } = await startServer({ runner })
+  t.after(() => runner.close())
+  await t.rejects(startServer({ runner }), {
+    code: 'AGS_PYTHON_NOT_READY',
+    message: /^The Python worker \(.*\.venv\/bin\/python\) could not start: cannot import factory module 'no_such_module_here': ModuleNotFoundError: No module named 'no_such_module_here'\. Check pythonRunner's factory, cwd and pythonPath$/
+  })
+})
+
+t.test('a factory module that does not import, with a runner that skips the start-up check: every run gets a clear error at once, never a hang', async (t) => {
+  const python = examplesRunner({ factory: 'no_such_module_here:create', readyTimeout: 600_000 })
+  const { app, url } = await startServer({ runner: { run: python.run, close: python.close } })
   t.after(() => app.close())
   const c = await Client.connect(url)
   t.after(() => c.close())

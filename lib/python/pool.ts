@@ -1,12 +1,14 @@
 import type { LoggerRef } from './logger.js'
-import { RunError } from '../errors.js'
+import { PythonNotReadyError, RunError } from '../errors.js'
 import { PythonWorker, type WorkerSpawnOptions } from './worker.js'
 
 /**
  * A fixed number of warm workers. A run goes to the least loaded live worker.
  * A worker that exits is replaced; one that keeps dying before it is ready
  * (a factory that does not import, say) is restarted with a growing delay,
- * so a broken deployment does not spin.
+ * so a broken deployment does not spin. Its reason is logged at error once
+ * (again only when it changes), and while no worker is ready for that
+ * reason, runs fail at once instead of waiting out readyTimeout.
  */
 export class WorkerPool {
   readonly #spawnOptions: Omit<WorkerSpawnOptions, 'log'>
@@ -17,10 +19,24 @@ export class WorkerPool {
   /** Runs waiting for a worker while every slot is between a death and its restart. */
   #spawnWaiters: Array<() => void> = []
   #closed = false
+  /** Why the last worker that died before it was ready died; cleared when one gets ready. */
+  #broken: string | undefined
+  #loggedReason: string | undefined
+  /** Settles with the first worker that gets ready or dies trying (start()). */
+  readonly #started: Promise<void>
+  #settleStart: ((reason?: string) => void) | undefined
 
   constructor (spawnOptions: Omit<WorkerSpawnOptions, 'log'>, size: number, log: LoggerRef) {
     this.#spawnOptions = spawnOptions
     this.#log = log
+    this.#started = new Promise<void>((resolve, reject) => {
+      this.#settleStart = (reason) => {
+        this.#settleStart = undefined
+        if (reason === undefined) resolve()
+        else reject(new PythonNotReadyError(spawnOptions.python, reason, hintFor(reason)))
+      }
+    })
+    this.#started.catch(() => {})
     for (let i = 0; i < size; i++) {
       this.#failures.push(0)
       this.#slots.push(this.#spawn(i))
@@ -29,14 +45,34 @@ export class WorkerPool {
 
   get workers (): readonly PythonWorker[] { return this.#slots }
 
+  /** Resolves when the first worker is ready; rejects (AGS_PYTHON_NOT_READY) when the first to settle dies before it is ready. */
+  start (): Promise<void> { return this.#started }
+
   #spawn (slot: number): PythonWorker {
     const worker = new PythonWorker({ ...this.#spawnOptions, log: this.#log })
-    worker.ready.then(() => { this.#failures[slot] = 0 }, () => {})
+    worker.ready.then(() => {
+      this.#failures[slot] = 0
+      this.#broken = undefined
+      this.#loggedReason = undefined
+      this.#settleStart?.()
+    }, () => {})
     worker.once('exit', (description: string) => {
       if (this.#closed) return
       const failures = this.#failures[slot] = (this.#failures[slot] ?? 0) + 1
       const delay = Math.min(100 * 2 ** (failures - 1), 5000)
-      this.#log.current.warn({ worker: worker.pid, failures, restartInMs: delay }, `autogen-stream: ${description}; restarting`)
+      if (worker.isReady) {
+        this.#log.current.warn({ worker: worker.pid, failures, restartInMs: delay }, `autogen-stream: ${description}; restarting`)
+      } else {
+        // It never got ready: the same cause will stop its successors.
+        this.#broken = description
+        this.#settleStart?.(description)
+        if (description !== this.#loggedReason) {
+          this.#loggedReason = description
+          this.#log.current.error({ python: this.#spawnOptions.python, reason: description }, `autogen-stream: the Python worker cannot start: ${description}. ${hintFor(description)}`)
+        } else {
+          this.#log.current.debug({ worker: worker.pid, failures, restartInMs: delay }, 'autogen-stream: Python worker died before it was ready again; restarting')
+        }
+      }
       const timer = setTimeout(() => {
         this.#timers.delete(timer)
         if (this.#closed) return
@@ -63,6 +99,8 @@ export class WorkerPool {
     try {
       for (;;) {
         if (this.#closed) throw RunError.of('AGS_WORKER_POOL_CLOSED')
+        // A pool whose workers die before they are ready cannot serve: say so now.
+        if (this.#broken !== undefined && !this.#slots.some((w) => w.isReady && !w.exited)) throw new Error(this.#broken)
         const live = this.#slots.filter((w) => !w.exited)
         if (live.length === 0) {
           // Every worker died and waits for its restart.
@@ -94,4 +132,11 @@ export class WorkerPool {
     for (const wake of this.#spawnWaiters.splice(0)) wake()
     await Promise.all(this.#slots.map((w) => w.shutdown(timeout)))
   }
+}
+
+/** What to do about a worker that cannot start, by what stopped it. */
+function hintFor (reason: string): string {
+  return /autogen|could not start|No module named/.test(reason) && !/cannot import factory module/.test(reason)
+    ? 'Run "npx fastify-autogen-stream setup-python" in your app: it makes ./.venv with the bridge and AutoGen, which pythonRunner uses by default; or pass pythonRunner({ python }) an interpreter that has them'
+    : 'Check pythonRunner\'s factory, cwd and pythonPath'
 }

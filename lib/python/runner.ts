@@ -45,6 +45,8 @@ export interface PythonRunner extends RunnerObject {
   init: (log: FastifyBaseLogger) => void
   /** Stops the workers (awaited by fastify.close()). */
   close: () => Promise<void>
+  /** Resolves when the first worker is ready; rejects with AGS_PYTHON_NOT_READY, naming the interpreter and what is missing, when none can start. Awaited by app.ready(). */
+  start: () => Promise<void>
   /** The live workers' process ids (a worker being restarted has none); a fresh array on every read. */
   readonly pids: ReadonlyArray<number | undefined>
   /** Runs each worker serves, as Node sees them (0 once every run has ended); a fresh array on every read. */
@@ -114,6 +116,7 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
     },
     init: (appLog) => { if (options.logger === undefined) log.set(appLog) },
     close: () => pool.close(shutdownTimeout),
+    start: () => pool.start(),
     get pids () { return pool.workers.map((w) => (w.exited ? undefined : w.pid)) },
     get loads () { return pool.workers.map((w) => w.load) },
     stats: () => Promise.all(pool.workers.map((w) => w.stats())),

@@ -22,6 +22,28 @@ export interface WorkerSpawnOptions {
   readyTimeout: number
 }
 
+/**
+ * The last `SomeError: message` of what Python wrote to stderr, if any: the
+ * last line of a traceback, or the one `python -m` writes when the module
+ * itself is missing ("Error while finding module specification for '...'
+ * (ModuleNotFoundError: No module named '...')").
+ */
+function lastException (stderr: string): string | undefined {
+  let found: string | undefined
+  for (const line of stderr.split('\n')) {
+    const m = /\(?\b([A-Z][\w.]*(?:Error|Exception))(: [^\n]*)?$/.exec(line.trim())
+    if (m === null) continue
+    let text = `${m[1] as string}${m[2] ?? ''}`
+    if (m[0].startsWith('(') && text.endsWith(')')) text = text.slice(0, -1)
+    found = text
+  }
+  return found?.slice(0, 500)
+}
+
+function withCause (description: string, cause: string | undefined): string {
+  return cause === undefined ? description : `${description}: ${cause}`
+}
+
 /** Thrown by encode(): the op cannot be written as one line the worker accepts. */
 export class EncodeError extends Error {}
 
@@ -54,6 +76,9 @@ export class PythonWorker extends EventEmitter {
   #fatal: string | undefined
   /** Why the worker was killed before it was ready, if it was. */
   #notReady: string | undefined
+  #isReady = false
+  /** The end of stderr: a worker that dies before it can speak (no bridge in its Python) says why only there. */
+  #stderrTail = ''
   readonly #maxLineBytes: number
 
   constructor (opts: WorkerSpawnOptions) {
@@ -92,6 +117,7 @@ export class PythonWorker extends EventEmitter {
     this.#child.stdout.on('data', (data: Buffer) => lines.push(data))
     this.#child.stderr.setEncoding('utf8')
     this.#child.stderr.on('data', (data: string) => {
+      this.#stderrTail = (this.#stderrTail + data).slice(-4096)
       for (const line of data.split('\n')) if (line.trim() !== '') this.#log.current.info({ worker: this.pid }, `python: ${line}`)
     })
     this.#child.stdin.on('error', (err) => this.#log.current.debug({ err }, 'autogen-stream: worker stdin error'))
@@ -103,7 +129,7 @@ export class PythonWorker extends EventEmitter {
     // so a last `fatal` or `end` line is never lost.
     this.#child.on('close', (code, signal) => {
       const how = signal !== null ? `signal ${signal}` : `code ${code ?? 'unknown'}`
-      this.#onExit(this.#fatal ?? this.#notReady ?? `the Python worker exited (${how})`, rejectReady)
+      this.#onExit(this.#fatal ?? this.#notReady ?? withCause(`the Python worker exited (${how})`, lastException(this.#stderrTail)), rejectReady)
     })
   }
 
@@ -111,6 +137,8 @@ export class PythonWorker extends EventEmitter {
   /** What the worker said before it exited unable to serve (its factory does not import, say). */
   get fatal (): string | undefined { return this.#fatal }
   get exited (): boolean { return this.#exited }
+  /** It said `ready`: AutoGen and the factory are imported. */
+  get isReady (): boolean { return this.#isReady }
   get load (): number { return this.#runs.size }
 
   #onLine (line: string, resolveReady: () => void): void {
@@ -148,6 +176,7 @@ export class PythonWorker extends EventEmitter {
   #dispatch (event: WorkerEvent, resolveReady: () => void): void {
     switch (event.ev) {
       case 'ready':
+        this.#isReady = true
         resolveReady()
         return
       case 'fatal':
