@@ -9,6 +9,7 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['no runner', {}, /Invalid option "runner": expected a function .* \(got undefined\)/],
   ['runner without run()', { runner: { go () {} } }, /"runner".*\(got \{\}\)/],
   ['runner.close not a function', { runner: { run: runner, close: 'soon' } }, /"runner.close": expected a function \(got "soon"\)/],
+  ['runner.start not a function', { runner: { run: runner, start: true } }, /"runner.start": expected a function \(got true\)/],
   ['path without slash', { runner, path: 'autogen' }, /"path".*\(got "autogen"\)/],
   ['highWaterMark 0', { runner, highWaterMark: 0 }, /"highWaterMark": expected an integer from 1 to \d+ \(got 0\)/],
   ['maxBufferedBytes not a number', { runner, maxBufferedBytes: '64k' }, /"maxBufferedBytes".*\(got "64k"\)/],

@@ -96,9 +96,10 @@ describe('PythonRunner', () => {
     expect(fastify().register).type.toBeCallableWith(autogenStream, { runner })
   })
 
-  test('has run, and init and close that are always there', () => {
+  test('has run, and init, start and close that are always there', () => {
     expect(runner.run).type.toBe<RunFunction>()
     expect(runner.init).type.toBe<(log: FastifyBaseLogger) => void>()
+    expect(runner.start).type.toBe<() => Promise<void>>()
     expect(runner.close).type.toBe<() => Promise<void>>()
   })
 
@@ -130,6 +131,6 @@ describe('PythonRunner', () => {
   })
 
   test('has exactly these members', () => {
-    expect<keyof PythonRunner>().type.toBe<'run' | 'init' | 'close' | 'pids' | 'loads' | 'stats' | 'ready'>()
+    expect<keyof PythonRunner>().type.toBe<'run' | 'init' | 'start' | 'close' | 'pids' | 'loads' | 'stats' | 'ready'>()
   })
 })

@@ -81,10 +81,11 @@ describe('RunFunction, RunnerObject and Runner', () => {
     expect<RunFunction>().type.toBe<(request: RunRequest, context: RunContext) => AsyncIterable<AutoGenEvent> | Iterable<AutoGenEvent>>()
   })
 
-  test('RunnerObject has run, and optional init and close', () => {
+  test('RunnerObject has run, and optional init, start and close', () => {
     expect<RunnerObject>().type.toBe<{
       run: RunFunction
       init?: (log: FastifyBaseLogger) => void
+      start?: () => Promise<void>
       close?: () => Promise<void> | void
     }>()
   })
