@@ -20,13 +20,22 @@ import { EncodeError, type PythonWorker, type RunListener, type WorkerEvent } fr
 
 type Ending = { kind: 'done' } | { kind: 'error', error: RunError }
 
+/**
+ * What the worker sent, in its order. An input request waits here behind the
+ * items sent before it (the UserInputRequestedEvent it answers, the rest of
+ * a streamed message), so the client never gets a prompt ahead of them.
+ */
+type Entry = { item: AutoGenEvent } | { input: { requestId: string, prompt: string } }
+
 export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListener {
   readonly #worker: PythonWorker
   /** The server's key for the run: what the worker knows it by. */
   readonly #key: string
   readonly #context: RunContext
   readonly #window: number
-  readonly #queue: AutoGenEvent[] = []
+  readonly #queue: Entry[] = []
+  /** Items (not input requests) in #queue: they count against the credit window. */
+  #queuedItems = 0
   #outstanding = 0
   #ending: Ending | undefined
   #sawResult = false
@@ -65,10 +74,15 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
   [Symbol.asyncIterator] (): this { return this }
 
   next (): Promise<IteratorResult<AutoGenEvent>> {
-    const item = this.#queue.shift()
-    if (item !== undefined) {
+    for (let entry = this.#queue.shift(); entry !== undefined; entry = this.#queue.shift()) {
+      if ('input' in entry) {
+        // Everything before it has been handed to the Run: its turn now.
+        this.#askInput(entry.input.requestId, entry.input.prompt)
+        continue
+      }
+      this.#queuedItems--
       this.#topUp()
-      return Promise.resolve({ value: item, done: false })
+      return Promise.resolve({ value: entry.item, done: false })
     }
     const ending = this.#ending
     if (ending !== undefined) {
@@ -89,7 +103,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
    * round trip per token.
    */
   #topUp (): void {
-    const used = this.#outstanding + this.#queue.length
+    const used = this.#outstanding + this.#queuedItems
     if (used > this.#window / 2 || this.#ending !== undefined) return
     const grant = this.#window - used
     this.#outstanding += grant
@@ -120,15 +134,14 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
           this.#waiter = undefined
           waiter.resolve({ value: item, done: false })
         } else {
-          this.#queue.push(item)
+          this.#queue.push({ item })
+          this.#queuedItems++
         }
         return
       }
       case 'input_request':
-        this.#context.requestInput(String(event.prompt), { requestId: String(event.request_id) }).then(
-          (content) => this.#answer(event.request_id, content),
-          (err: Error) => this.#worker.send({ op: 'input_error', run: this.#key, request_id: event.request_id, message: err.message })
-        )
+        if (this.#queue.length === 0) this.#askInput(event.request_id, event.prompt)
+        else this.#queue.push({ input: { requestId: event.request_id, prompt: event.prompt } })
         return
       case 'end':
         this.#end({ kind: 'done' })
@@ -153,6 +166,13 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
         this.#worker.send({ op: 'cancel', run: this.#key })
       }
     }
+  }
+
+  #askInput (requestId: string, prompt: string): void {
+    this.#context.requestInput(prompt, { requestId }).then(
+      (content) => this.#answer(requestId, content),
+      (err: Error) => this.#worker.send({ op: 'input_error', run: this.#key, request_id: requestId, message: err.message })
+    )
   }
 
   /** The client's answer; one too large for a line fails the worker's input function instead of vanishing. */
