@@ -4,7 +4,8 @@
 // setup-python` command and by this repository's own npm start and npm test.
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -44,8 +45,19 @@ export function setupPython (options = {}) {
   let changed = false
   if (!(existsSync(python) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want)) {
     if (!existsSync(python)) run(options.python ?? process.env.PYTHON ?? 'python3', ['-m', 'venv', venv], { log })
-    const target = extras.length > 0 ? `${source}[${extras.join(',')}]` : source
-    run(python, ['-m', 'pip', 'install', '-q', ...(options.editable === true ? ['-e'] : []), target], { log })
+    // pip builds in the source tree (build/, *.egg-info): never inside the
+    // app's node_modules, which may be read-only and must stay as packed.
+    const copy = options.editable === true ? undefined : mkdtempSync(join(tmpdir(), 'autogen-stream-bridge-'))
+    try {
+      if (copy !== undefined) {
+        cpSync(source, copy, { recursive: true, filter: (f) => !/(^|[/\\])(build|tests|__pycache__|[^/\\]*\.egg-info)$/.test(f.slice(source.length)) })
+      }
+      const from = copy ?? source
+      const target = extras.length > 0 ? `${from}[${extras.join(',')}]` : from
+      run(python, ['-m', 'pip', 'install', '-q', ...(options.editable === true ? ['-e'] : []), target], { log })
+    } finally {
+      if (copy !== undefined) rmSync(copy, { recursive: true, force: true })
+    }
     writeFileSync(stamp, want)
     changed = true
   }
