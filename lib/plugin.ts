@@ -33,6 +33,10 @@ function handleProtocols (protocols: Set<string>): string | false {
   return first.done === true ? false : first.value
 }
 
+function cutLateUpgrade (_request: unknown, socket: { destroy: () => void }): void {
+  setImmediate(() => socket.destroy())
+}
+
 /** The body of an HTTP error answer of the route. */
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() })
 
@@ -77,6 +81,11 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   // that plugin's own preClose closes every client without a code.
   fastify.addHook('preClose', async () => {
     clearInterval(heartbeat)
+    // Fastify answers a request that arrives while it closes with 503 by
+    // itself, before any hook, and nothing then ends an upgrade request's
+    // socket: server.close() would wait for it for ever. Cut those sockets
+    // once the 503 is written.
+    fastify.server.on('upgrade', cutLateUpgrade)
     await Promise.all([...state.connections].map((c) => c.end(new ShutdownError(), 'shutdown')))
   })
   // app.ready() and listen() fail when the runner cannot serve at all (a
