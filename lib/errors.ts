@@ -54,6 +54,7 @@ export const ErrorTable = {
   AGS_WORKER_DIED: { message: 'The Python worker running this run exited', status: 502, close: 0 }, // N
   AGS_WORKER_UNAVAILABLE: { message: 'No Python worker could take the run', status: 503, close: 0 }, // N
   AGS_WORKER_POOL_CLOSED: { message: 'The Python worker pool is shut down', status: 503, close: 0 }, // N
+  AGS_WORKER_BUSY: { message: 'Every Python worker has more than maxQueuedBytes (%d) of messages it has not read yet; try again later', status: 503, close: 0 }, // N
   AGS_PYTHON_NOT_READY: { message: 'The Python worker (%s) could not start: %s. %s', status: 500, close: 0 }, // N, at app.ready()
 
   // Connections (a close)

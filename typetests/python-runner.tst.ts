@@ -32,6 +32,7 @@ describe('pythonRunner(options)', () => {
       maxLineBytes?: number
       maxImagePixels?: number
       maxImageBytes?: number
+      maxQueuedBytes?: number
       shutdownTimeout?: number
       logger?: FastifyBaseLogger
     }>()

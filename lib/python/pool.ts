@@ -101,7 +101,12 @@ export class WorkerPool {
         if (this.#closed) throw RunError.of('AGS_WORKER_POOL_CLOSED')
         // A pool whose workers die before they are ready cannot serve: say so now.
         if (this.#broken !== undefined && !this.#slots.some((w) => w.isReady && !w.exited)) throw new Error(this.#broken)
-        const live = this.#slots.filter((w) => !w.exited)
+        // A worker that does not keep up with its stdin takes no new run: a
+        // client cycling start/cancel would otherwise queue lines (and work)
+        // without bound, and every other run's credit and cancel behind them.
+        const all = this.#slots.filter((w) => !w.exited)
+        const live = all.filter((w) => w.backlog < this.#spawnOptions.maxQueuedBytes)
+        if (live.length === 0 && all.length > 0) throw RunError.of('AGS_WORKER_BUSY', [this.#spawnOptions.maxQueuedBytes])
         if (live.length === 0) {
           // Every worker died and waits for its restart.
           await Promise.race([new Promise<void>((resolve) => { this.#spawnWaiters.push(resolve) }), limit])

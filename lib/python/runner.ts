@@ -34,6 +34,8 @@ export interface PythonRunnerOptions {
   maxImagePixels?: number
   /** Largest image in a task, in decoded bytes, checked before base64 is decoded. Default 10 MiB. */
   maxImageBytes?: number
+  /** Bytes of messages a worker may have not read yet (its stdin backlog) and still take a new run; past it, runs end with AGS_WORKER_BUSY. Default 1 MiB. */
+  maxQueuedBytes?: number
   /** Milliseconds close() gives workers to exit before they are killed. Default 5000. */
   shutdownTimeout?: number
   /** Where worker logs (Python's stderr) and restarts go. Default: the Fastify logger of the app that registers the plugin. */
@@ -87,12 +89,13 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
   const maxLineBytes = integerOption(options.maxLineBytes, 'pythonRunner.maxLineBytes', 16 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024)
   const maxImagePixels = positive(options.maxImagePixels, 'maxImagePixels', 4096 * 4096)
   const maxImageBytes = positive(options.maxImageBytes, 'maxImageBytes', 10 * 1024 * 1024)
+  const maxQueuedBytes = positive(options.maxQueuedBytes, 'maxQueuedBytes', 1024 * 1024)
   const shutdownTimeout = positive(options.shutdownTimeout, 'shutdownTimeout', 5000)
   const pythonPath = [...(options.pythonPath ?? []), process.env.PYTHONPATH].filter((p) => p !== undefined && p !== '')
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' }
   if (pythonPath.length > 0) env.PYTHONPATH = pythonPath.join(':')
   const log = new LoggerRef(options.logger)
-  const pool = new WorkerPool({ python, factory, cwd, env, maxLineBytes, maxImagePixels, maxImageBytes, readyTimeout }, workers, log)
+  const pool = new WorkerPool({ python, factory, cwd, env, maxLineBytes, maxImagePixels, maxImageBytes, readyTimeout, maxQueuedBytes }, workers, log)
 
   return {
     async * run (request: RunRequest, context: RunContext): AsyncGenerator<AutoGenEvent> {

@@ -20,6 +20,8 @@ export interface WorkerSpawnOptions {
   maxImageBytes: number
   /** A worker not ready (AutoGen and the factory imported) within this many ms is killed. */
   readyTimeout: number
+  /** A worker with this many bytes of stdin unread takes no new run (AGS_WORKER_BUSY). */
+  maxQueuedBytes: number
 }
 
 /**
@@ -140,6 +142,8 @@ export class PythonWorker extends EventEmitter {
   /** It said `ready`: AutoGen and the factory are imported. */
   get isReady (): boolean { return this.#isReady }
   get load (): number { return this.#runs.size }
+  /** Bytes written to the worker's stdin that it has not read yet (what Node holds, past the pipe). */
+  get backlog (): number { return this.#child.stdin.writableLength }
 
   #onLine (line: string, resolveReady: () => void): void {
     let checked
