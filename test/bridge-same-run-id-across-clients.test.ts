@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startServer, Client, waitFor } from './fixtures/server.js'
 import { examplesRunner, workerStats } from './fixtures/python.js'
 import type { ResultFrame, ServerFrame } from '../lib/index.js'
@@ -12,13 +12,18 @@ function taskOf (frames: ServerFrame[]): unknown {
   return result?.result.messages[0]?.content
 }
 
-t.test('two clients start "r1" on one worker: each gets its own run, its own result, and nothing of the other', async (t) => {
+async function twoClientsOnOneWorker (t: Test) {
   const runner = examplesRunner({ workers: 1 })
   const { app, url } = await startServer({ runner })
   t.after(() => app.close())
   const a = await Client.connect(url)
   const b = await Client.connect(url)
   t.after(() => { a.close(); b.close() })
+  return { runner, app, a, b }
+}
+
+t.test('two clients start "r1" on one worker: each gets its own run, its own result, and nothing of the other', async (t) => {
+  const { runner, app, a, b } = await twoClientsOnOneWorker(t)
   a.send({ type: 'start', runId: 'r1', task: 'task of A', options: { example: 'long_stream', words: 200 } })
   b.send({ type: 'start', runId: 'r1', task: 'task of B', options: { example: 'long_stream', words: 200 } })
   const [fa, fb] = await Promise.all([a.untilEnded('r1'), b.untilEnded('r1')])
@@ -36,12 +41,7 @@ t.test('two clients start "r1" on one worker: each gets its own run, its own res
 })
 
 t.test('A cancels its "r1": B\'s "r1" on the same worker is untouched and finishes', async (t) => {
-  const runner = examplesRunner({ workers: 1 })
-  const { app, url } = await startServer({ runner })
-  t.after(() => app.close())
-  const a = await Client.connect(url)
-  const b = await Client.connect(url)
-  t.after(() => { a.close(); b.close() })
+  const { runner, a, b } = await twoClientsOnOneWorker(t)
   a.send({ type: 'start', runId: 'r1', task: 'A', options: { example: 'long_stream', words: 1_000_000 } })
   await a.until(() => a.run('r1').some((f) => f.type === 'token'))
   b.send({ type: 'start', runId: 'r1', task: 'B', options: { example: 'long_stream', words: 300 } })
