@@ -30,9 +30,9 @@ export interface PythonRunnerOptions {
   readyTimeout?: number
   /** Longest NDJSON line between Node and a worker, either way, in bytes. A run whose request or item would be longer ends with BAD_REQUEST or ITEM_TOO_LARGE. Default 16 MiB. */
   maxLineBytes?: number
-  /** Largest image in a task, in pixels (width × height), checked from the image header before it is decoded. Default 16777216 (4096 × 4096). */
+  /** Largest total of a task's images, in pixels (width × height), read from the image headers before anything is decoded. Default 16777216 (4096 × 4096). */
   maxImagePixels?: number
-  /** Largest image in a task, in decoded bytes, checked before base64 is decoded. Default 10 MiB. */
+  /** Largest total of a task's images, in decoded bytes, from their base64 lengths before anything is decoded. Default 10 MiB. */
   maxImageBytes?: number
   /** Bytes of messages a worker may have not read yet (its stdin backlog) and still take a new run; past it, runs end with AGS_WORKER_BUSY. Default 1 MiB. */
   maxQueuedBytes?: number

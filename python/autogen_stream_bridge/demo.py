@@ -4,6 +4,10 @@ With OPENAI_API_KEY set it talks to OpenAI (model from OPENAI_MODEL, default
 gpt-4o-mini; needs ``pip install 'autogen-stream-bridge[openai]'``).
 Without it, canned replay answers about the task keep the demo offline while
 still streaming word by word.
+
+Nothing a client sends sets a size, a delay or a count here: the run's
+options are ignored, the team ends after at most 6 messages, and only the
+first characters of the task are read for the replay answers.
 """
 
 from __future__ import annotations
@@ -79,13 +83,22 @@ def _openai_client() -> ChatCompletionClient:
     return OpenAIChatCompletionClient(model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"))
 
 
+# The replay answers quote at most this much of the task.
+TOPIC_CHARS = 80
+# How much of the task is read to find it: a task may be as long as a line
+# (16 MiB by default), and none of that need be copied or scanned.
+TOPIC_SCAN_CHARS = 1000
+
+
 def _topic(task: object) -> str:
     text = task if isinstance(task, str) else (task.get("content") if isinstance(task, dict) else None)
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
         return "your task"
     # One line of single-spaced words: replay streaming rejoins words with
     # single spaces, and the chunks should add up to the final message.
-    words = re.sub(r"\s+", " ", text).strip()
-    if len(words) > 80:
-        words = words[:77].rstrip() + "..."
+    words = re.sub(r"\s+", " ", text[:TOPIC_SCAN_CHARS]).strip()
+    if not words:
+        return "your task"
+    if len(words) > TOPIC_CHARS:
+        words = words[: TOPIC_CHARS - 3].rstrip() + "..."
     return f'"{words}"'

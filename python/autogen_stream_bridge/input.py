@@ -23,6 +23,8 @@ from autogen_agentchat.agents._user_proxy_agent import cancellable_input
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 
+from .protocol import lone_surrogate, replace_lone_surrogates
+
 log = logging.getLogger(__name__)
 
 # How long an input request may wait for its UserInputRequestedEvent to reach
@@ -94,6 +96,12 @@ class InputBroker:
         if future is None or future.done():
             log.debug("run %s: no pending input request %s", self._key, request_id)
             return
+        if lone_surrogate(content) is not None:
+            # JSON can carry "\ud800", Unicode cannot: the agent's message
+            # would fail to serialize and end the run. U+FFFD instead, as
+            # any UTF-8 decoder would.
+            log.debug("run %s: lone surrogates in the answer to %s replaced by U+FFFD", self._key, request_id)
+            content = replace_lone_surrogates(content)
         future.set_result(content)
 
     def fail(self, request_id: str, message: str) -> None:

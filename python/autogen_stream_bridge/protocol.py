@@ -254,6 +254,26 @@ def recover_target(value: Any, line: bytes) -> tuple[str | None, str] | None:
         return None
 
 
+# json.loads joins an escaped surrogate pair into one code point, so a
+# surrogate left in a parsed string is a lone one: "\ud800" is valid JSON but
+# not Unicode, cannot be UTF-8, and pydantic refuses to serialize it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone UTF-16 surrogate in text, or None."""
+    if text.isascii():  # the common case, without a regex pass
+        return None
+    match = _LONE_SURROGATE.search(text)
+    return match.group() if match else None
+
+
+def replace_lone_surrogates(text: str) -> str:
+    """text with every lone surrogate replaced by U+FFFD, as a UTF-8 decoder
+    replaces what it cannot read."""
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def error_ev(run: str, code: str, message: str, detail: str | None = None) -> ErrorEv:
     ev: ErrorEv = {"ev": "error", "run": run, "code": code, "message": message}
     if detail is not None:

@@ -21,7 +21,7 @@ from autogen_agentchat.conditions import ExternalTermination
 from autogen_agentchat.messages import UserInputRequestedEvent
 from autogen_core import CancellationToken
 
-from .convert import BadTask, item_to_raw_json, task_from_json
+from .convert import BadTask, check_options, item_to_raw_json, task_from_json
 from .counters import Counters
 from .errors import (
     CLIENT_MESSAGE_LIMIT,
@@ -137,14 +137,11 @@ class Run:
         stream: AsyncIterator[Any] | None = None
         try:
             try:
-                # Before the factory: a task the run cannot use (or an image
-                # too large to decode) must cost nothing but this check.
+                # Before the factory: a task the run cannot use (or images
+                # too large to decode, or text that is not Unicode) must
+                # cost nothing but these checks.
                 task = task_from_json(self._op["task"], self._limits)
-                options = self._op.get("options")
-                if options is None:
-                    options = {}
-                if not isinstance(options, dict):
-                    raise BadTask("options must be a JSON object")
+                options = check_options(self._op.get("options"))
             except BadTask as e:
                 # About the client's own task, so meant for the client.
                 text = str(e)

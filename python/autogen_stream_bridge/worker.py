@@ -69,14 +69,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=_at_least(1),
         default=DEFAULT_MAX_IMAGE_PIXELS,
         metavar="N",
-        help="largest width*height of an image in a task (default %(default)s); more is AGS_IMAGE_TOO_LARGE",
+        help="largest total width*height of all the images in a task, read from their headers "
+        "(default %(default)s); more is AGS_IMAGE_TOO_LARGE",
     )
     parser.add_argument(
         "--max-image-bytes",
         type=_at_least(1),
         default=DEFAULT_MAX_IMAGE_BYTES,
         metavar="N",
-        help="largest decoded size of an image in a task (default %(default)s); more is AGS_IMAGE_TOO_LARGE",
+        help="largest total decoded size in bytes of all the images in a task (default %(default)s); "
+        "more is AGS_IMAGE_TOO_LARGE",
     )
     return parser.parse_args(argv)
 

@@ -133,9 +133,10 @@ async def test_unreadable_images_are_bad_requests(spawn: Spawn) -> None:
 
 
 def test_check_images_in_process() -> None:
-    limits = Limits(max_image_pixels=100, max_image_bytes=10_000)
+    # Per task: two images of 100 pixels fit in 200 (test_image_totals has the totals).
+    limits = Limits(max_image_pixels=200, max_image_bytes=10_000)
     ok = _png(PILImage.new("L", (10, 10)))
-    wide = _png(PILImage.new("L", (11, 10)))
+    wide = _png(PILImage.new("L", (21, 10)))
     check_images(_multimodal(ok, ok), limits)
     check_images({"type": "TextMessage", "content": "no images"}, limits)
     # Images in a HandoffMessage's context (UserMessage content lists) count too, in order.
@@ -145,7 +146,7 @@ def test_check_images_in_process() -> None:
         "content": "over",
         "context": [{"type": "UserMessage", "source": "u", "content": ["hi", {"data": ok}, {"data": wide}]}],
     }
-    with pytest.raises(ImageTooLarge, match=r"^task image 2 is 11x10 pixels; the limit is 100 \(maxImagePixels\)$"):
+    with pytest.raises(ImageTooLarge, match=r"^task image 2 is 21x10 pixels; the limit is 200 \(maxImagePixels\)$"):
         check_images(handoff, limits)
     # The byte limit is checked from the base64 length, before decoding.
     with pytest.raises(ImageTooLarge, match=r"^task image 1 is 15000 bytes"):

@@ -110,6 +110,20 @@ async def test_demo_team_offline(spawn: Spawn) -> None:
     assert "".join(chunks) == messages[1]["content"] + messages[3]["content"]
 
 
+async def test_demo_bounds_what_a_client_sends(spawn: Spawn) -> None:
+    """Options are ignored (no size, delay or count comes from the client),
+    and only the start of a long task is read for the replay answers."""
+    worker = await spawn("autogen_stream_bridge.demo:create_team", env={"OPENAI_API_KEY": ""})
+    task = "  many\n\n words " * 200_000  # 3.4 MB
+    await worker.start("r1", task=task, credit=1000, words=10**9, delay=1e308, rounds=10**6, max_messages=10**6)
+    evs = await worker.until_terminal("r1")
+    assert evs[-1]["ev"] == "end"
+    messages = [e["item"] for e in evs[:-1] if e["item"]["type"] == "TextMessage"]
+    assert [m["source"] for m in messages] == ["user", "writer", "critic", "writer", "critic"]
+    quoted = messages[1]["content"].split('"')[1]
+    assert quoted.startswith("many words many words") and quoted.endswith("...") and len(quoted) <= 80
+
+
 async def test_default_factory_is_the_demo(spawn: Spawn) -> None:
     worker = await spawn("", env={"OPENAI_API_KEY": "", "AUTOGEN_STREAM_FACTORY": ""})
     await worker.start("r1", credit=1000)
