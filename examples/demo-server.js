@@ -15,7 +15,9 @@ await app.register(autogenStream, {
   path: '/autogen',
   runner: pythonRunner({
     factory: process.env.AUTOGEN_FACTORY ?? 'autogen_stream_bridge.demo:create_team',
-    workers: Number(process.env.WORKERS ?? 2)
+    workers: Number(process.env.WORKERS ?? 2),
+    // The demo's team reads these; the workers see nothing else of the server's secrets.
+    passEnv: ['OPENAI_API_KEY', 'OPENAI_MODEL', 'OPENAI_BASE_URL']
   })
 })
 

@@ -84,9 +84,61 @@ function integer (opts: Record<string, unknown>, name: string, fallback: number,
 // setTimeout keeps larger delays to 1 ms, so a longer limit would fire at once.
 export const MAX_DELAY = 2 ** 31 - 1
 
+// Every option, checked by the compiler against AutogenStreamOptions: a name
+// missing here or added there fails the build.
+const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
+  runner: true,
+  path: true,
+  highWaterMark: true,
+  maxBufferedBytes: true,
+  maxRunsPerConnection: true,
+  maxPayload: true,
+  maxBadFrames: true,
+  maxFrameDepth: true,
+  stallTimeout: true,
+  pingInterval: true,
+  idleTimeout: true,
+  runTimeout: true,
+  inputTimeout: true,
+  closeGrace: true,
+  coalesceTokens: true,
+  maxTokenFrameChars: true,
+  websocket: true
+}
+// What Fastify's register() itself takes and passes on with the plugin's options.
+const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
+
+/**
+ * Refuses option names nobody reads: a misspelt limit (or, later, a
+ * misspelt `authenticate`) must fail at registration, never be ignored.
+ */
+export function rejectUnknownOptions (opts: Record<string, unknown>, known: readonly string[], label: string): void {
+  const unknown = Object.keys(opts).filter((name) => !known.includes(name))
+  if (unknown.length === 0) return
+  const hint = unknown.map((name) => closest(name, known)).filter((s) => s !== undefined)
+  throw new InvalidOptionError(`${label}${unknown.join(', ')}`, `unknown option${unknown.length > 1 ? 's' : ''}${hint.length > 0 ? ` (did you mean ${hint.join(', ')}?)` : ''}; known: ${known.join(', ')}`, show(unknown.map((n) => opts[n])))
+}
+
+/** A known name one or two edits away, case aside. */
+function closest (name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase()
+  return known.find((k) => k.toLowerCase() === lower || editDistance(k.toLowerCase(), lower) <= 2)
+}
+
+function editDistance (a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = row
+  }
+  return prev[b.length] as number
+}
+
 /** Normalizes the caller's options once, without touching the caller's object. */
 export function normalizeOptions (input: AutogenStreamOptions | undefined): Config {
   const opts = (input ?? {}) as unknown as Record<string, unknown>
+  rejectUnknownOptions(opts, [...Object.keys(OPTION_NAMES), ...REGISTER_OPTIONS], '')
   const runner = opts.runner
   const isRunner = typeof runner === 'function' ||
     (typeof runner === 'object' && runner !== null && typeof (runner as RunnerObject).run === 'function')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import autogenStream, { type AutogenStreamOptions } from '../lib/index.js'
+import autogenStream, { pythonRunner, type AutogenStreamOptions, type PythonRunnerOptions } from '../lib/index.js'
 import { result } from './fixtures/events.js'
 
 const runner = async function * () { yield result() }
@@ -17,7 +17,10 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['stallTimeout negative', { runner, stallTimeout: -1 }, /"stallTimeout".*\(got -1\)/],
   ['pingInterval too large', { runner, pingInterval: 2 ** 31 }, /"pingInterval".*\(got 2147483648\)/],
   ['coalesceTokens not boolean', { runner, coalesceTokens: 'yes' }, /"coalesceTokens": expected a boolean \(got "yes"\)/],
-  ['websocket not an object', { runner, websocket: 3 }, /"websocket".*\(got 3\)/]
+  ['websocket not an object', { runner, websocket: 3 }, /"websocket".*\(got 3\)/],
+  ['a misspelt option', { runner, maxPayLoad: 1024 }, /^Invalid option "maxPayLoad": unknown option \(did you mean maxPayload\?\); known: runner, path, .*websocket, prefix, logLevel, logSerializers \(got \[1024\]\)$/],
+  ['an option of a later version', { runner, authenticate: () => ({ id: 'u' }) }, /^Invalid option "authenticate": unknown option; known: /],
+  ['two unknown options', { runner, foo: 1, bar: 2 }, /^Invalid option "foo, bar": unknown options; known: /]
 ]
 
 for (const [name, opts, message] of bad) {
@@ -48,4 +51,16 @@ t.test('the decorator is a read-only view', async (t) => {
   t.same({ ...app.autogenStream.counters }, { connections: 0, runsStarted: 0, frames: 0, tokens: 0, bytes: 0, cancels: 0, errors: 0 })
   t.throws(() => { (app.autogenStream as { runs: number }).runs = 3 })
   t.ok(Object.isFrozen(app.autogenStream))
+})
+
+t.test("Fastify's own register options pass, and pythonRunner refuses unknown options too", async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(autogenStream, { runner, logLevel: 'warn' } as AutogenStreamOptions)
+  await app.ready()
+  t.ok(app.hasRoute({ method: 'GET', url: '/autogen' }))
+  t.throws(() => pythonRunner({ factory: 'm:f', worker: 3 } as unknown as PythonRunnerOptions), {
+    code: 'AGS_INVALID_OPTION',
+    message: /^Invalid option "pythonRunner.worker": unknown option \(did you mean workers\?\); known: factory, python, workers, /
+  })
 })

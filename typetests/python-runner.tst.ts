@@ -27,6 +27,7 @@ describe('pythonRunner(options)', () => {
       credit?: number
       cwd?: string
       pythonPath?: string[]
+      passEnv?: string[]
       env?: Record<string, string>
       readyTimeout?: number
       maxLineBytes?: number

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { InvalidOptionError, RunError } from '../errors.js'
-import { integerOption, MAX_DELAY } from '../options.js'
+import { integerOption, MAX_DELAY, rejectUnknownOptions } from '../options.js'
 import type { RunContext, RunnerObject, RunRequest } from '../runner.js'
 import type { AutoGenEvent } from '../schemas/events.js'
 import { RunChannel } from './channel.js'
@@ -24,7 +24,14 @@ export interface PythonRunnerOptions {
   cwd?: string
   /** Extra directories for the workers' PYTHONPATH. */
   pythonPath?: string[]
-  /** Extra environment for the workers (merged over process.env). */
+  /**
+   * Variables of the server's environment the workers also see, beyond the
+   * system ones they always get (WORKER_ENV_DEFAULTS: PATH, HOME, locale,
+   * temp dirs, proxies, CA bundles). Secrets the server holds are withheld
+   * unless named here, e.g. ['OPENAI_API_KEY']; ['*'] passes everything.
+   */
+  passEnv?: string[]
+  /** Variables set for the workers, over what they inherit. */
   env?: Record<string, string>
   /** Milliseconds a worker may take to get ready (import AutoGen and the factory) before it is killed and restarted, and a run waits for one. Default 60000. */
   readyTimeout?: number
@@ -59,6 +66,52 @@ export interface PythonRunner extends RunnerObject {
   ready: () => Promise<void>
 }
 
+/**
+ * What a worker sees of the server's environment without being told more:
+ * what Python, pip's certificates and proxies need to work, nothing that
+ * could be a secret. Names ending in "*" are prefixes.
+ */
+export const WORKER_ENV_DEFAULTS: readonly string[] = [
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_*', 'TZ', 'TMPDIR', 'TEMP', 'TMP',
+  'SYSTEMROOT', 'COMSPEC', 'PATHEXT', 'WINDIR',
+  'VIRTUAL_ENV', 'PYTHONHOME', 'PYTHONIOENCODING', 'PYTHONUTF8', 'PYTHONDONTWRITEBYTECODE',
+  'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE',
+  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy',
+  'AUTOGEN_STREAM_LOG_LEVEL'
+]
+
+function workerEnv (server: NodeJS.ProcessEnv, pass: readonly string[] | undefined): NodeJS.ProcessEnv {
+  if (pass !== undefined && (!Array.isArray(pass) || pass.some((n) => typeof n !== 'string' || n === ''))) {
+    throw new InvalidOptionError('pythonRunner.passEnv', 'expected an array of variable names', JSON.stringify(pass))
+  }
+  const names = [...WORKER_ENV_DEFAULTS, ...(pass ?? [])]
+  if (names.includes('*')) return { ...server }
+  const env: NodeJS.ProcessEnv = {}
+  for (const [key, value] of Object.entries(server)) {
+    if (names.some((n) => n.endsWith('*') ? key.startsWith(n.slice(0, -1)) : key === n)) env[key] = value
+  }
+  return env
+}
+
+// Checked by the compiler against PythonRunnerOptions, as the plugin's own.
+const PYTHON_OPTION_NAMES: Record<keyof PythonRunnerOptions, true> = {
+  factory: true,
+  python: true,
+  workers: true,
+  credit: true,
+  cwd: true,
+  pythonPath: true,
+  env: true,
+  passEnv: true,
+  readyTimeout: true,
+  maxLineBytes: true,
+  maxImagePixels: true,
+  maxImageBytes: true,
+  maxQueuedBytes: true,
+  shutdownTimeout: true,
+  logger: true
+}
+
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 function defaultPython (cwd: string): string {
@@ -81,6 +134,7 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
   if (typeof factory !== 'string' || !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(factory)) {
     throw new InvalidOptionError('pythonRunner.factory', 'expected "module:callable"', JSON.stringify(factory))
   }
+  rejectUnknownOptions(options as unknown as Record<string, unknown>, Object.keys(PYTHON_OPTION_NAMES), 'pythonRunner.')
   const cwd = resolve(options.cwd ?? process.cwd())
   const python = options.python ?? defaultPython(cwd)
   const workers = positive(options.workers, 'workers', 2)
@@ -92,7 +146,7 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
   const maxQueuedBytes = positive(options.maxQueuedBytes, 'maxQueuedBytes', 1024 * 1024)
   const shutdownTimeout = positive(options.shutdownTimeout, 'shutdownTimeout', 5000)
   const pythonPath = [...(options.pythonPath ?? []), process.env.PYTHONPATH].filter((p) => p !== undefined && p !== '')
-  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' }
+  const env: NodeJS.ProcessEnv = { ...workerEnv(process.env, options.passEnv), ...options.env, PYTHONUNBUFFERED: '1' }
   if (pythonPath.length > 0) env.PYTHONPATH = pythonPath.join(':')
   const log = new LoggerRef(options.logger)
   const pool = new WorkerPool({ python, factory, cwd, env, maxLineBytes, maxImagePixels, maxImageBytes, readyTimeout, maxQueuedBytes }, workers, log)

@@ -227,3 +227,23 @@ __all__ = [
     "run_error_stream",
     "slow_team",
 ]
+
+
+class _EnvProbe:
+    """Ends at once with a TaskResult whose one message is the JSON of the
+    worker's values of options.names (null for a variable it cannot see)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._names = names
+
+    async def run_stream(self, *, task: Any = None, cancellation_token: Any = None) -> AsyncGenerator[TaskResult, None]:
+        import json
+        import os
+
+        seen = {name: os.environ.get(name) for name in self._names}
+        yield TaskResult(messages=[TextMessage(content=json.dumps(seen), source="env")], stop_reason="probed")
+
+
+def env_probe(request: RunRequest) -> _EnvProbe:
+    names = request.options.get("names", [])
+    return _EnvProbe([str(n) for n in names] if isinstance(names, list) else [])
