@@ -30,6 +30,7 @@ export const ErrorTable = {
   AGS_UNKNOWN_RUN: { message: 'No active run "%s" on this connection', status: 404, close: 0 },
   AGS_UNKNOWN_REQUEST: { message: 'Run "%s" is not waiting for input "%s"', status: 404, close: 0 },
   AGS_UNSUPPORTED_PROTOCOL: { message: 'None of the offered subprotocols (%s) is supported; use %s', status: 400, close: 0 },
+  AGS_FORBIDDEN_ORIGIN: { message: 'Origin %s may not open this socket (allowedOrigins)', status: 403, close: 0 },
 
   // Runs (an `error` frame with runId and seq)
   AGS_RUNNER_ERROR: { message: 'The runner failed', status: 500, close: 0 },
@@ -96,6 +97,7 @@ export const DuplicateRunIdError = define('AGS_DUPLICATE_RUN_ID')
 export const UnknownRunError = define('AGS_UNKNOWN_RUN')
 export const UnknownRequestError = define('AGS_UNKNOWN_REQUEST')
 export const UnsupportedProtocolError = define('AGS_UNSUPPORTED_PROTOCOL')
+export const ForbiddenOriginError = define('AGS_FORBIDDEN_ORIGIN')
 export const RunnerFailedError = define('AGS_RUNNER_ERROR')
 export const RunnerNoResultError = define('AGS_RUNNER_NO_RESULT')
 export const InvalidEventError = define('AGS_INVALID_EVENT')

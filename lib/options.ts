@@ -1,4 +1,5 @@
 import type { WebsocketPluginOptions } from '@fastify/websocket'
+import type { FastifyRequest } from 'fastify'
 import { InvalidOptionError } from './errors.js'
 import { toRunnerObject, type Runner, type RunnerObject } from './runner.js'
 
@@ -37,6 +38,14 @@ export interface AutogenStreamOptions {
   maxTokenFrameChars?: number
   /** Options for @fastify/websocket when this plugin registers it (it does unless the app already has it). */
   websocket?: WebsocketPluginOptions
+  /**
+   * Which browser pages may open the socket (their `Origin` header): exact
+   * origins ('https://app.example.com'), or a function. Default: only the
+   * origin the request was sent to (same Host); requests without Origin
+   * (non-browser clients) are let through. Stops cross-site WebSocket
+   * hijacking: another site's page opening the socket with the user's cookies.
+   */
+  allowedOrigins?: string[] | ((origin: string, request: FastifyRequest) => boolean)
 }
 
 export interface Config {
@@ -57,6 +66,7 @@ export interface Config {
   coalesceTokens: boolean
   maxTokenFrameChars: number
   websocket: WebsocketPluginOptions
+  allowedOrigins: string[] | ((origin: string, request: FastifyRequest) => boolean) | undefined
 }
 
 function show (value: unknown): string {
@@ -103,7 +113,8 @@ const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
   closeGrace: true,
   coalesceTokens: true,
   maxTokenFrameChars: true,
-  websocket: true
+  websocket: true,
+  allowedOrigins: true
 }
 // What Fastify's register() itself takes and passes on with the plugin's options.
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
@@ -133,6 +144,12 @@ function editDistance (a: string, b: string): number {
     prev = row
   }
   return prev[b.length] as number
+}
+
+function originsOption (value: unknown): Config['allowedOrigins'] {
+  if (value === undefined || typeof value === 'function') return value as Config['allowedOrigins']
+  if (Array.isArray(value) && value.every((o) => typeof o === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(o))) return [...value] as string[]
+  throw new InvalidOptionError('allowedOrigins', 'expected a function (origin, request) => boolean or an array of origins such as "https://app.example.com" (scheme and host, no path)', show(value))
 }
 
 /** Normalizes the caller's options once, without touching the caller's object. */
@@ -182,6 +199,7 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     closeGrace: integer(opts, 'closeGrace', 1000, 0, MAX_DELAY),
     coalesceTokens,
     maxTokenFrameChars: integer(opts, 'maxTokenFrameChars', 16 * 1024, 1),
-    websocket: { ...(websocket as WebsocketPluginOptions) }
+    websocket: { ...(websocket as WebsocketPluginOptions) },
+    allowedOrigins: originsOption(opts.allowedOrigins)
   }
 }

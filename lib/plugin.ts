@@ -5,8 +5,8 @@ import { Type, type Static } from 'typebox'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import { Connection, type PluginState } from './connection.js'
-import { AlreadyRegisteredError, ShutdownError, UnsupportedProtocolError } from './errors.js'
-import { normalizeOptions, type AutogenStreamOptions } from './options.js'
+import { AlreadyRegisteredError, ForbiddenOriginError, ShutdownError, UnsupportedProtocolError } from './errors.js'
+import { normalizeOptions, type AutogenStreamOptions, type Config } from './options.js'
 import { MemoryRunRegistry } from './registry.js'
 import { createCounters, createView, type AutogenStreamView } from './stats.js'
 import { PROTOCOL, PROTOCOLS } from './schemas/frames.js'
@@ -40,8 +40,31 @@ function cutLateUpgrade (_request: unknown, socket: { destroy: () => void }): vo
 /** The body of an HTTP error answer of the route. */
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() })
 
-/** Refuses the upgrade, before any WebSocket exists, when only unknown versions are offered. */
-async function checkProtocol (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+/**
+ * A browser page from another site may open the socket with the user's
+ * cookies (cross-site WebSocket hijacking): the Origin it sends must be the
+ * one the request went to, or one the app allows.
+ */
+function originAllowed (request: FastifyRequest, allowed: Config['allowedOrigins']): boolean {
+  const origin = request.headers.origin
+  if (origin === undefined) return true // not a browser
+  if (typeof allowed === 'function') return allowed(origin, request) === true
+  if (allowed !== undefined) return allowed.includes(origin)
+  try {
+    return new URL(origin).host === request.host
+  } catch {
+    return false
+  }
+}
+
+/** Refuses the upgrade, before any WebSocket exists: a foreign Origin, or only unknown protocol versions. */
+async function checkUpgrade (this: { config: Config }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (!originAllowed(request, this.config.allowedOrigins)) {
+    const err = new ForbiddenOriginError(JSON.stringify(String(request.headers.origin).slice(0, 200)))
+    const body: Static<typeof ErrorBody> = { code: err.code, message: err.message }
+    await reply.code(err.statusCode ?? 403).send(body)
+    return
+  }
   const offered = offeredProtocols(request)
   if (offered.length === 0 || offered.some((p) => supported.has(p))) return
   const err = new UnsupportedProtocolError(offered.join(', '), PROTOCOL)
@@ -124,8 +147,8 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   // serialised by Fastify, typed by the TypeBox provider.
   fastify.withTypeProvider<TypeBoxTypeProvider>().get(config.path, {
     websocket: true,
-    preValidation: checkProtocol,
-    schema: { response: { 400: ErrorBody } }
+    preValidation: checkUpgrade.bind({ config }),
+    schema: { response: { 400: ErrorBody, 403: ErrorBody } }
   }, (socket, request) => {
     Connection.open(state, socket, request)
   })

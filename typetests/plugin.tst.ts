@@ -3,7 +3,7 @@
  * its own name, so they check the published declarations in dist/ (run
  * `npm run build` first).
  */
-import fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify'
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import { describe, expect, test } from 'tstyche'
 import autogenStream, {
@@ -46,6 +46,7 @@ describe('autogenStream', () => {
       coalesceTokens?: boolean
       maxTokenFrameChars?: number
       websocket?: WebsocketPluginOptions
+      allowedOrigins?: string[] | ((origin: string, request: FastifyRequest) => boolean)
     }>()
   })
 })
