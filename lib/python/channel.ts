@@ -21,13 +21,19 @@ import { EncodeError, type PythonWorker, type RunListener, type WorkerEvent } fr
 type Ending = { kind: 'done' } | { kind: 'error', error: RunError }
 
 /**
- * What the worker sent, in its order. An input request waits here behind the
- * items sent before it (the UserInputRequestedEvent it answers, the rest of
- * a streamed message), so the client never gets a prompt ahead of them.
+ * An input request, passed down the iterator in the worker's order instead
+ * of being asked at once: pythonRunner's generator asks it (ask()) only when
+ * it reaches it, after it has yielded every item the worker sent before it
+ * (the UserInputRequestedEvent it answers, the rest of a streamed message),
+ * so the client never gets a prompt ahead of them.
  */
-type Entry = { item: AutoGenEvent } | { input: { requestId: string, prompt: string } }
+export class InputAsk {
+  constructor (readonly requestId: string, readonly prompt: string) {}
+}
 
-export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListener {
+type Entry = { item: AutoGenEvent } | { input: InputAsk }
+
+export class RunChannel implements AsyncIterableIterator<AutoGenEvent | InputAsk>, RunListener {
   readonly #worker: PythonWorker
   /** The server's key for the run: what the worker knows it by. */
   readonly #key: string
@@ -40,7 +46,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
   #ending: Ending | undefined
   #sawResult = false
   #stopRequested = false
-  #waiter: { resolve: (r: IteratorResult<AutoGenEvent>) => void, reject: (e: Error) => void } | undefined
+  #waiter: { resolve: (r: IteratorResult<AutoGenEvent | InputAsk>) => void, reject: (e: Error) => void } | undefined
 
   constructor (worker: PythonWorker, request: RunRequest, context: RunContext, window: number) {
     this.#worker = worker
@@ -73,13 +79,10 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
 
   [Symbol.asyncIterator] (): this { return this }
 
-  next (): Promise<IteratorResult<AutoGenEvent>> {
-    for (let entry = this.#queue.shift(); entry !== undefined; entry = this.#queue.shift()) {
-      if ('input' in entry) {
-        // Everything before it has been handed to the Run: its turn now.
-        this.#askInput(entry.input.requestId, entry.input.prompt)
-        continue
-      }
+  next (): Promise<IteratorResult<AutoGenEvent | InputAsk>> {
+    const entry = this.#queue.shift()
+    if (entry !== undefined) {
+      if ('input' in entry) return Promise.resolve({ value: entry.input, done: false })
       this.#queuedItems--
       this.#topUp()
       return Promise.resolve({ value: entry.item, done: false })
@@ -92,7 +95,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     return new Promise((resolve, reject) => { this.#waiter = { resolve, reject } })
   }
 
-  async return (): Promise<IteratorResult<AutoGenEvent>> {
+  async return (): Promise<IteratorResult<AutoGenEvent | InputAsk>> {
     this.#onAbort()
     return { value: undefined, done: true }
   }
@@ -139,10 +142,17 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
         }
         return
       }
-      case 'input_request':
-        if (this.#queue.length === 0) this.#askInput(event.request_id, event.prompt)
-        else this.#queue.push({ input: { requestId: event.request_id, prompt: event.prompt } })
+      case 'input_request': {
+        const input = new InputAsk(event.request_id, event.prompt)
+        const waiter = this.#waiter
+        if (waiter !== undefined) {
+          this.#waiter = undefined
+          waiter.resolve({ value: input, done: false })
+        } else {
+          this.#queue.push({ input })
+        }
         return
+      }
       case 'end':
         this.#end({ kind: 'done' })
         return
@@ -168,7 +178,9 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     }
   }
 
-  #askInput (requestId: string, prompt: string): void {
+  /** Asks the client (the Run's requestInput); the answer, or why none came, goes to the worker. */
+  ask ({ requestId, prompt }: InputAsk): void {
+    if (this.#ending !== undefined) return
     this.#context.requestInput(prompt, { requestId }).then(
       (content) => this.#answer(requestId, content),
       (err: Error) => this.#worker.send({ op: 'input_error', run: this.#key, request_id: requestId, message: err.message })

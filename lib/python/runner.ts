@@ -5,7 +5,7 @@ import { InvalidOptionError, RunError } from '../errors.js'
 import { integerOption, MAX_DELAY, rejectUnknownOptions } from '../options.js'
 import type { RunContext, RunnerObject, RunRequest } from '../runner.js'
 import type { AutoGenEvent } from '../schemas/events.js'
-import { RunChannel } from './channel.js'
+import { InputAsk, RunChannel } from './channel.js'
 import { WorkerPool } from './pool.js'
 import type { WorkerStats } from './protocol.js'
 import type { FastifyBaseLogger } from 'fastify'
@@ -166,7 +166,11 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
       }
       const channel = new RunChannel(worker, request, context, credit)
       try {
-        yield * channel
+        for await (const entry of channel) {
+          // Asked here, in the stream's order: everything before it has been yielded.
+          if (entry instanceof InputAsk) channel.ask(entry)
+          else yield entry
+        }
       } finally {
         await channel.return()
       }
