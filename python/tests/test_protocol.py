@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from autogen_agentchat.base import TaskResult
@@ -99,12 +99,13 @@ def test_worker_exits_when_node_stops_reading() -> None:
         assert proc.stdout is not None and proc.stdin is not None
         assert json.loads(proc.stdout.readline())["ev"] == "ready"
         proc.stdout.close()
-        proc.stdin.write(b'{"op":"start","run":"r","task":"x"}\n{"op":"credit","run":"r","n":100000}\n')
-        proc.stdin.flush()
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc.returncode == 0
+        # The worker may see its stdout closed and exit before this is read:
+        # both are the behaviour under test, so a broken pipe here is fine.
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(b'{"op":"start","run":"r","task":"x"}\n{"op":"credit","run":"r","n":100000}\n')
+            proc.stdin.flush()
+        # A hang guard only: the worker exits on its own.
+        assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
