@@ -8,6 +8,8 @@ import {
 } from './errors.js'
 import { nestsDeeperThan } from './json-depth.js'
 import type { Config } from './options.js'
+import { identityOf } from './auth.js'
+import type { Identity } from './runner.js'
 import type { RunRegistry } from './registry.js'
 import { Run } from './run.js'
 import { Sender } from './sender.js'
@@ -36,6 +38,8 @@ export class Connection {
   readonly #state: PluginState
   readonly #ws: WebSocket
   readonly #request: FastifyRequest
+  /** Who is on this connection: authenticate()'s identity, or an anonymous one. */
+  readonly #identity: Identity
   readonly #log: FastifyBaseLogger
   readonly #sender: Sender
   /** This connection's runs by runId (the registry holds them by the server's key). */
@@ -58,6 +62,7 @@ export class Connection {
     this.#state = state
     this.#ws = ws
     this.#request = request
+    this.#identity = identityOf(request)
     this.#log = request.log
     const { config } = state
     this.#sender = new Sender(ws, state.counters, config, {
@@ -150,7 +155,7 @@ export class Connection {
       // The key is the server's, never the client's runId: two clients may pick the same runId.
       request: { runId, key: randomUUID(), task: frame.task, options: frame.options ?? {} },
       runner: config.runner,
-      context: { request: this.#request, log: this.#log },
+      context: { request: this.#request, log: this.#log, identity: this.#identity },
       highWaterMark: config.highWaterMark,
       runTimeout: config.runTimeout,
       inputTimeout: config.inputTimeout,

@@ -31,6 +31,8 @@ export const ErrorTable = {
   AGS_UNKNOWN_REQUEST: { message: 'Run "%s" is not waiting for input "%s"', status: 404, close: 0 },
   AGS_UNSUPPORTED_PROTOCOL: { message: 'None of the offered subprotocols (%s) is supported; use %s', status: 400, close: 0 },
   AGS_FORBIDDEN_ORIGIN: { message: 'Origin %s may not open this socket (allowedOrigins)', status: 403, close: 0 },
+  AGS_UNAUTHENTICATED: { message: 'Authentication required', status: 401, close: 0 },
+  AGS_FORBIDDEN: { message: 'Not allowed to connect', status: 403, close: 0 },
 
   // Runs (an `error` frame with runId and seq)
   AGS_RUNNER_ERROR: { message: 'The runner failed', status: 500, close: 0 },
@@ -39,6 +41,7 @@ export const ErrorTable = {
   AGS_RUN_TIMEOUT: { message: 'The run exceeded runTimeout (%d ms)', status: 504, close: 0 },
   AGS_INPUT_TIMEOUT: { message: 'No input for request "%s" within %d ms', status: 408, close: 0 },
   AGS_RUN_CANCELLED: { message: 'The run was cancelled (%s)', status: 499, close: 0 },
+  AGS_RUN_REFUSED: { message: 'This run is not allowed', status: 403, close: 0 },
 
   // Runs of the Python bridge: decided by the worker (W) or by Node (N)
   AGS_FACTORY_ERROR: { message: 'The agent factory failed', status: 500, close: 0 }, // W
@@ -98,6 +101,8 @@ export const UnknownRunError = define('AGS_UNKNOWN_RUN')
 export const UnknownRequestError = define('AGS_UNKNOWN_REQUEST')
 export const UnsupportedProtocolError = define('AGS_UNSUPPORTED_PROTOCOL')
 export const ForbiddenOriginError = define('AGS_FORBIDDEN_ORIGIN')
+export const UnauthenticatedError = define('AGS_UNAUTHENTICATED')
+export const ForbiddenError = define('AGS_FORBIDDEN')
 export const RunnerFailedError = define('AGS_RUNNER_ERROR')
 export const RunnerNoResultError = define('AGS_RUNNER_NO_RESULT')
 export const InvalidEventError = define('AGS_INVALID_EVENT')

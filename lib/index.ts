@@ -5,7 +5,8 @@ export default autogenStream
 
 export type { AutogenStreamOptions } from './options.js'
 export type { AutogenStreamView, Counters } from './stats.js'
-export type { Runner, RunnerObject, RunFunction, RunRequest, RunContext, InputRequestOptions } from './runner.js'
+export type { Runner, RunnerObject, RunFunction, RunRequest, RunContext, InputRequestOptions, Identity } from './runner.js'
+export type { Authenticate, AuthorizeRun } from './auth.js'
 export { pythonRunner, type PythonRunner, type PythonRunnerOptions } from './python/runner.js'
 export type { WorkerStats } from './python/protocol.js'
 export { RunError, ErrorTable, type ErrorCode } from './errors.js'

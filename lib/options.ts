@@ -1,5 +1,6 @@
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import type { FastifyRequest } from 'fastify'
+import { withAuthorization, type Authenticate, type AuthorizeRun } from './auth.js'
 import { InvalidOptionError } from './errors.js'
 import { toRunnerObject, type Runner, type RunnerObject } from './runner.js'
 
@@ -46,6 +47,21 @@ export interface AutogenStreamOptions {
    * hijacking: another site's page opening the socket with the user's cookies.
    */
   allowedOrigins?: string[] | ((origin: string, request: FastifyRequest) => boolean)
+  /**
+   * Who may connect: called before the upgrade with the request; returns the
+   * identity (`{ id, ... }`, JSON-serialisable) that runners and Python
+   * factories get. Nothing returned, or an error thrown: HTTP 401
+   * AGS_UNAUTHENTICATED; an error with statusCode 403: HTTP 403 AGS_FORBIDDEN.
+   * Without it, every connection is anonymous (`{ id: 'anonymous:<uuid>', anonymous: true }`).
+   */
+  authenticate?: Authenticate
+  /**
+   * Asked at the start of every run with its identity and what the client
+   * sent: return nothing to allow it, `{ task?, options? }` to replace those,
+   * or throw to refuse it (a RunError's code and message reach the client;
+   * anything else is AGS_RUN_REFUSED).
+   */
+  authorizeRun?: AuthorizeRun
 }
 
 export interface Config {
@@ -67,6 +83,7 @@ export interface Config {
   maxTokenFrameChars: number
   websocket: WebsocketPluginOptions
   allowedOrigins: string[] | ((origin: string, request: FastifyRequest) => boolean) | undefined
+  authenticate: Authenticate | undefined
 }
 
 function show (value: unknown): string {
@@ -114,7 +131,9 @@ const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
   coalesceTokens: true,
   maxTokenFrameChars: true,
   websocket: true,
-  allowedOrigins: true
+  allowedOrigins: true,
+  authenticate: true,
+  authorizeRun: true
 }
 // What Fastify's register() itself takes and passes on with the plugin's options.
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
@@ -182,8 +201,13 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     throw new InvalidOptionError('websocket', 'expected an object of @fastify/websocket options', show(websocket))
   }
 
+  for (const hook of ['authenticate', 'authorizeRun'] as const) {
+    if (opts[hook] !== undefined && typeof opts[hook] !== 'function') throw new InvalidOptionError(hook, 'expected a function', show(opts[hook]))
+  }
+  const runnerObject = toRunnerObject(runner as Runner)
   return {
-    runner: toRunnerObject(runner as Runner),
+    runner: opts.authorizeRun === undefined ? runnerObject : withAuthorization(runnerObject, opts.authorizeRun as AuthorizeRun),
+    authenticate: opts.authenticate as Authenticate | undefined,
     path,
     highWaterMark: integer(opts, 'highWaterMark', 64, 1, 1 << 20),
     maxBufferedBytes: integer(opts, 'maxBufferedBytes', 64 * 1024, 1024),

@@ -7,6 +7,7 @@ import type { WebSocket } from 'ws'
 import { Connection, type PluginState } from './connection.js'
 import { AlreadyRegisteredError, ForbiddenOriginError, ShutdownError, UnsupportedProtocolError } from './errors.js'
 import { normalizeOptions, type AutogenStreamOptions, type Config } from './options.js'
+import { authenticateRequest } from './auth.js'
 import { MemoryRunRegistry } from './registry.js'
 import { createCounters, createView, type AutogenStreamView } from './stats.js'
 import { PROTOCOL, PROTOCOLS } from './schemas/frames.js'
@@ -66,10 +67,14 @@ async function checkUpgrade (this: { config: Config }, request: FastifyRequest, 
     return
   }
   const offered = offeredProtocols(request)
-  if (offered.length === 0 || offered.some((p) => supported.has(p))) return
-  const err = new UnsupportedProtocolError(offered.join(', '), PROTOCOL)
-  const body: Static<typeof ErrorBody> = { code: err.code, message: err.message }
-  await reply.code(err.statusCode ?? 400).send(body)
+  if (offered.length > 0 && !offered.some((p) => supported.has(p))) {
+    const err = new UnsupportedProtocolError(offered.join(', '), PROTOCOL)
+    const body: Static<typeof ErrorBody> = { code: err.code, message: err.message }
+    await reply.code(err.statusCode ?? 400).send(body)
+    return
+  }
+  // Last: the cheap refusals above cost the app's authenticate() nothing.
+  if (this.config.authenticate !== undefined) await authenticateRequest(this.config.authenticate, request, reply)
 }
 
 /** The route each registration serves, per Fastify context (an own property: a child context may add its own). */
@@ -148,7 +153,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   fastify.withTypeProvider<TypeBoxTypeProvider>().get(config.path, {
     websocket: true,
     preValidation: checkUpgrade.bind({ config }),
-    schema: { response: { 400: ErrorBody, 403: ErrorBody } }
+    schema: { response: { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody } }
   }, (socket, request) => {
     Connection.open(state, socket, request)
   })

@@ -46,7 +46,7 @@ interface PendingInput {
 export interface RunOptions {
   request: RunRequest
   runner: RunnerObject
-  context: Pick<RunContext, 'request' | 'log'>
+  context: Pick<RunContext, 'request' | 'log' | 'identity'>
   highWaterMark: number
   runTimeout: number
   inputTimeout: number
@@ -96,6 +96,7 @@ export class Run extends Readable {
       stopSignal: this.#stop.signal,
       requestInput: (prompt, options) => this.#requestInput(prompt, options),
       request: opts.context.request,
+      identity: opts.context.identity,
       log: this.#log
     }
     try {

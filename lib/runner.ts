@@ -2,6 +2,12 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { AutoGenEvent } from './schemas/events.js'
 import type { StartFrame } from './schemas/frames.js'
 
+/** Who started a run: what the app's authenticate() returned, or an anonymous identity per connection. JSON-serialisable. */
+export interface Identity {
+  id: string
+  [key: string]: unknown
+}
+
 /** What a client asked for, as the runner sees it. */
 export interface RunRequest {
   /** The client's id for the run: unique only on its connection, and chosen by the client. Show it; never key shared state by it. */
@@ -36,6 +42,8 @@ export interface RunContext {
   requestInput: (prompt: string, options?: InputRequestOptions) => Promise<string>
   /** The upgrade request of the connection that started the run (headers, user, ...). */
   request: FastifyRequest
+  /** Who started the run (authenticate()'s identity; without it, `{ id: 'anonymous:<uuid>', anonymous: true }` per connection). */
+  identity: Identity
   log: FastifyBaseLogger
 }
 

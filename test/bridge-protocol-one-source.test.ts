@@ -58,7 +58,7 @@ print(json.dumps(out))
 
 t.test('Python decodes every op Node encodes, and Node validates every ev Python encodes', async (t) => {
   const ops: WorkerOp[] = [
-    { op: 'start', run: 'k-1', run_id: 'r1', task: [{ type: 'TextMessage', content: 'hi' }], options: { a: [1, { b: null }] } },
+    { op: 'start', run: 'k-1', run_id: 'r1', task: [{ type: 'TextMessage', content: 'hi' }], options: { a: [1, { b: null }] }, identity: { id: 'u1', plan: 'pro' } },
     { op: 'credit', run: 'k-1', n: 32 },
     { op: 'cancel', run: 'k-1' },
     { op: 'stop', run: 'k-1' },

@@ -10,6 +10,8 @@ import autogenStream, {
   autogenStream as namedAutogenStream,
   pythonRunner,
   type AutoGenEvent,
+  type Authenticate,
+  type AuthorizeRun,
   type AutogenStreamOptions,
   type AutogenStreamView,
   type Counters,
@@ -47,6 +49,8 @@ describe('autogenStream', () => {
       maxTokenFrameChars?: number
       websocket?: WebsocketPluginOptions
       allowedOrigins?: string[] | ((origin: string, request: FastifyRequest) => boolean)
+      authenticate?: Authenticate
+      authorizeRun?: AuthorizeRun
     }>()
   })
 })

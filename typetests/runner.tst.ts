@@ -9,6 +9,7 @@ import {
   RunError,
   type AutoGenEvent,
   type ErrorCode,
+  type Identity,
   type InputRequestOptions,
   type RunContext,
   type Runner,
@@ -39,14 +40,16 @@ describe('RunRequest', () => {
 })
 
 describe('RunContext', () => {
-  test('has exactly signal, stopSignal, requestInput, request and log', () => {
+  test('has exactly signal, stopSignal, requestInput, request, identity and log', () => {
     expect<RunContext>().type.toBe<{
       signal: AbortSignal
       stopSignal: AbortSignal
       requestInput: (prompt: string, options?: InputRequestOptions) => Promise<string>
       request: FastifyRequest
+      identity: Identity
       log: FastifyBaseLogger
     }>()
+    expect<Identity>().type.toBe<{ id: string, [key: string]: unknown }>()
   })
 
   test('signal and stopSignal are AbortSignals', () => {

@@ -62,7 +62,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent | InputAsk
     // given fails this run alone and leaves nothing behind.
     let line: string
     try {
-      line = worker.encode({ op: 'start', run: request.key, run_id: request.runId, task: request.task, options: request.options })
+      line = worker.encode({ op: 'start', run: request.key, run_id: request.runId, task: request.task, options: request.options, identity: context.identity })
     } catch (err) {
       if (!(err instanceof EncodeError)) throw err
       context.log.warn({ runKey: request.key, detail: err.message }, 'autogen-stream: run request cannot be sent to the Python worker')

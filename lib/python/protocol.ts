@@ -26,7 +26,9 @@ export const Ops = {
     /** The client's runId: shown to the factory (request.run_id), never a key. */
     run_id: Type.String(),
     task: Type.Unknown(),
-    options: Type.Record(Type.String(), Type.Unknown())
+    options: Type.Record(Type.String(), Type.Unknown()),
+    /** Who started the run (the plugin's authenticate()): the factory's request.identity. */
+    identity: Type.Record(Type.String(), Type.Unknown())
   }),
   credit: Type.Object({ op: Type.Literal('credit'), run: Run, n: Type.Integer({ minimum: 1 }) }),
   cancel: Type.Object({ op: Type.Literal('cancel'), run: Run }),

@@ -29,6 +29,10 @@ class RunRequest:
     # shared between runs (caches, registries, files) by this, never by
     # run_id. Left empty when a RunRequest is built by hand, it is run_id.
     key: str = ""
+    # Who started the run: the identity the app's authenticate() gave (at
+    # least {"id": ...}), or an anonymous one. Pick models, tools or quotas
+    # by it; it comes from the server, not from the client.
+    identity: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.key:

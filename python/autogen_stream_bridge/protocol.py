@@ -35,6 +35,9 @@ class StartOp(TypedDict):
     # not a line to drop, so it is checked where the run can answer.
     task: Any
     options: NotRequired[Any]
+    # Who started the run, as the app's authenticate() said (a JSON object
+    # with at least "id"); the factory gets it as RunRequest.identity.
+    identity: NotRequired[Any]
 
 
 class CreditOp(TypedDict):

@@ -148,7 +148,14 @@ class Run:
                 detail = text if len(text) > CLIENT_MESSAGE_LIMIT else None
                 await self._fail(e.code, cap_client_message(text), detail)
                 return
-            request = RunRequest(run_id=self.run_id, task=self._op["task"], options=options, key=self.key)
+            identity = self._op.get("identity")
+            request = RunRequest(
+                run_id=self.run_id,
+                task=self._op["task"],
+                options=options,
+                key=self.key,
+                identity=identity if isinstance(identity, dict) else {},
+            )
             target = await self._factory.create(request, self.input.input_func)
             injected = inject_input_func(target, self.input.input_func)
             if injected:

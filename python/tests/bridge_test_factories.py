@@ -235,15 +235,24 @@ class _EnvProbe:
 
     def __init__(self, names: list[str]) -> None:
         self._names = names
+        self.content: dict[str, Any] | None = None
 
     async def run_stream(self, *, task: Any = None, cancellation_token: Any = None) -> AsyncGenerator[TaskResult, None]:
         import json
         import os
 
-        seen = {name: os.environ.get(name) for name in self._names}
+        seen = self.content if self.content is not None else {name: os.environ.get(name) for name in self._names}
         yield TaskResult(messages=[TextMessage(content=json.dumps(seen), source="env")], stop_reason="probed")
 
 
 def env_probe(request: RunRequest) -> _EnvProbe:
     names = request.options.get("names", [])
     return _EnvProbe([str(n) for n in names] if isinstance(names, list) else [])
+
+
+def echo_identity(request: RunRequest) -> _EnvProbe:
+    """Ends at once with a TaskResult whose one message is the JSON of
+    request.identity and request.options (what the factory was given)."""
+    probe = _EnvProbe([])
+    probe.content = {"identity": request.identity, "options": request.options}
+    return probe

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ForbiddenError, RunError, UnauthenticatedError } from './errors.js'
+import type { Identity, RunnerObject, RunRequest } from './runner.js'
+
+/*
+ * Who may connect and run. authenticate() runs before the upgrade (the
+ * route's preValidation, as @fastify/websocket users do it): no identity,
+ * no WebSocket. authorizeRun() runs at the start of each run, inside it:
+ * a refusal ends that run with an error frame, a rewrite changes what the
+ * runner gets.
+ */
+
+export type Authenticate = (request: FastifyRequest) => Promise<Identity | null | undefined> | Identity | null | undefined
+export type AuthorizeRun = (identity: Identity, start: Pick<RunRequest, 'runId' | 'task' | 'options'>) =>
+  Promise<Partial<Pick<RunRequest, 'task' | 'options'>> | undefined | void> | Partial<Pick<RunRequest, 'task' | 'options'>> | undefined | void
+
+const kIdentity = Symbol('autogenStream.identity')
+
+/** The identity of an upgraded request (anonymous, one per connection, without authenticate). */
+export function identityOf (request: FastifyRequest): Identity {
+  const known = (request as unknown as { [kIdentity]?: Identity })[kIdentity]
+  return known ?? { id: `anonymous:${randomUUID()}`, anonymous: true }
+}
+
+/**
+ * Runs the app's authenticate(); answers 401 (no identity, or it threw) or
+ * 403 (it threw an error with statusCode 403) and returns false, or keeps
+ * the identity on the request and returns true.
+ */
+export async function authenticateRequest (authenticate: Authenticate, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+  let identity: unknown
+  try {
+    identity = await authenticate(request)
+  } catch (err) {
+    const forbidden = (err as { statusCode?: unknown })?.statusCode === 403
+    request.log.info({ err }, 'autogen-stream: authenticate refused the request')
+    const refusal = forbidden ? new ForbiddenError() : new UnauthenticatedError()
+    await reply.code(refusal.statusCode ?? 401).send({ code: refusal.code, message: refusal.message })
+    return false
+  }
+  if (!isIdentity(identity)) {
+    if (identity !== undefined && identity !== null) request.log.error({ identity: typeof identity }, 'autogen-stream: authenticate() returned something that is not an identity ({ id: string, ... } that JSON can hold)')
+    const refusal = new UnauthenticatedError()
+    await reply.code(refusal.statusCode ?? 401).send({ code: refusal.code, message: refusal.message })
+    return false
+  }
+  (request as unknown as { [kIdentity]?: Identity })[kIdentity] = identity
+  return true
+}
+
+function isIdentity (value: unknown): value is Identity {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const id = (value as { id?: unknown }).id
+  if (typeof id !== 'string' || id === '') return false
+  try {
+    JSON.stringify(value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The runner, with authorizeRun() asked first in every run. */
+export function withAuthorization (runner: RunnerObject, authorizeRun: AuthorizeRun): RunnerObject {
+  return {
+    ...runner,
+    async * run (request, context) {
+      let rewrite
+      try {
+        rewrite = await authorizeRun(context.identity, { runId: request.runId, task: request.task, options: request.options })
+      } catch (err) {
+        if (err instanceof RunError) throw err
+        context.log.info({ err, runKey: request.key }, 'autogen-stream: authorizeRun refused the run')
+        throw RunError.of('AGS_RUN_REFUSED', [], { cause: err })
+      }
+      const allowed = rewrite === undefined || rewrite === null
+        ? request
+        : { ...request, ...('task' in rewrite ? { task: rewrite.task } : {}), ...('options' in rewrite ? { options: rewrite.options ?? {} } : {}) }
+      yield * runner.run(allowed as RunRequest, context)
+    }
+  }
+}
