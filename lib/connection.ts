@@ -4,6 +4,7 @@ import type { RawData, WebSocket } from 'ws'
 import {
   BadFrameError, BadJsonError, BinaryFrameError, DuplicateRunIdError, FrameTooLargeError,
   HeartbeatTimeoutError, IdleTimeoutError, SlowConsumerError, TooManyBadFramesError, TooManyRunsError,
+  BusyError, RateLimitedError, TaskTooLargeError, TooManyRunsForIdentityError,
   UnknownRequestError, UnknownRunError, closeCodeOf, type AutogenStreamError
 } from './errors.js'
 import { nestsDeeperThan } from './json-depth.js'
@@ -11,6 +12,7 @@ import type { Config } from './options.js'
 import { identityOf } from './auth.js'
 import type { Identity } from './runner.js'
 import type { RunRegistry } from './registry.js'
+import { TokenBucket, type AddressCounts, type RunAdmission } from './limits.js'
 import { Run } from './run.js'
 import { Sender } from './sender.js'
 import type { Counters } from './stats.js'
@@ -24,6 +26,10 @@ export interface PluginState {
   registry: RunRegistry
   counters: Counters
   connections: Set<Connection>
+  addresses: AddressCounts
+  admission: RunAdmission
+  /** Active runs (until their terminal frame) by identity id, over all connections. */
+  identityRuns: Map<string, number>
 }
 
 const OPEN = 1
@@ -45,6 +51,8 @@ export class Connection {
   /** This connection's runs by runId (the registry holds them by the server's key). */
   readonly #runs = new Map<string, Run>()
   #badFrames = 0
+  readonly #bucket: TokenBucket
+  readonly #ip: string
   #missedPongs = 0
   /** The payload of our last ping: only a pong that echoes it proves the peer reads. */
   #pingPayload: Buffer | undefined
@@ -63,6 +71,9 @@ export class Connection {
     this.#ws = ws
     this.#request = request
     this.#identity = identityOf(request)
+    this.#bucket = new TokenBucket(state.config.frameRate, state.config.frameBurst)
+    this.#ip = request.ip
+    state.addresses.add(this.#ip)
     this.#log = request.log
     const { config } = state
     this.#sender = new Sender(ws, state.counters, config, {
@@ -94,6 +105,10 @@ export class Connection {
     }
     if (isBinary) {
       this.end(new BinaryFrameError(), 'client')
+      return
+    }
+    if (!this.#bucket.take()) {
+      this.#reject(new RateLimitedError(this.#state.config.frameRate, this.#state.config.frameBurst))
       return
     }
     const text = data.toString()
@@ -150,6 +165,22 @@ export class Connection {
       this.#reject(new DuplicateRunIdError(runId), { type: 'start', runId })
       return
     }
+    const taskBytes = Buffer.byteLength(JSON.stringify(frame.task))
+    if (taskBytes > config.maxTaskBytes) {
+      this.#reject(new TaskTooLargeError(taskBytes, config.maxTaskBytes), { type: 'start', runId })
+      return
+    }
+    const identityId = this.#identity.id
+    const identityRuns = this.#state.identityRuns.get(identityId) ?? 0
+    if (config.maxRunsPerIdentity !== 0 && identityRuns >= config.maxRunsPerIdentity) {
+      this.#reject(new TooManyRunsForIdentityError(config.maxRunsPerIdentity), { type: 'start', runId })
+      return
+    }
+    const { admission } = this.#state
+    if (admission.full) {
+      this.#reject(new BusyError(admission.active, admission.queued), { type: 'start', runId })
+      return
+    }
     clearTimeout(this.#idleTimer)
     const run = new Run({
       // The key is the server's, never the client's runId: two clients may pick the same runId.
@@ -160,9 +191,16 @@ export class Connection {
       runTimeout: config.runTimeout,
       inputTimeout: config.inputTimeout,
       coalesceTokens: config.coalesceTokens,
-      maxTokenFrameChars: config.maxTokenFrameChars
+      maxTokenFrameChars: config.maxTokenFrameChars,
+      admit: (r) => admission.admit(r)
     })
     counters.runsStarted++
+    this.#state.identityRuns.set(identityId, identityRuns + 1)
+    run.once('finished', () => {
+      const n = (this.#state.identityRuns.get(identityId) ?? 1) - 1
+      if (n === 0) this.#state.identityRuns.delete(identityId)
+      else this.#state.identityRuns.set(identityId, n)
+    })
     this.#runs.set(runId, run)
     registry.add(run)
     run.once('finished', () => {
@@ -269,6 +307,7 @@ export class Connection {
     }
     this.#runs.clear()
     this.#state.connections.delete(this)
+    this.#state.addresses.remove(this.#ip)
     this.#state.counters.connections--
   }
 }

@@ -27,11 +27,17 @@ export const ErrorTable = {
   AGS_TOO_MANY_BAD_FRAMES: { message: 'Too many invalid frames (%d)', status: 400, close: 1008 },
   AGS_TOO_MANY_RUNS: { message: 'This connection already has %d active runs (maxRunsPerConnection)', status: 429, close: 0 },
   AGS_DUPLICATE_RUN_ID: { message: 'A run with id "%s" is already active', status: 409, close: 0 },
+  AGS_RATE_LIMITED: { message: 'Too many frames: at most %d a second, %d at once (frameRate, frameBurst)', status: 429, close: 0 },
+  AGS_TOO_MANY_RUNS_FOR_IDENTITY: { message: 'This identity already has %d active runs (maxRunsPerIdentity)', status: 429, close: 0 },
+  AGS_BUSY: { message: 'The server is busy: %d runs active and %d queued (maxActiveRuns, maxQueuedRuns); try again later', status: 503, close: 0 },
+  AGS_TASK_TOO_LARGE: { message: 'The task is %d bytes; at most %d (maxTaskBytes)', status: 413, close: 0 },
   AGS_UNKNOWN_RUN: { message: 'No active run "%s" on this connection', status: 404, close: 0 },
   AGS_UNKNOWN_REQUEST: { message: 'Run "%s" is not waiting for input "%s"', status: 404, close: 0 },
   AGS_UNSUPPORTED_PROTOCOL: { message: 'None of the offered subprotocols (%s) is supported; use %s', status: 400, close: 0 },
   AGS_FORBIDDEN_ORIGIN: { message: 'Origin %s may not open this socket (allowedOrigins)', status: 403, close: 0 },
   AGS_UNAUTHENTICATED: { message: 'Authentication required', status: 401, close: 0 },
+  AGS_TOO_MANY_CONNECTIONS: { message: 'The server has %d connections (maxConnections)', status: 503, close: 0 },
+  AGS_TOO_MANY_CONNECTIONS_FROM_IP: { message: 'This address has %d connections (maxConnectionsPerIp)', status: 429, close: 0 },
   AGS_FORBIDDEN: { message: 'Not allowed to connect', status: 403, close: 0 },
 
   // Runs (an `error` frame with runId and seq)
@@ -102,6 +108,12 @@ export const UnknownRequestError = define('AGS_UNKNOWN_REQUEST')
 export const UnsupportedProtocolError = define('AGS_UNSUPPORTED_PROTOCOL')
 export const ForbiddenOriginError = define('AGS_FORBIDDEN_ORIGIN')
 export const UnauthenticatedError = define('AGS_UNAUTHENTICATED')
+export const TooManyConnectionsError = define('AGS_TOO_MANY_CONNECTIONS')
+export const TooManyConnectionsFromIpError = define('AGS_TOO_MANY_CONNECTIONS_FROM_IP')
+export const RateLimitedError = define('AGS_RATE_LIMITED')
+export const TooManyRunsForIdentityError = define('AGS_TOO_MANY_RUNS_FOR_IDENTITY')
+export const BusyError = define('AGS_BUSY')
+export const TaskTooLargeError = define('AGS_TASK_TOO_LARGE')
 export const ForbiddenError = define('AGS_FORBIDDEN')
 export const RunnerFailedError = define('AGS_RUNNER_ERROR')
 export const RunnerNoResultError = define('AGS_RUNNER_NO_RESULT')

@@ -12,7 +12,7 @@ export type { WorkerStats } from './python/protocol.js'
 export { RunError, ErrorTable, type ErrorCode } from './errors.js'
 export { PROTOCOL, PROTOCOLS, CANCEL_REASONS } from './schemas/frames.js'
 export type {
-  ClientFrame, StartFrame, CancelFrame, StopFrame, InputFrame, ServerFrame, RunFrame, TerminalFrame, StartedFrame, TokenFrame,
+  ClientFrame, StartFrame, CancelFrame, StopFrame, InputFrame, ServerFrame, RunFrame, TerminalFrame, StartedFrame, QueuedFrame, TokenFrame,
   EventFrame, InputRequestFrame, ResultFrame, CancelledFrame, RunErrorFrame, ConnectionErrorFrame, CancelReason
 } from './schemas/frames.js'
 export * as schemas from './schemas/events.js'

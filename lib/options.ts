@@ -15,6 +15,22 @@ export interface AutogenStreamOptions {
   maxBufferedBytes?: number
   /** Concurrent runs on one connection. Default 4. */
   maxRunsPerConnection?: number
+  /** Open connections on the server; more get HTTP 503 before the upgrade. 0: no limit. Default 10000. */
+  maxConnections?: number
+  /** Open connections from one client address (request.ip: set Fastify's trustProxy behind a proxy); more get HTTP 429. 0: no limit. Default 256. */
+  maxConnectionsPerIp?: number
+  /** Client frames a connection may send per second on average; more get AGS_RATE_LIMITED (and count toward maxBadFrames). 0: no limit. Default 100. */
+  frameRate?: number
+  /** Client frames a connection may send at once (the bucket's size). Default 200. */
+  frameBurst?: number
+  /** Runs running at once on the server; more wait in a queue (a `queued` frame). 0: no limit. Default 256. */
+  maxActiveRuns?: number
+  /** Runs that may wait for a slot; beyond, a start gets AGS_BUSY. Default 1024. */
+  maxQueuedRuns?: number
+  /** Active runs of one identity, over all its connections. 0: no limit. Default 16. */
+  maxRunsPerIdentity?: number
+  /** Largest `task` of a start frame, in bytes of JSON. Default 65536. */
+  maxTaskBytes?: number
   /** Largest client frame in bytes; larger closes with 1009. Default 64 KiB. */
   maxPayload?: number
   /** Invalid client frames a connection may send before it is closed with 1008. Default 32. */
@@ -70,6 +86,14 @@ export interface Config {
   highWaterMark: number
   maxBufferedBytes: number
   maxRunsPerConnection: number
+  maxConnections: number
+  maxConnectionsPerIp: number
+  frameRate: number
+  frameBurst: number
+  maxActiveRuns: number
+  maxQueuedRuns: number
+  maxRunsPerIdentity: number
+  maxTaskBytes: number
   maxPayload: number
   maxBadFrames: number
   maxFrameDepth: number
@@ -119,6 +143,14 @@ const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
   highWaterMark: true,
   maxBufferedBytes: true,
   maxRunsPerConnection: true,
+  maxConnections: true,
+  maxConnectionsPerIp: true,
+  frameRate: true,
+  frameBurst: true,
+  maxActiveRuns: true,
+  maxQueuedRuns: true,
+  maxRunsPerIdentity: true,
+  maxTaskBytes: true,
   maxPayload: true,
   maxBadFrames: true,
   maxFrameDepth: true,
@@ -212,6 +244,14 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     highWaterMark: integer(opts, 'highWaterMark', 64, 1, 1 << 20),
     maxBufferedBytes: integer(opts, 'maxBufferedBytes', 64 * 1024, 1024),
     maxRunsPerConnection: integer(opts, 'maxRunsPerConnection', 4, 1, 1 << 16),
+    maxConnections: integer(opts, 'maxConnections', 10_000, 0),
+    maxConnectionsPerIp: integer(opts, 'maxConnectionsPerIp', 256, 0),
+    frameRate: integer(opts, 'frameRate', 100, 0),
+    frameBurst: integer(opts, 'frameBurst', 200, 1),
+    maxActiveRuns: integer(opts, 'maxActiveRuns', 256, 0),
+    maxQueuedRuns: integer(opts, 'maxQueuedRuns', 1024, 0),
+    maxRunsPerIdentity: integer(opts, 'maxRunsPerIdentity', 16, 0),
+    maxTaskBytes: integer(opts, 'maxTaskBytes', 64 * 1024, 1),
     maxPayload: integer(opts, 'maxPayload', 64 * 1024, 128, 1 << 30),
     maxBadFrames: integer(opts, 'maxBadFrames', 32, 1),
     maxFrameDepth: integer(opts, 'maxFrameDepth', 32, 1, 256),

@@ -5,10 +5,13 @@ import { Type, type Static } from 'typebox'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import { Connection, type PluginState } from './connection.js'
-import { AlreadyRegisteredError, ForbiddenOriginError, ShutdownError, UnsupportedProtocolError } from './errors.js'
+import {
+  AlreadyRegisteredError, ForbiddenOriginError, ShutdownError, TooManyConnectionsError, TooManyConnectionsFromIpError, UnsupportedProtocolError
+} from './errors.js'
 import { normalizeOptions, type AutogenStreamOptions, type Config } from './options.js'
 import { authenticateRequest } from './auth.js'
 import { MemoryRunRegistry } from './registry.js'
+import { AddressCounts, RunAdmission } from './limits.js'
 import { createCounters, createView, type AutogenStreamView } from './stats.js'
 import { PROTOCOL, PROTOCOLS } from './schemas/frames.js'
 
@@ -58,23 +61,33 @@ function originAllowed (request: FastifyRequest, allowed: Config['allowedOrigins
   }
 }
 
-/** Refuses the upgrade, before any WebSocket exists: a foreign Origin, or only unknown protocol versions. */
-async function checkUpgrade (this: { config: Config }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (!originAllowed(request, this.config.allowedOrigins)) {
-    const err = new ForbiddenOriginError(JSON.stringify(String(request.headers.origin).slice(0, 200)))
-    const body: Static<typeof ErrorBody> = { code: err.code, message: err.message }
-    await reply.code(err.statusCode ?? 403).send(body)
+async function refuse (reply: FastifyReply, err: { code: string, message: string, statusCode?: number }): Promise<void> {
+  const body: Static<typeof ErrorBody> = { code: err.code, message: err.message }
+  await reply.code(err.statusCode ?? 400).send(body)
+}
+
+/** Refuses the upgrade, before any WebSocket exists: too many connections, a foreign Origin, only unknown protocol versions, no identity. */
+async function checkUpgrade (this: { state: PluginState }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const { config, connections, addresses } = this.state
+  if (config.maxConnections !== 0 && connections.size >= config.maxConnections) {
+    await refuse(reply, new TooManyConnectionsError(connections.size))
+    return
+  }
+  if (config.maxConnectionsPerIp !== 0 && addresses.count(request.ip) >= config.maxConnectionsPerIp) {
+    await refuse(reply, new TooManyConnectionsFromIpError(addresses.count(request.ip)))
+    return
+  }
+  if (!originAllowed(request, config.allowedOrigins)) {
+    await refuse(reply, new ForbiddenOriginError(JSON.stringify(String(request.headers.origin).slice(0, 200))))
     return
   }
   const offered = offeredProtocols(request)
   if (offered.length > 0 && !offered.some((p) => supported.has(p))) {
-    const err = new UnsupportedProtocolError(offered.join(', '), PROTOCOL)
-    const body: Static<typeof ErrorBody> = { code: err.code, message: err.message }
-    await reply.code(err.statusCode ?? 400).send(body)
+    await refuse(reply, new UnsupportedProtocolError(offered.join(', '), PROTOCOL))
     return
   }
   // Last: the cheap refusals above cost the app's authenticate() nothing.
-  if (this.config.authenticate !== undefined) await authenticateRequest(this.config.authenticate, request, reply)
+  if (config.authenticate !== undefined) await authenticateRequest(config.authenticate, request, reply)
 }
 
 /** The route each registration serves, per Fastify context (an own property: a child context may add its own). */
@@ -89,7 +102,10 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     config,
     registry: new MemoryRunRegistry(),
     counters: createCounters(),
-    connections: new Set()
+    connections: new Set(),
+    addresses: new AddressCounts(),
+    admission: new RunAdmission(config.maxActiveRuns, config.maxQueuedRuns),
+    identityRuns: new Map()
   }
   fastify.decorate('autogenStream', createView(state.counters, {
     connections: () => state.connections.size,
@@ -152,8 +168,8 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   // serialised by Fastify, typed by the TypeBox provider.
   fastify.withTypeProvider<TypeBoxTypeProvider>().get(config.path, {
     websocket: true,
-    preValidation: checkUpgrade.bind({ config }),
-    schema: { response: { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody } }
+    preValidation: checkUpgrade.bind({ state }),
+    schema: { response: { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody, 503: ErrorBody } }
   }, (socket, request) => {
     Connection.open(state, socket, request)
   })

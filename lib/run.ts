@@ -25,6 +25,7 @@ import type { CancelReason, RunFrame, TerminalFrame } from './schemas/frames.js'
  */
 
 type Item =
+  | { kind: 'queued', position: number }
   | { kind: 'event', event: AutoGenEvent }
   | { kind: 'input_request', requestId: string, prompt: string }
   | { kind: 'result', result: TaskResult }
@@ -52,6 +53,11 @@ export interface RunOptions {
   inputTimeout: number
   coalesceTokens: boolean
   maxTokenFrameChars: number
+  /**
+   * Server-wide admission (maxActiveRuns): 0 when the run may start now, or
+   * its position in the queue; it is then started by admitted().
+   */
+  admit?: (run: Run) => number
 }
 
 const CHUNK = 'ModelClientStreamingChunkEvent'
@@ -78,6 +84,7 @@ export class Run extends Readable {
   readonly #log: FastifyBaseLogger
   readonly #opts: RunOptions
   #timer: NodeJS.Timeout | undefined
+  #context: RunContext | undefined
 
   constructor (opts: RunOptions) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark })
@@ -99,8 +106,23 @@ export class Run extends Readable {
       identity: opts.context.identity,
       log: this.#log
     }
+    this.#context = context
+    const position = opts.admit?.(this) ?? 0
+    if (position === 0) this.#begin()
+    // Beyond highWaterMark on purpose: one item, before anything else.
+    else this.push({ kind: 'queued', position } satisfies Item)
+  }
+
+  /** A queued run's turn has come (a slot of maxActiveRuns freed). */
+  admitted (): void {
+    if (this.#iterator !== undefined || this.#sourceDone) return
+    this.#begin()
+    this._read()
+  }
+
+  #begin (): void {
     try {
-      const iterable = opts.runner.run(opts.request, context)
+      const iterable = this.#opts.runner.run(this.#opts.request, this.#context as RunContext)
       const asyncIt = (iterable as AsyncIterable<AutoGenEvent>)?.[Symbol.asyncIterator]
       const syncIt = (iterable as Iterable<AutoGenEvent>)?.[Symbol.iterator]
       if (typeof asyncIt === 'function') this.#iterator = asyncIt.call(iterable)
@@ -312,6 +334,8 @@ export class Run extends Readable {
     const item = this.#take()
     if (item === null) return null
     switch (item.kind) {
+      case 'queued':
+        return this.#frame({ type: 'queued', position: item.position })
       case 'input_request':
         return this.#frame({ type: 'input_request', requestId: item.requestId, prompt: item.prompt })
       case 'result':

@@ -36,6 +36,14 @@ describe('autogenStream', () => {
       highWaterMark?: number
       maxBufferedBytes?: number
       maxRunsPerConnection?: number
+      maxConnections?: number
+      maxConnectionsPerIp?: number
+      frameRate?: number
+      frameBurst?: number
+      maxActiveRuns?: number
+      maxQueuedRuns?: number
+      maxRunsPerIdentity?: number
+      maxTaskBytes?: number
       maxPayload?: number
       maxBadFrames?: number
       maxFrameDepth?: number

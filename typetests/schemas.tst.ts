@@ -31,6 +31,7 @@ import {
   type SelectSpeakerEvent,
   type ServerFrame,
   type StartedFrame,
+  type QueuedFrame,
   type StartFrame,
   type StopFrame,
   type StopMessage,
@@ -204,8 +205,8 @@ describe('client frames', () => {
 describe('server frames', () => {
   test('ServerFrame is a RunFrame or a ConnectionErrorFrame, discriminated by type', () => {
     expect<ServerFrame>().type.toBe<RunFrame | ConnectionErrorFrame>()
-    expect<ServerFrame['type']>().type.toBe<'started' | 'token' | 'event' | 'input_request' | 'result' | 'cancelled' | 'error'>()
-    expect<RunFrame>().type.toBe<StartedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame>()
+    expect<ServerFrame['type']>().type.toBe<'started' | 'queued' | 'token' | 'event' | 'input_request' | 'result' | 'cancelled' | 'error'>()
+    expect<RunFrame>().type.toBe<StartedFrame | QueuedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame>()
     expect<TerminalFrame>().type.toBe<ResultFrame | CancelledFrame | RunErrorFrame>()
   })
 
@@ -222,6 +223,10 @@ describe('server frames', () => {
       switch (frame.type) {
         case 'started':
           expect(frame).type.toBe<StartedFrame>()
+          break
+        case 'queued':
+          expect(frame).type.toBe<QueuedFrame>()
+          expect(frame.position).type.toBe<number>()
           break
         case 'token':
           expect(frame).type.toBe<TokenFrame>()

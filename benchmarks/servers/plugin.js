@@ -12,6 +12,12 @@ const python = config.python === true
 await app.register(autogenStream, {
   coalesceTokens: config.coalesce !== false,
   maxRunsPerConnection: 64,
+  // A load test is one client with thousands of streams: the server-wide limits would be what it measures.
+  maxConnections: 0,
+  maxConnectionsPerIp: 0,
+  frameRate: 0,
+  maxActiveRuns: 0,
+  maxRunsPerIdentity: 0,
   stallTimeout: 0,
   pingInterval: 0,
   runner: python ?? ((req, ctx) => syntheticRun(req.runId, Number(req.options.tokens), Number(req.options.rate ?? 0), ctx.signal))

@@ -105,6 +105,8 @@ export type CancelReason = typeof CANCEL_REASONS[number]
 
 interface RunFrameBase { runId: string, seq: number }
 export interface StartedFrame extends RunFrameBase { type: 'started' }
+/** The run waits for a slot (maxActiveRuns): `position` in the server's queue when it was started. Right after `started`. */
+export interface QueuedFrame extends RunFrameBase { type: 'queued', position: number }
 export interface TokenFrame extends RunFrameBase {
   type: 'token'
   source: string
@@ -121,6 +123,6 @@ export interface RunErrorFrame extends RunFrameBase { type: 'error', code: strin
 /** An error about a client frame or the connection: no runId, no seq. */
 export interface ConnectionErrorFrame { type: 'error', code: string, message: string, ref?: { type?: string, runId?: string, requestId?: string } }
 
-export type RunFrame = StartedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame
+export type RunFrame = StartedFrame | QueuedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame
 export type TerminalFrame = ResultFrame | CancelledFrame | RunErrorFrame
 export type ServerFrame = RunFrame | ConnectionErrorFrame

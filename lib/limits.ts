@@ -1,0 +1,101 @@
+import type { Run } from './run.js'
+
+/*
+ * Limits that bound what one server spends, whoever asks:
+ *
+ *   upgrade ──maxConnections / maxConnectionsPerIp──> connection
+ *   frame ──TokenBucket (frameRate, frameBurst)──> handled
+ *   start ──maxRunsPerConnection, maxRunsPerIdentity──> RunAdmission ──> runner
+ *                                                         │ maxActiveRuns running,
+ *                                                         │ maxQueuedRuns waiting (FIFO),
+ *                                                         └ beyond: AGS_BUSY
+ */
+
+/** frameRate frames per second on average, frameBurst at once. rate 0: no limit. */
+export class TokenBucket {
+  readonly #rate: number
+  readonly #burst: number
+  #tokens: number
+  #at = performance.now()
+
+  constructor (rate: number, burst: number) {
+    this.#rate = rate
+    this.#burst = burst
+    this.#tokens = burst
+  }
+
+  take (): boolean {
+    if (this.#rate === 0) return true
+    const now = performance.now()
+    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#rate / 1000)
+    this.#at = now
+    if (this.#tokens < 1) return false
+    this.#tokens--
+    return true
+  }
+}
+
+/**
+ * Server-wide run slots. A run takes a slot until its runner is done with
+ * (its terminal frame is made, or it is cancelled: the work upstream stops
+ * then, whatever the client reads); the next queued run gets it.
+ */
+export class RunAdmission {
+  readonly #maxActive: number
+  readonly #maxQueued: number
+  readonly #queue: Run[] = []
+  #active = 0
+
+  constructor (maxActive: number, maxQueued: number) {
+    this.#maxActive = maxActive
+    this.#maxQueued = maxQueued
+  }
+
+  get active (): number { return this.#active }
+  get queued (): number { return this.#queue.length }
+
+  /** No slot and no room in the queue: a new run would be refused. */
+  get full (): boolean {
+    return this.#maxActive !== 0 && this.#active >= this.#maxActive && this.#queue.length >= this.#maxQueued
+  }
+
+  /** 0: the run may start now; n: it waits at position n. */
+  admit (run: Run): number {
+    let settled = false
+    const settle = (): void => {
+      if (settled) return
+      settled = true
+      const index = this.#queue.indexOf(run)
+      if (index !== -1) {
+        this.#queue.splice(index, 1)
+        return
+      }
+      this.#active--
+      const next = this.#queue.shift()
+      if (next !== undefined) {
+        this.#active++
+        next.admitted()
+      }
+    }
+    run.once('ending', settle)
+    run.once('finished', settle)
+    if (this.#maxActive === 0 || this.#active < this.#maxActive) {
+      this.#active++
+      return 0
+    }
+    this.#queue.push(run)
+    return this.#queue.length
+  }
+}
+
+/** Open connections by client address (request.ip: honours Fastify's trustProxy). */
+export class AddressCounts {
+  readonly #counts = new Map<string, number>()
+  count (ip: string): number { return this.#counts.get(ip) ?? 0 }
+  add (ip: string): void { this.#counts.set(ip, this.count(ip) + 1) }
+  remove (ip: string): void {
+    const n = this.count(ip) - 1
+    if (n <= 0) this.#counts.delete(ip)
+    else this.#counts.set(ip, n)
+  }
+}

@@ -1,0 +1,122 @@
+import t from 'tap'
+import WebSocket from 'ws'
+import { PROTOCOL, type AutoGenEvent, type ConnectionErrorFrame, type RunContext, type RunRequest } from '../lib/index.js'
+import { startServer, Client, waitFor } from './fixtures/server.js'
+import { result } from './fixtures/events.js'
+
+const quick = async function * () { yield result([], 'done') }
+
+async function attempt (url: string): Promise<string> {
+  const ws = new WebSocket(url, [PROTOCOL])
+  return await new Promise<string>((resolve) => {
+    ws.once('open', () => resolve('open'))
+    ws.once('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (d: Buffer) => { body += d.toString() })
+      res.on('end', () => { ws.terminate(); resolve(`${res.statusCode} ${body}`) })
+    })
+    ws.once('error', (err) => resolve(`error ${err.message}`))
+  }).finally(() => { if (ws.readyState === ws.OPEN) ws.close() })
+}
+
+t.test('maxConnections: HTTP 503 before the upgrade; maxConnectionsPerIp: HTTP 429, and a slot is free again once a connection closes', async (t) => {
+  const { app, url } = await startServer({ runner: quick, maxConnections: 2 })
+  t.after(() => app.close())
+  const a = await Client.connect(url)
+  const b = await Client.connect(url)
+  t.equal(await attempt(url), '503 {"code":"AGS_TOO_MANY_CONNECTIONS","message":"The server has 2 connections (maxConnections)"}')
+  a.close()
+  b.close()
+  await waitFor(() => app.autogenStream.connections === 0)
+
+  const perIp = await startServer({ runner: quick, maxConnectionsPerIp: 1 })
+  t.after(() => perIp.app.close())
+  const c = await Client.connect(perIp.url)
+  t.equal(await attempt(perIp.url), '429 {"code":"AGS_TOO_MANY_CONNECTIONS_FROM_IP","message":"This address has 1 connections (maxConnectionsPerIp)"}')
+  c.close()
+  await waitFor(() => perIp.app.autogenStream.connections === 0)
+  t.equal(await attempt(perIp.url), 'open')
+})
+
+t.test('frames beyond frameRate and frameBurst get AGS_RATE_LIMITED, count as bad frames, and end in a 1008 close', async (t) => {
+  const { app, url } = await startServer({ runner: quick, frameRate: 1, frameBurst: 3, maxBadFrames: 4 })
+  t.after(() => app.close())
+  const c = await Client.connect(url)
+  for (let i = 0; i < 6; i++) c.send({ type: 'cancel', runId: `x${i}` })
+  const { code, reason } = await c.closed
+  t.same(c.frames.map((f) => (f as ConnectionErrorFrame).code), ['AGS_UNKNOWN_RUN', 'AGS_UNKNOWN_RUN', 'AGS_UNKNOWN_RUN', 'AGS_RATE_LIMITED'])
+  t.equal((c.frames[3] as ConnectionErrorFrame).message, 'Too many frames: at most 1 a second, 3 at once (frameRate, frameBurst)')
+  t.same([code, reason], [1008, 'Too many invalid frames (5)'])
+})
+
+t.test('maxActiveRuns: a run beyond the slots waits with a queued frame and starts, in order, when one frees; beyond the queue, AGS_BUSY', async (t) => {
+  const releases = new Map<string, () => void>()
+  const started: string[] = []
+  const runner = async function * (request: RunRequest, context: RunContext): AsyncGenerator<AutoGenEvent> {
+    started.push(request.runId)
+    await new Promise<void>((resolve) => {
+      releases.set(request.runId, resolve)
+      context.signal.addEventListener('abort', () => resolve(), { once: true })
+    })
+    yield result([], request.runId)
+  }
+  const { app, url } = await startServer({ runner, maxActiveRuns: 1, maxQueuedRuns: 2 })
+  t.after(() => app.close())
+  const a = await Client.connect(url)
+  const b = await Client.connect(url)
+  const c = await Client.connect(url)
+  t.after(() => { a.close(); b.close(); c.close() })
+  a.send({ type: 'start', runId: 'first', task: 'x' })
+  await waitFor(() => started.length === 1)
+  b.send({ type: 'start', runId: 'second', task: 'x' })
+  await b.until(() => b.run('second').length === 2)
+  c.send({ type: 'start', runId: 'third', task: 'x' })
+  await c.until(() => c.run('third').length === 2)
+  c.send({ type: 'start', runId: 'fourth', task: 'x' })
+  await c.until((f) => f.some((x) => x.type === 'error' && !('seq' in x)))
+  t.same(b.run('second'), [{ type: 'started', runId: 'second', seq: 0 }, { type: 'queued', runId: 'second', seq: 1, position: 1 }])
+  t.same(c.run('third'), [{ type: 'started', runId: 'third', seq: 0 }, { type: 'queued', runId: 'third', seq: 1, position: 2 }])
+  t.same(c.frames.filter((f) => !('seq' in f)), [{
+    type: 'error',
+    code: 'AGS_BUSY',
+    message: 'The server is busy: 1 runs active and 2 queued (maxActiveRuns, maxQueuedRuns); try again later',
+    ref: { type: 'start', runId: 'fourth' }
+  }])
+  t.same(started, ['first'], 'queued runs have not reached the runner')
+
+  // The third is cancelled while it waits: it leaves the queue.
+  c.send({ type: 'cancel', runId: 'third' })
+  t.equal((await c.untilEnded('third')).at(-1)?.type, 'cancelled')
+  releases.get('first')?.()
+  t.equal((await a.untilEnded('first')).at(-1)?.type, 'result')
+  await waitFor(() => started.length === 2)
+  t.same(started, ['first', 'second'], 'the next in line started; the cancelled one never did')
+  releases.get('second')?.()
+  t.same((await b.untilEnded('second')).map((f) => f.type), ['started', 'queued', 'result'])
+})
+
+t.test('maxRunsPerIdentity counts an identity\'s runs over all its connections; maxTaskBytes bounds the task', async (t) => {
+  const hold = async function * (_r: RunRequest, context: RunContext): AsyncGenerator<AutoGenEvent> {
+    await new Promise((resolve) => context.signal.addEventListener('abort', resolve, { once: true }))
+    yield result()
+  }
+  const { app, url } = await startServer({ runner: hold, authenticate: () => ({ id: 'same-user' }), maxRunsPerIdentity: 1, maxTaskBytes: 100 })
+  t.after(() => app.close())
+  const a = await Client.connect(url)
+  const b = await Client.connect(url)
+  t.after(() => { a.close(); b.close() })
+  a.send({ type: 'start', runId: 'r', task: 'x' })
+  await a.until(() => a.run('r').length === 1)
+  b.send({ type: 'start', runId: 'r', task: 'x' })
+  b.send({ type: 'start', runId: 'big', task: 'y'.repeat(200) })
+  await b.until((f) => f.length === 2)
+  t.same(b.frames, [
+    { type: 'error', code: 'AGS_TOO_MANY_RUNS_FOR_IDENTITY', message: 'This identity already has 1 active runs (maxRunsPerIdentity)', ref: { type: 'start', runId: 'r' } },
+    { type: 'error', code: 'AGS_TASK_TOO_LARGE', message: 'The task is 202 bytes; at most 100 (maxTaskBytes)', ref: { type: 'start', runId: 'big' } }
+  ])
+  a.send({ type: 'cancel', runId: 'r' })
+  await a.untilEnded('r')
+  b.send({ type: 'start', runId: 'r', task: 'x' })
+  await b.until(() => b.run('r').length === 1)
+  t.same(b.run('r'), [{ type: 'started', runId: 'r', seq: 0 }], 'the identity\'s slot was free again')
+})
