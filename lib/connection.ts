@@ -52,7 +52,6 @@ export class Connection {
   readonly #runs = new Map<string, Run>()
   #badFrames = 0
   readonly #bucket: TokenBucket
-  readonly #ip: string
   #missedPongs = 0
   /** The payload of our last ping: only a pong that echoes it proves the peer reads. */
   #pingPayload: Buffer | undefined
@@ -72,8 +71,6 @@ export class Connection {
     this.#request = request
     this.#identity = identityOf(request)
     this.#bucket = new TokenBucket(state.config.frameRate, state.config.frameBurst)
-    this.#ip = request.ip
-    state.addresses.add(this.#ip)
     this.#log = request.log
     const { config } = state
     this.#sender = new Sender(ws, state.counters, config, {
@@ -146,6 +143,11 @@ export class Connection {
       this.end(new TooManyBadFramesError(this.#badFrames), 'client')
       return
     }
+    this.#answer(err, ref)
+  }
+
+  /** An error frame that is not the client's fault (the server is busy): it does not count toward maxBadFrames. */
+  #answer (err: AutogenStreamError, ref?: ConnectionErrorFrame['ref']): void {
     const frame: ConnectionErrorFrame = { type: 'error', code: err.code, message: err.message }
     if (ref !== undefined) frame.ref = ref
     this.#sender.sendNow(frame)
@@ -178,7 +180,7 @@ export class Connection {
     }
     const { admission } = this.#state
     if (admission.full) {
-      this.#reject(new BusyError(admission.active, admission.queued), { type: 'start', runId })
+      this.#answer(new BusyError(admission.active, admission.queued), { type: 'start', runId })
       return
     }
     clearTimeout(this.#idleTimer)
@@ -307,7 +309,6 @@ export class Connection {
     }
     this.#runs.clear()
     this.#state.connections.delete(this)
-    this.#state.addresses.remove(this.#ip)
     this.#state.counters.connections--
   }
 }

@@ -88,14 +88,33 @@ export class RunAdmission {
   }
 }
 
-/** Open connections by client address (request.ip: honours Fastify's trustProxy). */
+/**
+ * Connection slots by client address (request.ip: honours Fastify's
+ * trustProxy). A slot is taken when an upgrade request passes the check,
+ * before authenticate() and the upgrade, and given back once, when its TCP
+ * socket closes: concurrent upgrades cannot all pass a check that counts
+ * only the sockets already open.
+ */
 export class AddressCounts {
   readonly #counts = new Map<string, number>()
+  #total = 0
+  get total (): number { return this.#total }
   count (ip: string): number { return this.#counts.get(ip) ?? 0 }
-  add (ip: string): void { this.#counts.set(ip, this.count(ip) + 1) }
-  remove (ip: string): void {
-    const n = this.count(ip) - 1
-    if (n <= 0) this.#counts.delete(ip)
-    else this.#counts.set(ip, n)
+
+  /** Takes a slot for ip until the socket closes (or the returned function is called). */
+  take (ip: string, socket: { once: (event: 'close', listener: () => void) => unknown }): () => void {
+    this.#counts.set(ip, this.count(ip) + 1)
+    this.#total++
+    let held = true
+    const release = (): void => {
+      if (!held) return
+      held = false
+      this.#total--
+      const n = this.count(ip) - 1
+      if (n <= 0) this.#counts.delete(ip)
+      else this.#counts.set(ip, n)
+    }
+    socket.once('close', release)
+    return release
   }
 }

@@ -41,8 +41,12 @@ function cutLateUpgrade (_request: unknown, socket: { destroy: () => void }): vo
   setImmediate(() => socket.destroy())
 }
 
-/** The body of an HTTP error answer of the route. */
-const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() })
+/**
+ * The body of an HTTP error answer of the route. Lenient on purpose: other
+ * plugins on the route (@fastify/rate-limit's 429, say) answer with bodies
+ * of their own, which must pass through as they are.
+ */
+const ErrorBody = Type.Object({ code: Type.Optional(Type.String()), message: Type.Optional(Type.String()) }, { additionalProperties: true })
 
 /**
  * A browser page from another site may open the socket with the user's
@@ -68,26 +72,30 @@ async function refuse (reply: FastifyReply, err: { code: string, message: string
 
 /** Refuses the upgrade, before any WebSocket exists: too many connections, a foreign Origin, only unknown protocol versions, no identity. */
 async function checkUpgrade (this: { state: PluginState }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const { config, connections, addresses } = this.state
-  if (config.maxConnections !== 0 && connections.size >= config.maxConnections) {
-    await refuse(reply, new TooManyConnectionsError(connections.size))
+  const { config, addresses } = this.state
+  if (config.maxConnections !== 0 && addresses.total >= config.maxConnections) {
+    await refuse(reply, new TooManyConnectionsError(addresses.total))
     return
   }
   if (config.maxConnectionsPerIp !== 0 && addresses.count(request.ip) >= config.maxConnectionsPerIp) {
     await refuse(reply, new TooManyConnectionsFromIpError(addresses.count(request.ip)))
     return
   }
+  // Held from now until the socket closes, so concurrent upgrades count too.
+  const release = addresses.take(request.ip, request.raw.socket)
   if (!originAllowed(request, config.allowedOrigins)) {
+    release()
     await refuse(reply, new ForbiddenOriginError(JSON.stringify(String(request.headers.origin).slice(0, 200))))
     return
   }
   const offered = offeredProtocols(request)
   if (offered.length > 0 && !offered.some((p) => supported.has(p))) {
+    release()
     await refuse(reply, new UnsupportedProtocolError(offered.join(', '), PROTOCOL))
     return
   }
   // Last: the cheap refusals above cost the app's authenticate() nothing.
-  if (config.authenticate !== undefined) await authenticateRequest(config.authenticate, request, reply)
+  if (config.authenticate !== undefined && !await authenticateRequest(config.authenticate, request, reply)) release()
 }
 
 /** The route each registration serves, per Fastify context (an own property: a child context may add its own). */

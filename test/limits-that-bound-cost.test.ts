@@ -120,3 +120,25 @@ t.test('maxRunsPerIdentity counts an identity\'s runs over all its connections; 
   await b.until(() => b.run('r').length === 1)
   t.same(b.run('r'), [{ type: 'started', runId: 'r', seq: 0 }], 'the identity\'s slot was free again')
 })
+
+t.test('concurrent upgrades cannot all pass the connection limits: a slot is taken at the check, before a slow authenticate', async (t) => {
+  const { app, url } = await startServer({
+    runner: quick,
+    maxConnections: 3,
+    maxConnectionsPerIp: 2,
+    authenticate: async () => { await new Promise((resolve) => setImmediate(resolve)); return { id: 'u' } }
+  })
+  t.after(() => app.close())
+  // All ten at once, and the ones that open stay open until every one has its answer.
+  const sockets = Array.from({ length: 10 }, () => new WebSocket(url, [PROTOCOL]))
+  const outcomes = await Promise.all(sockets.map(async (ws) => await new Promise<string>((resolve) => {
+    ws.once('open', () => resolve('open'))
+    ws.once('unexpected-response', (_req, res) => { resolve(String(res.statusCode)); ws.terminate() })
+    ws.once('error', (err) => resolve(`error ${err.message}`))
+  })))
+  t.same(outcomes.filter((o) => o === 'open').length, 2, 'exactly maxConnectionsPerIp opened')
+  t.same(outcomes.filter((o) => o === '429').length, 8)
+  for (const ws of sockets) ws.close()
+  await waitFor(() => app.autogenStream.connections === 0)
+  t.equal(await attempt(url), 'open', 'the slots came back when the sockets closed')
+})
