@@ -2,7 +2,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import type { FastifyRequest } from 'fastify'
 import { PROTOCOL, RunError, type Identity, type ResultFrame, type RunErrorFrame, type RunRequest, type RunContext, type AutoGenEvent } from '../lib/index.js'
-import { startServer, Client } from './fixtures/server.js'
+import { startServer, Client, attemptUpgrade } from './fixtures/server.js'
 import { examplesRunner } from './fixtures/python.js'
 import { result, text } from './fixtures/events.js'
 
@@ -35,26 +35,13 @@ function whoAmI (seen: Array<{ identity: Identity, options: RunRequest['options'
   }
 }
 
-async function attempt (url: string, options: { protocols?: string[], headers?: Record<string, string> } = {}): Promise<string> {
-  const ws = new WebSocket(url, options.protocols ?? [PROTOCOL], { headers: options.headers ?? {} })
-  return await new Promise((resolve) => {
-    ws.once('open', () => { ws.close(); resolve('open') })
-    ws.once('unexpected-response', (_req, res) => {
-      let body = ''
-      res.on('data', (d: Buffer) => { body += d.toString() })
-      res.on('end', () => { ws.terminate(); resolve(`${res.statusCode} ${body}`) })
-    })
-    ws.once('error', (err) => resolve(`error ${err.message}`))
-  })
-}
-
 t.test('no identity: HTTP 401 before any upgrade; a known but forbidden caller: 403; every usual carrier of a token works', async (t) => {
   const seen: Array<{ identity: Identity, options: RunRequest['options'] }> = []
   const { app, url } = await startServer({ runner: whoAmI(seen), authenticate })
   t.after(() => app.close())
-  t.equal(await attempt(url), '401 {"code":"AGS_UNAUTHENTICATED","message":"Authentication required"}')
-  t.equal(await attempt(url, { headers: { authorization: 'Bearer nope' } }), '401 {"code":"AGS_UNAUTHENTICATED","message":"Authentication required"}')
-  t.equal(await attempt(url, { headers: { authorization: 'Bearer token-banned' } }), '403 {"code":"AGS_FORBIDDEN","message":"Not allowed to connect"}')
+  t.equal(await attemptUpgrade(url), '401 {"code":"AGS_UNAUTHENTICATED","message":"Authentication required"}')
+  t.equal(await attemptUpgrade(url, { headers: { authorization: 'Bearer nope' } }), '401 {"code":"AGS_UNAUTHENTICATED","message":"Authentication required"}')
+  t.equal(await attemptUpgrade(url, { headers: { authorization: 'Bearer token-banned' } }), '403 {"code":"AGS_FORBIDDEN","message":"Not allowed to connect"}')
   t.equal(app.autogenStream.counters.runsStarted, 0)
 
   const carriers: Array<[string, string, WebSocket.ClientOptions & { protocols?: string[] }]> = [

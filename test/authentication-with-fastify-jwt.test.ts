@@ -2,9 +2,8 @@ import t from 'tap'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import cookie from '@fastify/cookie'
 import jwt from '@fastify/jwt'
-import WebSocket from 'ws'
 import { PROTOCOL, type AuthorizeRun, type Identity, type ResultFrame, type RunContext, type RunRequest, type AutoGenEvent } from '../lib/index.js'
-import { startServer, Client } from './fixtures/server.js'
+import { startServer, Client, attemptUpgrade } from './fixtures/server.js'
 import { result } from './fixtures/events.js'
 
 /*
@@ -39,19 +38,6 @@ function recorder (seen: Seen) {
     seen.push({ identity: context.identity, options: request.options })
     yield result([], `ran for ${context.identity.id}`)
   }
-}
-
-async function attempt (url: string, options: { protocols?: string[], headers?: Record<string, string> } = {}): Promise<string> {
-  const ws = new WebSocket(url, options.protocols ?? [PROTOCOL], { headers: options.headers ?? {} })
-  return await new Promise((resolve) => {
-    ws.once('open', () => { ws.close(); resolve('open') })
-    ws.once('unexpected-response', (_req, res) => {
-      let body = ''
-      res.on('data', (d: Buffer) => { body += d.toString() })
-      res.on('end', () => { ws.terminate(); resolve(`${res.statusCode} ${body}`) })
-    })
-    ws.once('error', (err) => resolve(`error ${err.message}`))
-  })
 }
 
 async function runOnce (c: Client, runId: string, options?: Record<string, unknown>): Promise<string | null> {
@@ -118,10 +104,10 @@ t.test('no cookie, a forged, tampered or expired token, or one without `sub`: HT
     ['valid, but no `sub` claim: no identity', { origin, cookie: `session=${app.jwt.sign({ plan: 'pro' }, { expiresIn: '1h' })}` }],
     ['a bad Authorization header wins over a good cookie', { origin, authorization: 'Bearer nope', cookie: `session=${good}` }]
   ]
-  for (const [what, headers] of cases) t.equal(await attempt(url, { headers }), UNAUTHENTICATED, what)
+  for (const [what, headers] of cases) t.equal(await attemptUpgrade(url, { headers }), UNAUTHENTICATED, what)
   t.equal(verified, cases.length)
 
-  t.equal(await attempt(url, { headers: { origin: 'https://evil.example', cookie: `session=${good}` } }),
+  t.equal(await attemptUpgrade(url, { headers: { origin: 'https://evil.example', cookie: `session=${good}` } }),
     '403 {"code":"AGS_FORBIDDEN_ORIGIN","message":"Origin \\"https://evil.example\\" may not open this socket (allowedOrigins)"}',
     'the cookie rides along with any page\'s request; the Origin check stops it')
   t.equal(verified, cases.length, 'refused before authenticate ran')
@@ -129,7 +115,7 @@ t.test('no cookie, a forged, tampered or expired token, or one without `sub`: HT
   t.equal(app.autogenStream.connections, 0)
   t.equal(app.autogenStream.counters.runsStarted, 0)
   t.same(seen, [])
-  t.equal(await attempt(url, { headers: { origin, cookie: `session=${good}` } }), 'open', 'the good token itself connects')
+  t.equal(await attemptUpgrade(url, { headers: { origin, cookie: `session=${good}` } }), 'open', 'the good token itself connects')
 })
 
 t.test('a token in a subprotocol entry `token.<jwt>` next to autogen-stream.v1, when authenticate reads that carrier too', async (t) => {
@@ -155,9 +141,9 @@ t.test('a token in a subprotocol entry `token.<jwt>` next to autogen-stream.v1, 
 
   const bobSignature = app.jwt.sign({ sub: 'bob', plan: 'free' }, { expiresIn: '1h' }).split('.')[2] as string
   const forged = [...ann.split('.').slice(0, 2), bobSignature].join('.')
-  t.equal(await attempt(url, { protocols: [PROTOCOL, `token.${forged}`] }), UNAUTHENTICATED, 'a signature of another token')
-  t.equal(await attempt(url, { protocols: [PROTOCOL, 'token.'] }), UNAUTHENTICATED, 'an empty token')
-  t.equal(await attempt(url, { protocols: [`token.${ann}`] }),
+  t.equal(await attemptUpgrade(url, { protocols: [PROTOCOL, `token.${forged}`] }), UNAUTHENTICATED, 'a signature of another token')
+  t.equal(await attemptUpgrade(url, { protocols: [PROTOCOL, 'token.'] }), UNAUTHENTICATED, 'an empty token')
+  t.equal(await attemptUpgrade(url, { protocols: [`token.${ann}`] }),
     '400 {"code":"AGS_UNSUPPORTED_PROTOCOL","message":"None of the offered subprotocols (token.' + ann + ') is supported; use autogen-stream.v1"}',
     'the token alone is no protocol: refused before authenticate')
   t.equal(app.autogenStream.counters.runsStarted, 1)

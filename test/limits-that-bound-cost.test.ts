@@ -1,30 +1,17 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import { PROTOCOL, type AutoGenEvent, type ConnectionErrorFrame, type RunContext, type RunRequest } from '../lib/index.js'
-import { startServer, Client, waitFor } from './fixtures/server.js'
+import { startServer, Client, attemptUpgrade, waitFor } from './fixtures/server.js'
 import { result } from './fixtures/events.js'
 
 const quick = async function * () { yield result([], 'done') }
-
-async function attempt (url: string): Promise<string> {
-  const ws = new WebSocket(url, [PROTOCOL])
-  return await new Promise<string>((resolve) => {
-    ws.once('open', () => resolve('open'))
-    ws.once('unexpected-response', (_req, res) => {
-      let body = ''
-      res.on('data', (d: Buffer) => { body += d.toString() })
-      res.on('end', () => { ws.terminate(); resolve(`${res.statusCode} ${body}`) })
-    })
-    ws.once('error', (err) => resolve(`error ${err.message}`))
-  }).finally(() => { if (ws.readyState === ws.OPEN) ws.close() })
-}
 
 t.test('maxConnections: HTTP 503 before the upgrade; maxConnectionsPerIp: HTTP 429, and a slot is free again once a connection closes', async (t) => {
   const { app, url } = await startServer({ runner: quick, maxConnections: 2 })
   t.after(() => app.close())
   const a = await Client.connect(url)
   const b = await Client.connect(url)
-  t.equal(await attempt(url), '503 {"code":"AGS_TOO_MANY_CONNECTIONS","message":"The server has 2 connections (maxConnections)"}')
+  t.equal(await attemptUpgrade(url), '503 {"code":"AGS_TOO_MANY_CONNECTIONS","message":"The server has 2 connections (maxConnections)"}')
   a.close()
   b.close()
   await waitFor(() => app.autogenStream.connections === 0)
@@ -32,10 +19,10 @@ t.test('maxConnections: HTTP 503 before the upgrade; maxConnectionsPerIp: HTTP 4
   const perIp = await startServer({ runner: quick, maxConnectionsPerIp: 1 })
   t.after(() => perIp.app.close())
   const c = await Client.connect(perIp.url)
-  t.equal(await attempt(perIp.url), '429 {"code":"AGS_TOO_MANY_CONNECTIONS_FROM_IP","message":"This address has 1 connections (maxConnectionsPerIp)"}')
+  t.equal(await attemptUpgrade(perIp.url), '429 {"code":"AGS_TOO_MANY_CONNECTIONS_FROM_IP","message":"This address has 1 connections (maxConnectionsPerIp)"}')
   c.close()
   await waitFor(() => perIp.app.autogenStream.connections === 0)
-  t.equal(await attempt(perIp.url), 'open')
+  t.equal(await attemptUpgrade(perIp.url), 'open')
 })
 
 t.test('frames beyond frameRate and frameBurst get AGS_RATE_LIMITED, count as bad frames, and end in a 1008 close', async (t) => {
@@ -140,5 +127,5 @@ t.test('concurrent upgrades cannot all pass the connection limits: a slot is tak
   t.same(outcomes.filter((o) => o === '429').length, 8)
   for (const ws of sockets) ws.close()
   await waitFor(() => app.autogenStream.connections === 0)
-  t.equal(await attempt(url), 'open', 'the slots came back when the sockets closed')
+  t.equal(await attemptUpgrade(url), 'open', 'the slots came back when the sockets closed')
 })

@@ -1,24 +1,14 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import WebSocket from 'ws'
-import autogenStream, { PROTOCOL, type AutogenStreamOptions } from '../lib/index.js'
-import { startServer } from './fixtures/server.js'
+import autogenStream, { type AutogenStreamOptions } from '../lib/index.js'
+import { startServer, attemptUpgrade } from './fixtures/server.js'
 import { result } from './fixtures/events.js'
 
 const runner = async function * () { yield result() }
 
 /** Opens a socket with this Origin (or none): 'open', or the HTTP refusal with its JSON body. */
 async function attempt (url: string, origin?: string): Promise<string> {
-  const ws = new WebSocket(url, [PROTOCOL], origin === undefined ? {} : { origin })
-  return await new Promise((resolve) => {
-    ws.once('open', () => { ws.close(); resolve('open') })
-    ws.once('unexpected-response', (_req, res) => {
-      let body = ''
-      res.on('data', (d: Buffer) => { body += d.toString() })
-      res.on('end', () => { ws.terminate(); resolve(`${res.statusCode} ${body}`) })
-    })
-    ws.once('error', (err) => resolve(`error ${err.message}`))
-  })
+  return await attemptUpgrade(url, origin === undefined ? {} : { origin })
 }
 
 t.test('default: no Origin (not a browser) and the same origin connect; a page of another site gets 403 before any upgrade', async (t) => {
