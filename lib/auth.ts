@@ -33,32 +33,52 @@ export async function authenticateRequest (authenticate: Authenticate, request: 
   try {
     identity = await authenticate(request)
   } catch (err) {
-    const forbidden = (err as { statusCode?: unknown })?.statusCode === 403
+    let forbidden = false
+    try {
+      forbidden = (err as { statusCode?: unknown })?.statusCode === 403
+    } catch {} // a thrown value whose statusCode getter throws is just a refusal
     request.log.info({ err }, 'autogen-stream: authenticate refused the request')
     const refusal = forbidden ? new ForbiddenError() : new UnauthenticatedError()
     await reply.code(refusal.statusCode ?? 401).send({ code: refusal.code, message: refusal.message })
     return false
   }
-  if (!isIdentity(identity)) {
+  const copy = identityFrom(identity)
+  if (copy === undefined) {
     if (identity !== undefined && identity !== null) request.log.error({ identity: typeof identity }, 'autogen-stream: authenticate() returned something that is not an identity ({ id: string, ... } that JSON can hold)')
     const refusal = new UnauthenticatedError()
     await reply.code(refusal.statusCode ?? 401).send({ code: refusal.code, message: refusal.message })
     return false
   }
-  (request as unknown as { [kIdentity]?: Identity })[kIdentity] = identity
+  (request as unknown as { [kIdentity]?: Identity })[kIdentity] = copy
   return true
 }
 
-function isIdentity (value: unknown): value is Identity {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
-  const id = (value as { id?: unknown }).id
-  if (typeof id !== 'string' || id === '') return false
+/**
+ * The identity as plain JSON data, or undefined when it is not one: a copy,
+ * so getters and later changes by the app cannot alter who a run belongs to.
+ */
+function identityFrom (value: unknown): Identity | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
+  let copy: unknown
   try {
-    JSON.stringify(value)
-    return true
+    copy = JSON.parse(JSON.stringify(value))
   } catch {
-    return false
+    return undefined
   }
+  const id = (copy as { id?: unknown })?.id
+  return typeof id === 'string' && id !== '' ? copy as Identity : undefined
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** What authorizeRun may return to rewrite a run: the same shapes a start frame allows. */
+function isRewrite (value: unknown): value is Partial<Pick<RunRequest, 'task' | 'options'>> {
+  if (!isPlainObject(value)) return false
+  if ('options' in value && !isPlainObject(value.options)) return false
+  if ('task' in value && typeof value.task !== 'string' && !isPlainObject(value.task) && !Array.isArray(value.task)) return false
+  return true
 }
 
 /** The runner, with authorizeRun() asked first in every run. */
@@ -74,9 +94,13 @@ export function withAuthorization (runner: RunnerObject, authorizeRun: Authorize
         context.log.info({ err, runKey: request.key }, 'autogen-stream: authorizeRun refused the run')
         throw RunError.of('AGS_RUN_REFUSED', [], { cause: err })
       }
+      if (rewrite !== undefined && rewrite !== null && !isRewrite(rewrite)) {
+        context.log.error({ runKey: request.key }, 'autogen-stream: authorizeRun returned something else than nothing or { task?, options? } (options an object, task a string, object or array); the run is refused')
+        throw RunError.of('AGS_RUN_REFUSED')
+      }
       const allowed = rewrite === undefined || rewrite === null
         ? request
-        : { ...request, ...('task' in rewrite ? { task: rewrite.task } : {}), ...('options' in rewrite ? { options: rewrite.options ?? {} } : {}) }
+        : { ...request, ...('task' in rewrite ? { task: rewrite.task } : {}), ...('options' in rewrite ? { options: rewrite.options } : {}) }
       yield * runner.run(allowed as RunRequest, context)
     }
   }

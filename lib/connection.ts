@@ -274,7 +274,13 @@ export class Connection {
   }
 
   #cancelRuns (reason: CancelReason): void {
+    this.cancelQueued(reason)
     for (const run of this.#runs.values()) run.cancel(reason)
+  }
+
+  /** Cancels the runs still waiting for a server slot (before the active ones, whose slots would start them). */
+  cancelQueued (reason: CancelReason): void {
+    for (const run of this.#runs.values()) if (run.waiting) run.cancel(reason)
   }
 
   /**
@@ -303,6 +309,7 @@ export class Connection {
     this.#sender.close()
     // Runs of a connection that is gone end now; their terminal frames have
     // no one to go to. (A resumable-run store would keep them instead.)
+    this.cancelQueued('disconnect')
     for (const run of this.#runs.values()) {
       run.cancel('disconnect')
       run.takeEnding()

@@ -102,7 +102,9 @@ export class AddressCounts {
   count (ip: string): number { return this.#counts.get(ip) ?? 0 }
 
   /** Takes a slot for ip until the socket closes (or the returned function is called). */
-  take (ip: string, socket: { once: (event: 'close', listener: () => void) => unknown }): () => void {
+  take (ip: string, socket: { once: (event: 'close', listener: () => void) => unknown } | undefined): () => void {
+    // An injected request (light-my-request, injectWS) has no socket to hold.
+    if (socket === undefined) return () => {}
     this.#counts.set(ip, this.count(ip) + 1)
     this.#total++
     let held = true

@@ -199,7 +199,8 @@ function editDistance (a: string, b: string): number {
 
 function originsOption (value: unknown): Config['allowedOrigins'] {
   if (value === undefined || typeof value === 'function') return value as Config['allowedOrigins']
-  if (Array.isArray(value) && value.every((o) => typeof o === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(o))) return [...value] as string[]
+  // Kept as browsers write them (lower case, no default port), so they compare with an Origin header as parsed.
+  if (Array.isArray(value) && value.every((o) => typeof o === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(o))) return value.map((o: string) => new URL(o).origin)
   throw new InvalidOptionError('allowedOrigins', 'expected a function (origin, request) => boolean or an array of origins such as "https://app.example.com" (scheme and host, no path)', show(value))
 }
 

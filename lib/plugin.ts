@@ -57,9 +57,16 @@ function originAllowed (request: FastifyRequest, allowed: Config['allowedOrigins
   const origin = request.headers.origin
   if (origin === undefined) return true // not a browser
   if (typeof allowed === 'function') return allowed(origin, request) === true
-  if (allowed !== undefined) return allowed.includes(origin)
+  let page: URL
   try {
-    return new URL(origin).host === request.host
+    page = new URL(origin)
+  } catch {
+    return false // 'null' (sandboxed pages, file:) and anything else that is no origin
+  }
+  if (allowed !== undefined) return allowed.includes(page.origin)
+  try {
+    // Parsed alike, so case and default ports compare equal (Host "example.com:443" is the origin https://example.com).
+    return new URL(`${page.protocol}//${request.host}`).host === page.host
   } catch {
     return false
   }
@@ -72,6 +79,9 @@ async function refuse (reply: FastifyReply, err: { code: string, message: string
 
 /** Refuses the upgrade, before any WebSocket exists: too many connections, a foreign Origin, only unknown protocol versions, no identity. */
 async function checkUpgrade (this: { state: PluginState }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  // Plain GET/HEAD requests to the route get @fastify/websocket's 404: they
+  // take no connection slot and cost authenticate() nothing.
+  if ((request as { ws?: boolean }).ws !== true) return
   const { config, addresses } = this.state
   if (config.maxConnections !== 0 && addresses.total >= config.maxConnections) {
     await refuse(reply, new TooManyConnectionsError(addresses.total))
@@ -138,6 +148,8 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     // socket: server.close() would wait for it for ever. Cut those sockets
     // once the 503 is written.
     fastify.server.on('upgrade', cutLateUpgrade)
+    // Queued runs first: cancelling an active run frees a slot, which would start the next queued one just to cancel it.
+    for (const connection of state.connections) connection.cancelQueued('shutdown')
     await Promise.all([...state.connections].map((c) => c.end(new ShutdownError(), 'shutdown')))
   })
   // app.ready() and listen() fail when the runner cannot serve at all (a

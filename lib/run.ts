@@ -93,11 +93,6 @@ export class Run extends Readable {
     this.key = opts.request.key
     this.#opts = opts
     this.#log = opts.context.log
-    if (opts.runTimeout > 0) {
-      this.#timer = setTimeout(() => {
-        this.#end(errorEnding(new RunTimeoutError(opts.runTimeout)))
-      }, opts.runTimeout).unref()
-    }
     const context: RunContext = {
       signal: this.#abort.signal,
       stopSignal: this.#stop.signal,
@@ -121,6 +116,13 @@ export class Run extends Readable {
   }
 
   #begin (): void {
+    // runTimeout counts from here: time spent queued for a slot is not the run's.
+    const runTimeout = this.#opts.runTimeout
+    if (runTimeout > 0) {
+      this.#timer = setTimeout(() => {
+        this.#end(errorEnding(new RunTimeoutError(runTimeout)))
+      }, runTimeout).unref()
+    }
     try {
       const iterable = this.#opts.runner.run(this.#opts.request, this.#context as RunContext)
       const asyncIt = (iterable as AsyncIterable<AutoGenEvent>)?.[Symbol.asyncIterator]
@@ -132,6 +134,9 @@ export class Run extends Readable {
       this.#fail(err)
     }
   }
+
+  /** Queued for a server slot (maxActiveRuns): its runner has not been called yet. */
+  get waiting (): boolean { return this.#iterator === undefined && !this.#sourceDone && this.#ending === undefined }
 
   /** False once cancelled or timed out, even before the terminal frame is out. */
   get active (): boolean { return !this.#finished && this.#ending === undefined }

@@ -118,3 +118,18 @@ t.test('the identity reaches the Python factory as request.identity', async (t) 
   const last = (await c.untilEnded('py')).at(-1) as ResultFrame
   t.same(JSON.parse(String(last.result.messages[0]?.content)), { identity: { id: 'ann', plan: 'pro' }, options: { test_factory: 'echo_identity' } })
 })
+
+t.test('authorizeRun returning anything but nothing or { task?, options? } refuses the run, with the reason in the log', async (t) => {
+  const seen: Array<{ identity: Identity, options: RunRequest['options'] }> = []
+  const answers: unknown[] = [false, 'ok', { options: 'str' }, { task: 5 }]
+  let i = 0
+  const { app, url } = await startServer({ runner: whoAmI(seen), authorizeRun: () => answers[i++] as undefined })
+  t.after(() => app.close())
+  const c = await Client.connect(url)
+  t.after(() => c.close())
+  for (let n = 0; n < answers.length; n++) {
+    c.send({ type: 'start', runId: `r${n}`, task: 'x' })
+    t.equal(((await c.untilEnded(`r${n}`)).at(-1) as RunErrorFrame).code, 'AGS_RUN_REFUSED', JSON.stringify(answers[n]))
+  }
+  t.equal(seen.length, 0)
+})

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { Agent, get } from 'node:http'
 import WebSocket from 'ws'
 import { PROTOCOL, type AutoGenEvent, type ConnectionErrorFrame, type RunContext, type RunRequest } from '../lib/index.js'
 import { startServer, Client, attemptUpgrade, waitFor } from './fixtures/server.js'
@@ -128,4 +129,35 @@ t.test('concurrent upgrades cannot all pass the connection limits: a slot is tak
   for (const ws of sockets) ws.close()
   await waitFor(() => app.autogenStream.connections === 0)
   t.equal(await attemptUpgrade(url), 'open', 'the slots came back when the sockets closed')
+})
+
+t.test('plain GET requests to the route take no connection slot, even many on one keep-alive socket', async (t) => {
+  const { app, url } = await startServer({ runner: quick, maxConnectionsPerIp: 2 })
+  t.after(() => app.close())
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.after(() => agent.destroy())
+  const statuses: number[] = []
+  for (let i = 0; i < 5; i++) {
+    statuses.push(await new Promise<number>((resolve, reject) => {
+      get(`http://${new URL(url).host}/autogen`, { agent }, (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      }).on('error', reject)
+    }))
+  }
+  t.same(statuses, [404, 404, 404, 404, 404])
+  t.equal(await attemptUpgrade(url), 'open', 'a WebSocket client still gets a slot')
+})
+
+t.test('runTimeout counts from when the run gets its slot, not from when it was queued', async (t) => {
+  const runner = async function * (request: RunRequest, context: RunContext): AsyncGenerator<AutoGenEvent> {
+    await new Promise((resolve) => { const timer = setTimeout(resolve, 150); context.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(undefined) }) })
+    yield result([], request.runId)
+  }
+  const { app, url } = await startServer({ runner, maxActiveRuns: 1, runTimeout: 60_000 })
+  t.after(() => app.close())
+  const c = await Client.connect(url)
+  t.after(() => c.close())
+  for (const id of ['a', 'b', 'c']) c.send({ type: 'start', runId: id, task: 'x' })
+  for (const id of ['a', 'b', 'c']) t.equal((await c.untilEnded(id)).at(-1)?.type, 'result', `${id} ran to its result`)
 })

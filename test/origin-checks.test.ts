@@ -49,3 +49,14 @@ t.test('allowedOrigins must be a function or a list of origins', async (t) => {
     await t.rejects(async () => { await app.register(autogenStream, { runner, allowedOrigins: bad } as unknown as AutogenStreamOptions).ready() }, { code: 'AGS_INVALID_OPTION', message: /^Invalid option "allowedOrigins"/ })
   }
 })
+
+t.test('origins compare as browsers write them: case and default ports do not matter, in the default and in a list', async (t) => {
+  const { app, url } = await startServer({ runner })
+  t.after(() => app.close())
+  t.equal(await attemptUpgrade(url, { origin: 'https://example.com', headers: { host: 'example.com:443' } }), 'open', 'Host with the default port of the scheme')
+  t.equal(await attemptUpgrade(url, { origin: 'http://example.com', headers: { host: 'EXAMPLE.com' } }), 'open', 'Host in another case')
+  t.match(await attemptUpgrade(url, { origin: 'https://example.com', headers: { host: 'example.com:80' } }), /^403 /, 'the default port of another scheme is another origin')
+  const listed = await startServer({ runner, allowedOrigins: ['https://App.example.com:443'] })
+  t.after(() => listed.app.close())
+  t.equal(await attemptUpgrade(listed.url, { origin: 'https://app.example.com' }), 'open', 'a listed origin written with case and a default port still matches')
+})

@@ -84,11 +84,14 @@ function workerEnv (server: NodeJS.ProcessEnv, pass: readonly string[] | undefin
   if (pass !== undefined && (!Array.isArray(pass) || pass.some((n) => typeof n !== 'string' || n === ''))) {
     throw new InvalidOptionError('pythonRunner.passEnv', 'expected an array of variable names', JSON.stringify(pass))
   }
-  const names = [...WORKER_ENV_DEFAULTS, ...(pass ?? [])]
+  // Windows keeps variables' own casing (Path, SystemRoot) and compares them without it.
+  const fold = process.platform === 'win32' ? (s: string): string => s.toUpperCase() : (s: string): string => s
+  const names = [...WORKER_ENV_DEFAULTS, ...(pass ?? [])].map(fold)
   if (names.includes('*')) return { ...server }
   const env: NodeJS.ProcessEnv = {}
   for (const [key, value] of Object.entries(server)) {
-    if (names.some((n) => n.endsWith('*') ? key.startsWith(n.slice(0, -1)) : key === n)) env[key] = value
+    const name = fold(key)
+    if (names.some((n) => n.endsWith('*') ? name.startsWith(n.slice(0, -1)) : name === n)) env[key] = value
   }
   return env
 }
