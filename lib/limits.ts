@@ -37,8 +37,10 @@ export class TokenBucket {
 
 /**
  * Server-wide run slots. A run takes a slot until its runner is done with
- * (its terminal frame is made, or it is cancelled: the work upstream stops
- * then, whatever the client reads); the next queued run gets it.
+ * (Run 'released': it returned, threw, or its return() settled after a
+ * cancel), not merely cancelled: a runner awaiting something that ignores
+ * its abort signal is still working. The next queued run gets the slot.
+ * A queued run that is cancelled leaves the queue.
  */
 export class RunAdmission {
   readonly #maxActive: number
@@ -61,15 +63,19 @@ export class RunAdmission {
 
   /** 0: the run may start now; n: it waits at position n. */
   admit (run: Run): number {
-    let settled = false
-    const settle = (): void => {
-      if (settled) return
-      settled = true
+    let done = false
+    const leaveQueue = (): void => {
       const index = this.#queue.indexOf(run)
       if (index !== -1) {
         this.#queue.splice(index, 1)
-        return
+        done = true
       }
+    }
+    const release = (): void => {
+      // Still queued (never begun, cancelled): it only leaves the queue.
+      leaveQueue()
+      if (done) return
+      done = true
       this.#active--
       const next = this.#queue.shift()
       if (next !== undefined) {
@@ -77,8 +83,8 @@ export class RunAdmission {
         next.admitted()
       }
     }
-    run.once('ending', settle)
-    run.once('finished', settle)
+    run.once('ending', leaveQueue)
+    run.once('released', release)
     if (this.#maxActive === 0 || this.#active < this.#maxActive) {
       this.#active++
       return 0

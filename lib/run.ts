@@ -85,6 +85,7 @@ export class Run extends Readable {
   readonly #opts: RunOptions
   #timer: NodeJS.Timeout | undefined
   #context: RunContext | undefined
+  #released = false
 
   constructor (opts: RunOptions) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark })
@@ -162,9 +163,14 @@ export class Run extends Readable {
 
   #onStep (res: IteratorResult<AutoGenEvent>): void {
     this.#pulling = false
-    if (this.#sourceDone) return
+    if (this.#sourceDone) {
+      // The step a cancel did not wait for: an iterator without return() is done with now.
+      if (this.#iterator?.return === undefined) this.#release()
+      return
+    }
     if (res.done === true) {
       this.#sourceDone = true
+      this.#release()
       this.#finish(errorEnding(new RunnerNoResultError()))
       return
     }
@@ -191,6 +197,7 @@ export class Run extends Readable {
 
   #fail (err: unknown): void {
     this.#sourceDone = true
+    this.#release()
     if (this.#ending !== undefined || this.#finished) return
     if (err instanceof RunError) {
       this.#finish(errorEnding(err))
@@ -205,16 +212,34 @@ export class Run extends Readable {
     if (this.#sourceDone) return
     this.#sourceDone = true
     const iterator = this.#iterator
-    if (iterator?.return === undefined) return
+    if (iterator?.return === undefined) {
+      // A pending next() still counts as work: released when it settles (#onStep, #fail).
+      if (!this.#pulling) this.#release()
+      return
+    }
     try {
       // A pending next() makes an async generator queue this return(); the
       // abort signal is what reaches the runner at once.
-      Promise.resolve(iterator.return()).catch((err: unknown) => {
+      Promise.resolve(iterator.return()).then(() => this.#release(), (err: unknown) => {
         this.#log.debug({ err, runId: this.id }, 'autogen-stream runner iterator return() failed')
+        this.#release()
       })
     } catch (err) {
       this.#log.debug({ err, runId: this.id }, 'autogen-stream runner iterator return() threw')
+      this.#release()
     }
+  }
+
+  /**
+   * The runner is done with: it returned, threw, or its return() settled
+   * after a cancel. Until then it may still be working (a model call that
+   * ignores the abort signal), so a server slot (maxActiveRuns) is held
+   * until this 'released'.
+   */
+  #release (): void {
+    if (this.#released) return
+    this.#released = true
+    this.emit('released')
   }
 
   /**

@@ -161,3 +161,29 @@ t.test('runTimeout counts from when the run gets its slot, not from when it was 
   for (const id of ['a', 'b', 'c']) c.send({ type: 'start', runId: id, task: 'x' })
   for (const id of ['a', 'b', 'c']) t.equal((await c.untilEnded(id)).at(-1)?.type, 'result', `${id} ran to its result`)
 })
+
+t.test('a cancelled run keeps its server slot while its runner is still working (awaiting something that ignores the signal)', async (t) => {
+  let finishWork: () => void = () => {}
+  let bodies = 0
+  const stubborn = async function * (request: RunRequest): AsyncGenerator<AutoGenEvent> {
+    bodies++
+    if (request.runId === 'a') await new Promise<void>((resolve) => { finishWork = resolve }) // ignores context.signal
+    yield result([], request.runId)
+  }
+  const { app, url } = await startServer({ runner: stubborn, maxActiveRuns: 1, maxQueuedRuns: 0 })
+  t.after(() => app.close())
+  const c = await Client.connect(url)
+  t.after(() => c.close())
+  c.send({ type: 'start', runId: 'a', task: 'x' })
+  await waitFor(() => bodies === 1)
+  c.send({ type: 'cancel', runId: 'a' })
+  t.equal((await c.untilEnded('a')).at(-1)?.type, 'cancelled', 'the client is told at once')
+  c.send({ type: 'start', runId: 'b', task: 'x' })
+  await c.until((f) => f.some((x) => !('seq' in x)))
+  t.same(c.frames.filter((f) => !('seq' in f)).map((f) => (f as ConnectionErrorFrame).code), ['AGS_BUSY'], 'the slot is still taken: the runner is still at work')
+  finishWork()
+  await waitFor(() => app.autogenStream.runs === 0)
+  c.send({ type: 'start', runId: 'c', task: 'x' })
+  t.equal((await c.untilEnded('c')).at(-1)?.type, 'result', 'once it returned, the slot is free')
+  t.equal(bodies, 2, 'b never reached the runner')
+})
