@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ForbiddenError, RunError, UnauthenticatedError } from './errors.js'
 import type { Identity, RunnerObject, RunRequest } from './runner.js'
+import { refuse } from './refuse.js'
 
 /*
  * Who may connect and run. authenticate() runs before the upgrade (the
@@ -38,15 +39,13 @@ export async function authenticateRequest (authenticate: Authenticate, request: 
       forbidden = (err as { statusCode?: unknown })?.statusCode === 403
     } catch {} // a thrown value whose statusCode getter throws is just a refusal
     request.log.info({ err }, 'autogen-stream: authenticate refused the request')
-    const refusal = forbidden ? new ForbiddenError() : new UnauthenticatedError()
-    await reply.code(refusal.statusCode ?? 401).send({ code: refusal.code, message: refusal.message })
+    await refuse(reply, forbidden ? new ForbiddenError() : new UnauthenticatedError())
     return false
   }
   const copy = identityFrom(identity)
   if (copy === undefined) {
     if (identity !== undefined && identity !== null) request.log.error({ identity: typeof identity }, 'autogen-stream: authenticate() returned something that is not an identity ({ id: string, ... } that JSON can hold)')
-    const refusal = new UnauthenticatedError()
-    await reply.code(refusal.statusCode ?? 401).send({ code: refusal.code, message: refusal.message })
+    await refuse(reply, new UnauthenticatedError())
     return false
   }
   (request as unknown as { [kIdentity]?: Identity })[kIdentity] = copy

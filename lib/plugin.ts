@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Type, type Static } from 'typebox'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import { Connection, type PluginState } from './connection.js'
@@ -10,6 +9,7 @@ import {
 } from './errors.js'
 import { normalizeOptions, type AutogenStreamOptions, type Config } from './options.js'
 import { authenticateRequest } from './auth.js'
+import { ErrorBody, refuse } from './refuse.js'
 import { MemoryRunRegistry } from './registry.js'
 import { AddressCounts, RunAdmission } from './limits.js'
 import { createCounters, createView, type AutogenStreamView } from './stats.js'
@@ -42,13 +42,6 @@ function cutLateUpgrade (_request: unknown, socket: { destroy: () => void }): vo
 }
 
 /**
- * The body of an HTTP error answer of the route. Lenient on purpose: other
- * plugins on the route (@fastify/rate-limit's 429, say) answer with bodies
- * of their own, which must pass through as they are.
- */
-const ErrorBody = Type.Object({ code: Type.Optional(Type.String()), message: Type.Optional(Type.String()) }, { additionalProperties: true })
-
-/**
  * A browser page from another site may open the socket with the user's
  * cookies (cross-site WebSocket hijacking): the Origin it sends must be the
  * one the request went to, or one the app allows.
@@ -70,11 +63,6 @@ function originAllowed (request: FastifyRequest, allowed: Config['allowedOrigins
   } catch {
     return false
   }
-}
-
-async function refuse (reply: FastifyReply, err: { code: string, message: string, statusCode?: number }): Promise<void> {
-  const body: Static<typeof ErrorBody> = { code: err.code, message: err.message }
-  await reply.code(err.statusCode ?? 400).send(body)
 }
 
 /** Refuses the upgrade, before any WebSocket exists: too many connections, a foreign Origin, only unknown protocol versions, no identity. */
