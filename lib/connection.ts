@@ -2,43 +2,44 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import {
-  BadFrameError, BadJsonError, BinaryFrameError, DuplicateRunIdError, FrameTooLargeError,
-  HeartbeatTimeoutError, IdleTimeoutError, SlowConsumerError, TooManyBadFramesError, TooManyRunsError,
-  BusyError, RateLimitedError, TaskTooLargeError, TooManyRunsForIdentityError,
-  UnknownRequestError, UnknownRunError, closeCodeOf, type AutogenStreamError
+  AlreadyAttachedError, BadFrameError, BadJsonError, BinaryFrameError, BusyError, DuplicateRunIdError, FrameTooLargeError,
+  HeartbeatTimeoutError, IdleTimeoutError, ResumeGapError, SlowConsumerError, TooManyBadFramesError, TooManyRunsError,
+  RateLimitedError, TaskTooLargeError, UnknownRequestError, UnknownRunError, closeCodeOf, type AutogenStreamError
 } from './errors.js'
 import { nestsDeeperThan } from './json-depth.js'
 import type { Config } from './options.js'
 import { identityOf } from './auth.js'
 import type { Identity } from './runner.js'
-import type { RunRegistry } from './registry.js'
+import type { Attachment } from './attachment.js'
 import { TokenBucket, type AddressCounts, type RunAdmission } from './limits.js'
-import { Run } from './run.js'
+import { LogGapError, type HostedRun, type LeaveReason, type Runs } from './runs.js'
 import { Sender } from './sender.js'
 import type { Counters } from './stats.js'
 import {
-  checkClientFrame, type CancelFrame, type CancelReason, type StopFrame, type ConnectionErrorFrame, type InputFrame, type StartFrame
+  checkClientFrame, PROTOCOL, PROTOCOLS, type AttachFrame, type CancelFrame, type CancelReason, type DetachFrame, type StopFrame,
+  type ConnectionErrorFrame, type InputFrame, type ProtocolVersion, type StartFrame
 } from './schemas/frames.js'
 
 /** What every connection of one plugin instance shares. */
 export interface PluginState {
   config: Config
-  registry: RunRegistry
+  /** The one owner of runs: connections only attach to them. */
+  runs: Runs
   counters: Counters
   connections: Set<Connection>
   addresses: AddressCounts
   admission: RunAdmission
-  /** Active runs (until their terminal frame) by identity id, over all connections. */
-  identityRuns: Map<string, number>
 }
+
+interface Watch { hosted: HostedRun, attachment: Attachment }
 
 const OPEN = 1
 
 /**
- * One WebSocket: parses and checks client frames, starts and cancels runs,
- * keeps the heartbeat and the idle timer. Runs live in the registry; the
- * connection only holds the ids of the runs it watches, and its sender
- * writes their frames.
+ * One WebSocket: parses and checks client frames, starts, attaches to and
+ * cancels runs, keeps the heartbeat and the idle timer. Runs live in
+ * `runs`; the connection holds its attachments (the runs it reads, by
+ * runId), and its sender writes their frames.
  */
 export class Connection {
   readonly #state: PluginState
@@ -46,10 +47,15 @@ export class Connection {
   readonly #request: FastifyRequest
   /** Who is on this connection: authenticate()'s identity, or an anonymous one. */
   readonly #identity: Identity
+  /** Whose runs count together for maxRunsPerIdentity: the identity, or the client address for anonymous ones (a new anonymous identity per connection must not multiply the limit). */
+  readonly #countKey: string
+  readonly #version: ProtocolVersion
   readonly #log: FastifyBaseLogger
   readonly #sender: Sender
-  /** This connection's runs by runId (the registry holds them by the server's key). */
-  readonly #runs = new Map<string, Run>()
+  /** The runs this connection reads, by runId (`runs` holds them by the server's key). */
+  readonly #runs = new Map<string, Watch>()
+  /** Why the socket closes, when the server closes it: what a run with onDisconnect 'cancel' is cancelled with. */
+  #closeReason: LeaveReason = 'disconnect'
   #badFrames = 0
   readonly #bucket: TokenBucket
   #missedPongs = 0
@@ -70,6 +76,8 @@ export class Connection {
     this.#ws = ws
     this.#request = request
     this.#identity = identityOf(request)
+    this.#countKey = this.#identity.anonymous === true ? `address:${request.ip}` : this.#identity.id
+    this.#version = (PROTOCOLS as readonly string[]).includes(ws.protocol) ? ws.protocol as ProtocolVersion : PROTOCOL
     this.#bucket = new TokenBucket(state.config.frameRate, state.config.frameBurst)
     this.#log = request.log
     const { config } = state
@@ -77,7 +85,8 @@ export class Connection {
       onStall: (bytes) => {
         this.#log.warn({ bufferedBytes: bytes }, 'autogen-stream: slow consumer, closing')
         this.end(new SlowConsumerError(config.stallTimeout, bytes), 'slow_consumer')
-      }
+      },
+      onDone: (attachment) => this.#done(attachment)
     })
     state.connections.add(this)
     state.counters.connections++
@@ -122,7 +131,7 @@ export class Connection {
       this.#reject(new BadJsonError((err as Error).message))
       return
     }
-    const checked = checkClientFrame(value)
+    const checked = checkClientFrame(value, this.#version)
     if ('reason' in checked) {
       const ref = typeof value === 'object' && value !== null ? refOf(value as Record<string, unknown>) : undefined
       this.#reject(new BadFrameError(checked.reason), ref)
@@ -134,6 +143,9 @@ export class Connection {
       case 'cancel': this.#cancel(frame); break
       case 'stop': this.#stop(frame); break
       case 'input': this.#input(frame); break
+      case 'attach': this.#attach(frame); break
+      case 'detach': this.#detach(frame); break
+      case 'list': this.#sender.sendNow({ type: 'runs', runs: this.#state.runs.list(this.#identity.id) }); break
     }
   }
 
@@ -154,7 +166,7 @@ export class Connection {
   }
 
   #start (frame: StartFrame): void {
-    const { config, registry, counters } = this.#state
+    const { config, runs } = this.#state
     const runId = frame.runId ?? randomUUID()
     // Every run counts until its terminal frame is written, cancelled ones
     // too: a client that cancels and never reads cannot pile up runs.
@@ -172,69 +184,122 @@ export class Connection {
       this.#reject(new TaskTooLargeError(taskBytes, config.maxTaskBytes), { type: 'start', runId })
       return
     }
-    const identityId = this.#identity.id
-    const identityRuns = this.#state.identityRuns.get(identityId) ?? 0
-    if (config.maxRunsPerIdentity !== 0 && identityRuns >= config.maxRunsPerIdentity) {
-      this.#reject(new TooManyRunsForIdentityError(config.maxRunsPerIdentity), { type: 'start', runId })
+    const hosted = runs.start({
+      frame, runId, identity: this.#identity, countKey: this.#countKey, request: this.#request, log: this.#log, version: this.#version
+    })
+    if (!('run' in hosted)) {
+      // The server being busy is not the client's doing: it does not count toward maxBadFrames.
+      if (hosted instanceof BusyError) this.#answer(hosted, { type: 'start', runId })
+      else this.#reject(hosted, { type: 'start', runId })
       return
     }
-    const { admission } = this.#state
-    if (admission.full) {
-      this.#answer(new BusyError(admission.active, admission.queued), { type: 'start', runId })
-      return
-    }
+    this.#watch(hosted, -1, true)
+  }
+
+  /** Reads a run from after `after`; the log's gap error when that is older than what is kept. */
+  #watch (hosted: HostedRun, after: number, starter: boolean): AutogenStreamError | undefined {
+    const runId = hosted.runId
+    const attachment = hosted.attach(after, {
+      version: this.#version,
+      starter,
+      notify: this.#sender.kick,
+      onLagging: () => this.#leave(runId, 'lagging')
+    })
+    if (!('runId' in attachment)) return attachment
     clearTimeout(this.#idleTimer)
-    const run = new Run({
-      // The key is the server's, never the client's runId: two clients may pick the same runId.
-      request: { runId, key: randomUUID(), task: frame.task, options: frame.options ?? {} },
-      runner: config.runner,
-      context: { request: this.#request, log: this.#log, identity: this.#identity },
-      highWaterMark: config.highWaterMark,
-      runTimeout: config.runTimeout,
-      inputTimeout: config.inputTimeout,
-      coalesceTokens: config.coalesceTokens,
-      maxTokenFrameChars: config.maxTokenFrameChars,
-      admit: (r) => admission.admit(r)
-    })
-    counters.runsStarted++
-    this.#state.identityRuns.set(identityId, identityRuns + 1)
-    run.once('finished', () => {
-      const n = (this.#state.identityRuns.get(identityId) ?? 1) - 1
-      if (n === 0) this.#state.identityRuns.delete(identityId)
-      else this.#state.identityRuns.set(identityId, n)
-    })
-    this.#runs.set(runId, run)
-    registry.add(run)
-    run.once('finished', () => {
-      if (this.#runs.get(runId) === run) this.#runs.delete(runId)
-      this.#armIdle()
-    })
-    this.#sender.add(run)
+    this.#runs.set(runId, { hosted, attachment })
+    this.#sender.add(attachment)
+    return undefined
+  }
+
+  #attach (frame: AttachFrame): void {
+    const { runs, config } = this.#state
+    const ref = { type: 'attach', runId: frame.runId }
+    // The same answer for a run that does not exist and one that is not
+    // this identity's (nor its token's): no oracle of which runIds exist.
+    const hosted = runs.find(this.#identity.id, frame.runId, frame.resumeToken)
+    if (hosted === undefined) {
+      this.#reject(new UnknownRunError(frame.runId), ref)
+      return
+    }
+    if (this.#runs.has(frame.runId)) {
+      this.#reject(new AlreadyAttachedError(frame.runId), ref)
+      return
+    }
+    if (this.#runs.size >= config.maxRunsPerConnection) {
+      this.#reject(new TooManyRunsError(config.maxRunsPerConnection), ref)
+      return
+    }
+    const head = hosted.log.head
+    if (frame.after > head) {
+      this.#reject(new BadFrameError(`attach: after (${frame.after}) is beyond the run's last seq (${head})`), ref)
+      return
+    }
+    try {
+      // Sent before the replay: the sender writes the run's frames after this turn.
+      this.#sender.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, lastSeq: head, ended: hosted.ended })
+      const refused = this.#watch(hosted, frame.after, false)
+      if (refused !== undefined) this.#reject(refused, ref)
+    } catch (err) {
+      if (!(err instanceof LogGapError)) throw err
+      const gap = new ResumeGapError(frame.runId, frame.after, err.oldest)
+      const answer: ConnectionErrorFrame = { type: 'error', code: gap.code, message: gap.message, ref, oldestSeq: err.oldest, lastSeq: err.head }
+      if (err.terminal !== undefined) answer.terminal = err.terminal
+      this.#sender.sendNow(answer)
+    }
+  }
+
+  #detach (frame: DetachFrame): void {
+    if (!this.#leave(frame.runId, 'client')) {
+      this.#reject(new UnknownRunError(frame.runId), { type: 'detach', runId: frame.runId })
+    }
+  }
+
+  /** Stops reading a run that goes on: this connection's `detach`, or it lagged. */
+  #leave (runId: string, reason: 'client' | 'lagging'): boolean {
+    const watch = this.#runs.get(runId)
+    if (watch === undefined) return false
+    this.#runs.delete(runId)
+    this.#sender.remove(watch.attachment)
+    const lastSeq = watch.attachment.position
+    watch.hosted.leave(watch.attachment, reason)
+    this.#sender.sendNow({ type: 'detached', runId, reason, lastSeq })
+    this.#armIdle()
+    return true
+  }
+
+  /** An attachment's terminal frame went out: the run is over for this connection. */
+  #done (attachment: Attachment): void {
+    const watch = this.#runs.get(attachment.runId)
+    if (watch?.attachment !== attachment) return
+    this.#runs.delete(attachment.runId)
+    watch.hosted.leave(attachment, 'client')
+    this.#armIdle()
   }
 
   #cancel (frame: CancelFrame): void {
-    const run = this.#runs.get(frame.runId)
-    if (run === undefined || !run.cancel('client')) {
+    const watch = this.#runs.get(frame.runId)
+    if (watch === undefined || !watch.hosted.run.cancel('client')) {
       this.#reject(new UnknownRunError(frame.runId), { type: 'cancel', runId: frame.runId })
       return
     }
     // A socket that takes bytes gets the `cancelled` frame now, which frees
     // the run's slot at once; a congested one keeps the run counted.
-    this.#sender.flushEndingIfFree(run)
+    this.#sender.flushIfFree(watch.attachment)
   }
 
   #stop (frame: StopFrame): void {
-    const run = this.#runs.get(frame.runId)
-    if (run === undefined || !run.requestStop()) {
+    const watch = this.#runs.get(frame.runId)
+    if (watch === undefined || !watch.hosted.run.requestStop()) {
       this.#reject(new UnknownRunError(frame.runId), { type: 'stop', runId: frame.runId })
     }
   }
 
   #input (frame: InputFrame): void {
-    const run = this.#runs.get(frame.runId)
-    if (run === undefined) {
+    const watch = this.#runs.get(frame.runId)
+    if (watch === undefined) {
       this.#reject(new UnknownRunError(frame.runId), { type: 'input', runId: frame.runId, requestId: frame.requestId })
-    } else if (!run.provideInput(frame.requestId, frame.content)) {
+    } else if (!watch.hosted.answer(frame.requestId, frame.content)) {
       this.#reject(new UnknownRequestError(frame.runId, frame.requestId),
         { type: 'input', runId: frame.runId, requestId: frame.requestId })
     }
@@ -245,7 +310,7 @@ export class Connection {
     if (this.#closed) return
     if (this.#missedPongs >= 2) {
       this.#log.info({ missedPongs: this.#missedPongs }, new HeartbeatTimeoutError(this.#missedPongs).message)
-      this.#cancelRuns('heartbeat')
+      this.#closeReason = 'heartbeat'
       this.#ws.terminate()
       return
     }
@@ -273,29 +338,25 @@ export class Connection {
     }, timeout).unref()
   }
 
-  #cancelRuns (reason: CancelReason): void {
-    this.cancelQueued(reason)
-    for (const run of this.#runs.values()) run.cancel(reason)
-  }
-
-  /** Cancels the runs still waiting for a server slot (before the active ones, whose slots would start them). */
-  cancelQueued (reason: CancelReason): void {
-    for (const run of this.#runs.values()) if (run.waiting) run.cancel(reason)
-  }
-
   /**
-   * Ends the connection on the server's initiative: every run is cancelled
-   * (with `cancelReason`; the idle timeout ends connections that have none),
-   * the `cancelled` frames are written even past the byte limit, then a close
-   * frame with the code from the error table. A peer that does not finish
-   * the close handshake within closeGrace is destroyed.
+   * Ends the connection on the server's initiative. Runs that this close
+   * cancels (this is their last watcher and they cancel on disconnect; or
+   * the server shuts down and has cancelled them all) get their terminal
+   * frame written even past the byte limit, then a close frame with the
+   * code from the error table. Other runs go on, detached. A peer that does
+   * not finish the close handshake within closeGrace is destroyed.
    */
-  end (err: AutogenStreamError, cancelReason?: CancelReason): Promise<void> {
+  end (err: AutogenStreamError, reason?: Exclude<CancelReason, 'disconnect' | 'abandoned'>): Promise<void> {
     if (this.#closed || this.#ws.readyState !== OPEN) {
       if (!this.#closed) this.#ws.terminate()
       return this.closed
     }
-    if (cancelReason !== undefined) this.#cancelRuns(cancelReason)
+    if (reason !== undefined && reason !== 'shutdown') {
+      if (reason !== 'client') this.#closeReason = reason
+      for (const { hosted } of this.#runs.values()) {
+        if (hosted.cancelOnDisconnect && hosted.watchers === 1) hosted.run.cancel(reason)
+      }
+    }
     this.#sender.flushEndings()
     this.#ws.close(closeCodeOf(err.code), truncateReason(err.message))
     this.#graceTimer = setTimeout(() => this.#ws.terminate(), this.#state.config.closeGrace).unref()
@@ -307,14 +368,13 @@ export class Connection {
     clearTimeout(this.#idleTimer)
     clearTimeout(this.#graceTimer)
     this.#sender.close()
-    // Runs of a connection that is gone end now; their terminal frames have
-    // no one to go to. (A resumable-run store would keep them instead.)
-    this.cancelQueued('disconnect')
-    for (const run of this.#runs.values()) {
-      run.cancel('disconnect')
-      run.takeEnding()
-    }
+    // Each run goes on without this connection, or is cancelled when it
+    // cancels on disconnect and this was its last watcher (runs.ts).
+    const watches = [...this.#runs.values()]
     this.#runs.clear()
+    // Queued runs first: cancelling an active one frees a slot that would start a queued one.
+    watches.sort((a, b) => Number(b.hosted.run.waiting) - Number(a.hosted.run.waiting))
+    for (const { hosted, attachment } of watches) hosted.leave(attachment, this.#closeReason)
     this.#state.connections.delete(this)
     this.#state.counters.connections--
   }

@@ -31,7 +31,10 @@ export const ErrorTable = {
   AGS_TOO_MANY_RUNS_FOR_IDENTITY: { message: 'This identity already has %d active runs (maxRunsPerIdentity)', status: 429, close: 0 },
   AGS_BUSY: { message: 'The server is busy: %d runs active and %d queued (maxActiveRuns, maxQueuedRuns); try again later', status: 503, close: 0 },
   AGS_TASK_TOO_LARGE: { message: 'The task is %d bytes; at most %d (maxTaskBytes)', status: 413, close: 0 },
-  AGS_UNKNOWN_RUN: { message: 'No active run "%s" on this connection', status: 404, close: 0 },
+  AGS_UNKNOWN_RUN: { message: 'No run "%s" for this connection', status: 404, close: 0 },
+  AGS_RESUME_GAP: { message: 'Run "%s" no longer keeps the frames after seq %d: the oldest kept is %d', status: 410, close: 0 },
+  AGS_ALREADY_ATTACHED: { message: 'This connection already reads a run "%s"; detach it first', status: 409, close: 0 },
+  AGS_TOO_MANY_WATCHERS: { message: 'Run "%s" has %d connections attached (maxWatchersPerRun)', status: 429, close: 0 },
   AGS_UNKNOWN_REQUEST: { message: 'Run "%s" is not waiting for input "%s"', status: 404, close: 0 },
   AGS_UNSUPPORTED_PROTOCOL: { message: 'None of the offered subprotocols (%s) is supported; use %s', status: 400, close: 0 },
   AGS_FORBIDDEN_ORIGIN: { message: 'Origin %s may not open this socket (allowedOrigins)', status: 403, close: 0 },
@@ -105,6 +108,9 @@ export const TooManyRunsError = define('AGS_TOO_MANY_RUNS')
 export const DuplicateRunIdError = define('AGS_DUPLICATE_RUN_ID')
 export const UnknownRunError = define('AGS_UNKNOWN_RUN')
 export const UnknownRequestError = define('AGS_UNKNOWN_REQUEST')
+export const ResumeGapError = define('AGS_RESUME_GAP')
+export const AlreadyAttachedError = define('AGS_ALREADY_ATTACHED')
+export const TooManyWatchersError = define('AGS_TOO_MANY_WATCHERS')
 export const UnsupportedProtocolError = define('AGS_UNSUPPORTED_PROTOCOL')
 export const ForbiddenOriginError = define('AGS_FORBIDDEN_ORIGIN')
 export const UnauthenticatedError = define('AGS_UNAUTHENTICATED')

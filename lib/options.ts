@@ -78,6 +78,30 @@ export interface AutogenStreamOptions {
    * anything else is AGS_RUN_REFUSED).
    */
   authorizeRun?: AuthorizeRun
+  /**
+   * What happens to a run when its last connection closes: 'continue' (it
+   * goes on, up to maxRunLag, for a client to attach again; cancelled with
+   * reason `abandoned` after detachTimeout) or 'cancel' (cancelled at once,
+   * reason `disconnect`). Runs started on v1 connections are cancelled
+   * either way: v1 clients cannot attach. Default 'continue'.
+   */
+  onDisconnect?: 'continue' | 'cancel'
+  /** Milliseconds a run may go on with no connection attached before it is cancelled (`abandoned`). 0: never. Default 60000. */
+  detachTimeout?: number
+  /**
+   * How far the slowest reader of a run (or, with none attached, the
+   * furthest one that left) may fall behind its log before AutoGen is no
+   * longer pulled: entries and bytes. Default { events: 256, bytes: 1 MiB }.
+   */
+  maxRunLag?: { events?: number, bytes?: number }
+  /** Entries already read that a run's log keeps for a resume that goes back. Default 1024. */
+  retainEvents?: number
+  /** Bytes of entries already read that a run's log keeps for a resume. Default 1 MiB. */
+  retainBytes?: number
+  /** Milliseconds an ended run's log and result are kept for attach. Default 60000. */
+  retainAfterEnd?: number
+  /** Connections that may read one run at once. Default 8. */
+  maxWatchersPerRun?: number
 }
 
 export interface Config {
@@ -108,6 +132,13 @@ export interface Config {
   websocket: WebsocketPluginOptions
   allowedOrigins: string[] | ((origin: string, request: FastifyRequest) => boolean) | undefined
   authenticate: Authenticate | undefined
+  onDisconnect: 'continue' | 'cancel'
+  detachTimeout: number
+  maxRunLag: { events: number, bytes: number }
+  retainEvents: number
+  retainBytes: number
+  retainAfterEnd: number
+  maxWatchersPerRun: number
 }
 
 function show (value: unknown): string {
@@ -165,7 +196,14 @@ const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
   websocket: true,
   allowedOrigins: true,
   authenticate: true,
-  authorizeRun: true
+  authorizeRun: true,
+  onDisconnect: true,
+  detachTimeout: true,
+  maxRunLag: true,
+  retainEvents: true,
+  retainBytes: true,
+  retainAfterEnd: true,
+  maxWatchersPerRun: true
 }
 // What Fastify's register() itself takes and passes on with the plugin's options.
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
@@ -237,6 +275,15 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
   for (const hook of ['authenticate', 'authorizeRun'] as const) {
     if (opts[hook] !== undefined && typeof opts[hook] !== 'function') throw new InvalidOptionError(hook, 'expected a function', show(opts[hook]))
   }
+  const onDisconnect = opts.onDisconnect ?? 'continue'
+  if (onDisconnect !== 'continue' && onDisconnect !== 'cancel') {
+    throw new InvalidOptionError('onDisconnect', 'expected "continue" or "cancel"', show(onDisconnect))
+  }
+  const lag = opts.maxRunLag ?? {}
+  if (typeof lag !== 'object' || lag === null || Array.isArray(lag)) {
+    throw new InvalidOptionError('maxRunLag', 'expected an object { events?, bytes? }', show(lag))
+  }
+  rejectUnknownOptions(lag as Record<string, unknown>, ['events', 'bytes'], 'maxRunLag.')
   const runnerObject = toRunnerObject(runner as Runner)
   return {
     runner: opts.authorizeRun === undefined ? runnerObject : withAuthorization(runnerObject, opts.authorizeRun as AuthorizeRun),
@@ -265,6 +312,16 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     coalesceTokens,
     maxTokenFrameChars: integer(opts, 'maxTokenFrameChars', 16 * 1024, 1),
     websocket: { ...(websocket as WebsocketPluginOptions) },
-    allowedOrigins: originsOption(opts.allowedOrigins)
+    allowedOrigins: originsOption(opts.allowedOrigins),
+    onDisconnect,
+    detachTimeout: integer(opts, 'detachTimeout', 60_000, 0, MAX_DELAY),
+    maxRunLag: {
+      events: integerOption((lag as Record<string, unknown>).events, 'maxRunLag.events', 256, 1),
+      bytes: integerOption((lag as Record<string, unknown>).bytes, 'maxRunLag.bytes', 1024 * 1024, 1024)
+    },
+    retainEvents: integer(opts, 'retainEvents', 1024, 0),
+    retainBytes: integer(opts, 'retainBytes', 1024 * 1024, 0),
+    retainAfterEnd: integer(opts, 'retainAfterEnd', 60_000, 0, MAX_DELAY),
+    maxWatchersPerRun: integer(opts, 'maxWatchersPerRun', 8, 1, 1024)
   }
 }

@@ -10,7 +10,8 @@ import {
 import { normalizeOptions, type AutogenStreamOptions, type Config } from './options.js'
 import { authenticateRequest } from './auth.js'
 import { ErrorBody, refuse } from './refuse.js'
-import { MemoryRunRegistry } from './registry.js'
+import { Runs } from './runs.js'
+import { MemoryRunStore } from './store/memory.js'
 import { AddressCounts, RunAdmission } from './limits.js'
 import { createCounters, createView, type AutogenStreamView } from './stats.js'
 import { PROTOCOL, PROTOCOLS } from './schemas/frames.js'
@@ -104,18 +105,20 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   const registered = fastify as unknown as Record<symbol, string | undefined>
   if (Object.hasOwn(registered, kRoute)) throw new AlreadyRegisteredError(registered[kRoute])
   registered[kRoute] = config.path
+  const counters = createCounters()
+  const admission = new RunAdmission(config.maxActiveRuns, config.maxQueuedRuns)
+  const runs = new Runs(config, new MemoryRunStore(), admission, counters)
   const state: PluginState = {
     config,
-    registry: new MemoryRunRegistry(),
-    counters: createCounters(),
+    runs,
+    counters,
     connections: new Set(),
     addresses: new AddressCounts(),
-    admission: new RunAdmission(config.maxActiveRuns, config.maxQueuedRuns),
-    identityRuns: new Map()
+    admission
   }
-  fastify.decorate('autogenStream', createView(state.counters, {
+  fastify.decorate('autogenStream', createView(counters, {
     connections: () => state.connections.size,
-    runs: () => state.registry.size
+    runs: () => runs.figures()
   }))
 
   config.runner.init?.(fastify.log)
@@ -136,8 +139,10 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     // socket: server.close() would wait for it for ever. Cut those sockets
     // once the 503 is written.
     fastify.server.on('upgrade', cutLateUpgrade)
-    // Queued runs first: cancelling an active run frees a slot, which would start the next queued one just to cancel it.
-    for (const connection of state.connections) connection.cancelQueued('shutdown')
+    // Every run, attached or not, is cancelled (queued ones first: cancelling
+    // an active run frees a slot, which would start the next queued one just
+    // to cancel it); each connection then writes how its runs ended.
+    runs.shutdown()
     await Promise.all([...state.connections].map((c) => c.end(new ShutdownError(), 'shutdown')))
   })
   // app.ready() and listen() fail when the runner cannot serve at all (a
@@ -147,6 +152,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   })
   fastify.addHook('onClose', async () => {
     clearInterval(heartbeat)
+    runs.clear()
     await config.runner.close?.()
   })
 

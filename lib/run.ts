@@ -1,10 +1,9 @@
 import { Readable } from 'node:stream'
-import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import {
-  InputTimeoutError, InvalidEventError, RunCancelledError, RunError, RunnerFailedError,
-  RunnerNoResultError, RunTimeoutError
+  InvalidEventError, RunCancelledError, RunError, RunnerFailedError, RunnerNoResultError, RunTimeoutError
 } from './errors.js'
+import { InputRequests } from './inputs.js'
 import type { InputRequestOptions, RunContext, RunnerObject, RunRequest } from './runner.js'
 import type { AutoGenEvent, TaskResult } from './schemas/events.js'
 import type { CancelReason, RunFrame, TerminalFrame } from './schemas/frames.js'
@@ -12,16 +11,16 @@ import type { CancelReason, RunFrame, TerminalFrame } from './schemas/frames.js'
 /*
  * A run is an object-mode Readable over the runner's async iterator:
  *
- *   runner.next() --_read()--> [ item | item | ... ≤ highWaterMark ] --read()--> sender
+ *   runner.next() --_read()--> [ item | item | ... ≤ highWaterMark ] --nextFrame()--> run log --> readers
  *
- * Node calls _read() only while fewer than highWaterMark items wait, and the
- * sender calls read() only while its socket accepts bytes. So a client that
- * stops reading stops the sender, the buffer fills, and next() is no longer
- * called: the runner (and AutoGen behind it) is not pulled.
+ * Node calls _read() only while fewer than highWaterMark items wait, and
+ * the run's host (runs.ts) calls nextFrame() only while the log's slowest
+ * reader is less than maxRunLag behind. So clients that stop reading stop
+ * the log, the buffer fills, and next() is no longer called: the runner
+ * (and AutoGen behind it) is not pulled.
  *
- * Items carry no seq: seq is stamped when a frame is made, so frames that are
- * never sent (buffered events dropped on cancel) leave no gap, and merged
- * chunks take one number.
+ * Items carry no seq: seq is stamped when a frame is made, so items that
+ * never become frames (buffered events dropped on cancel) leave no gap.
  */
 
 type Item =
@@ -38,12 +37,6 @@ function errorEnding (err: { code: string, message: string }): { kind: 'error', 
   return { kind: 'error', code: err.code, message: err.message }
 }
 
-interface PendingInput {
-  resolve: (content: string) => void
-  reject: (err: Error) => void
-  timer: NodeJS.Timeout | undefined
-}
-
 export interface RunOptions {
   request: RunRequest
   runner: RunnerObject
@@ -51,8 +44,6 @@ export interface RunOptions {
   highWaterMark: number
   runTimeout: number
   inputTimeout: number
-  coalesceTokens: boolean
-  maxTokenFrameChars: number
   /**
    * Server-wide admission (maxActiveRuns): 0 when the run may start now, or
    * its position in the queue; it is then started by admitted().
@@ -75,12 +66,10 @@ export class Run extends Readable {
   #finished = false
   /** Cancel or timeout: overrides whatever is still buffered. */
   #ending: Ending | undefined
-  /** An item read while coalescing that did not belong to the merged frame. */
-  #held: Item | undefined
   #startedSent = false
   readonly #abort = new AbortController()
   readonly #stop = new AbortController()
-  readonly #inputs = new Map<string, PendingInput>()
+  readonly #inputs: InputRequests
   readonly #log: FastifyBaseLogger
   readonly #opts: RunOptions
   #timer: NodeJS.Timeout | undefined
@@ -94,6 +83,7 @@ export class Run extends Readable {
     this.key = opts.request.key
     this.#opts = opts
     this.#log = opts.context.log
+    this.#inputs = new InputRequests(opts.inputTimeout)
     const context: RunContext = {
       signal: this.#abort.signal,
       stopSignal: this.#stop.signal,
@@ -243,8 +233,8 @@ export class Run extends Readable {
   }
 
   /**
-   * Ends the run now: what is still buffered is dropped, the next frame the
-   * sender takes is the terminal one. Returns false if the run already ended.
+   * Ends the run now: what is still buffered is dropped, the next frame
+   * nextFrame() makes is the terminal one. Returns false if the run already ended.
    */
   #end (ending: Ending): boolean {
     if (this.#finished || this.#ending !== undefined) return false
@@ -257,17 +247,6 @@ export class Run extends Readable {
     this.#rejectInputs()
     this.emit('ending')
     return true
-  }
-
-  /**
-   * The frames left of a run that has been ended (cancelled or timed out):
-   * its `started` if that never went out, then its terminal frame.
-   */
-  takeEnding (): RunFrame[] {
-    const frames: RunFrame[] = []
-    if (this.#ending === undefined) return frames
-    while (!this.#finished) frames.push(this.nextFrame() as RunFrame)
-    return frames
   }
 
   /**
@@ -287,45 +266,29 @@ export class Run extends Readable {
     return this.#end({ kind: 'cancelled', reason })
   }
 
-  /** Delivers a client's `input`; false when no such request is pending. */
+  /** Delivers a client's `input`; false when no such request is pending (the first answer wins). */
   provideInput (requestId: string, content: string): boolean {
-    const pending = this.#inputs.get(requestId)
-    if (pending === undefined) return false
-    this.#inputs.delete(requestId)
-    clearTimeout(pending.timer)
-    pending.resolve(content)
-    return true
+    return this.#inputs.answer(requestId, content)
+  }
+
+  /** Whether the run still waits for this input request (an attaching client is sent it again). */
+  awaitsInput (requestId: string): boolean {
+    return this.#inputs.has(requestId)
   }
 
   #requestInput (prompt: string, options: InputRequestOptions = {}): Promise<string> {
     if (this.#abort.signal.aborted) return Promise.reject(this.#abort.signal.reason)
     if (this.#sourceDone) return Promise.reject(new Error('the run has ended'))
-    const requestId = options.requestId ?? randomUUID()
-    if (this.#inputs.has(requestId)) return Promise.reject(new Error(`input request "${requestId}" is already pending`))
-    const timeout = options.timeout ?? this.#opts.inputTimeout
-    return new Promise<string>((resolve, reject) => {
-      const pending: PendingInput = { resolve, reject, timer: undefined }
-      if (timeout > 0) {
-        pending.timer = setTimeout(() => {
-          this.#inputs.delete(requestId)
-          reject(new InputTimeoutError(requestId, timeout))
-        }, timeout).unref()
-      }
-      this.#inputs.set(requestId, pending)
-      // Beyond highWaterMark on purpose: the runner waits on this, so at most
-      // one such item per pending request can pile up.
+    // Beyond highWaterMark on purpose: the runner waits on this, so at most
+    // one such item per pending request can pile up.
+    return this.#inputs.ask(options, (requestId) => {
       this.push({ kind: 'input_request', requestId, prompt: String(prompt) } satisfies Item)
     })
   }
 
   #rejectInputs (): void {
     if (this.#inputs.size === 0) return
-    const reason = this.#abort.signal.aborted ? this.#abort.signal.reason : new Error('the run has ended')
-    for (const pending of this.#inputs.values()) {
-      clearTimeout(pending.timer)
-      pending.reject(reason)
-    }
-    this.#inputs.clear()
+    this.#inputs.rejectAll(this.#abort.signal.aborted ? this.#abort.signal.reason : new Error('the run has ended'))
   }
 
   #frame<F extends FrameBody> (body: F): F & { runId: string, seq: number } {
@@ -333,22 +296,12 @@ export class Run extends Readable {
     return Object.assign({ type: body.type, runId: this.id, seq: this.#seq++ }, body) as F & { runId: string, seq: number }
   }
 
-  #take (): Item | null {
-    const held = this.#held
-    if (held !== undefined) {
-      this.#held = undefined
-      return held
-    }
-    return this.read() as Item | null
-  }
-
   /**
-   * The next frame for the socket, or null when nothing is waiting. With
-   * `merge` (the sender passes it after the socket was congested),
-   * consecutive chunks of one message already waiting are merged into one
-   * `token` frame; nothing ever waits for more to arrive.
+   * The next frame for the run's log, or null when nothing is waiting.
+   * One frame per item: chunks are merged later, by each reader that is
+   * behind (attachment.ts), so every chunk keeps a seq of its own.
    */
-  nextFrame (merge = false): RunFrame | null {
+  nextFrame (): RunFrame | null {
     if (this.#finished) return null
     // `started` is always a run's first frame, even for a run cancelled at once.
     if (!this.#startedSent) {
@@ -361,7 +314,7 @@ export class Run extends Readable {
         ? this.#frame({ type: 'cancelled', reason: ending.reason })
         : this.#frame({ type: 'error', code: ending.code, message: ending.message }))
     }
-    const item = this.#take()
+    const item = this.read() as Item | null
     if (item === null) return null
     switch (item.kind) {
       case 'queued':
@@ -373,31 +326,12 @@ export class Run extends Readable {
       case 'error':
         return this.#terminal(this.#frame({ type: 'error', code: item.code, message: item.message }))
       case 'event':
-        if (item.event.type === CHUNK) return this.#tokenFrame(item.event as ChunkLike, merge)
+        if (item.event.type === CHUNK) {
+          const chunk = item.event as ChunkLike
+          return this.#frame({ type: 'token', source: chunk.source, full_message_id: chunk.full_message_id ?? null, text: String(chunk.content), chunks: 1 })
+        }
         return this.#frame({ type: 'event', event: item.event })
     }
-  }
-
-  #tokenFrame (first: ChunkLike, merge: boolean): RunFrame {
-    let text = String(first.content)
-    let chunks = 1
-    const id = first.full_message_id ?? null
-    if (merge && this.#opts.coalesceTokens) {
-      const limit = this.#opts.maxTokenFrameChars
-      for (;;) {
-        const next = this.#take()
-        if (next === null) break
-        const chunk = next.kind === 'event' ? next.event as ChunkLike : undefined
-        if (chunk === undefined || chunk.type !== CHUNK || chunk.full_message_id !== first.full_message_id ||
-          chunk.source !== first.source || text.length + String(chunk.content).length > limit) {
-          this.#held = next
-          break
-        }
-        text += String(chunk.content)
-        chunks++
-      }
-    }
-    return this.#frame({ type: 'token', source: first.source, full_message_id: id, text, chunks })
   }
 
   #terminal (frame: TerminalFrame): TerminalFrame {
@@ -405,7 +339,6 @@ export class Run extends Readable {
     clearTimeout(this.#timer)
     this.#closeSource()
     this.#rejectInputs()
-    this.#held = undefined
     // Synchronous, unlike 'close': the connection frees the run's slot
     // before it reads the client's next frame, which may be in the same
     // chunk (a start right after a cancel).

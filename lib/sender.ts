@@ -1,21 +1,22 @@
 import type { WebSocket } from 'ws'
-import type { Run } from './run.js'
+import type { Attachment, Outgoing } from './attachment.js'
 import type { Counters } from './stats.js'
 import type { ServerFrame } from './schemas/frames.js'
 
 /*
- * One sender per connection. It takes frames from the connection's runs in
- * turn (one frame per run per turn) and writes them while the socket holds
- * less than maxBufferedBytes unsent:
+ * One sender per connection. It takes frames from the connection's
+ * attachments (the runs it reads) in turn, one frame per run per turn, and
+ * writes them while the socket holds less than maxBufferedBytes unsent:
  *
- *   run A ─┐
- *   run B ─┼─ round robin ─> ws.send() ─> socket buffer ─> kernel ─> client
- *   run C ─┘                     ▲
+ *   log of run A ─ attachment ─┐
+ *   log of run B ─ attachment ─┼─ round robin ─> ws.send() ─> socket buffer ─> kernel ─> client
+ *   log of run C ─ attachment ─┘                     ▲
  *              waits for 'drain' (or the last write's callback) when
  *              bufferedAmount >= maxBufferedBytes; 'close' ends every wait
  *
- * While it waits, runs stop being read, their Readables fill to
- * highWaterMark and stop pulling their runners.
+ * While it waits, its attachments stop reading; a log whose slowest reader
+ * is maxRunLag behind stops taking frames from its run, whose Readable
+ * fills to highWaterMark and stops pulling the runner.
  *
  * Fairness: a runner that never waits resolves next() in microtasks, so a
  * sender woken by microtasks could keep the event loop from ever reaching
@@ -28,6 +29,8 @@ const YIELD_EVERY = 64
 export interface SenderHooks {
   /** The socket stayed congested for stallTimeout ms. */
   onStall: (bufferedBytes: number) => void
+  /** An attachment's terminal frame went out: it is done. */
+  onDone: (attachment: Attachment) => void
 }
 
 /**
@@ -57,7 +60,7 @@ export class Sender {
   readonly #maxBufferedBytes: number
   readonly #stallTimeout: number
   readonly #hooks: SenderHooks
-  readonly #runs: Run[] = []
+  readonly #runs: Attachment[] = []
   #cursor = 0
   #scheduled = false
   #waiting = false
@@ -77,20 +80,24 @@ export class Sender {
     this.#hooks = hooks
   }
 
-  add (run: Run): void {
-    this.#runs.push(run)
-    run.on('readable', this.#kick)
-    run.on('ending', this.#kick)
-    this.#kick()
+  add (attachment: Attachment): void {
+    this.#runs.push(attachment)
+    this.kick()
+  }
+
+  /** Stops reading an attachment (detached). */
+  remove (attachment: Attachment): void {
+    const index = this.#runs.indexOf(attachment)
+    if (index !== -1) this.#remove(index)
   }
 
   #remove (index: number): void {
-    const run = this.#runs[index] as Run
-    run.removeListener('readable', this.#kick)
-    run.removeListener('ending', this.#kick)
     this.#runs.splice(index, 1)
     if (this.#cursor > index) this.#cursor--
   }
+
+  /** New frames in a log this connection reads. */
+  kick = (): void => { this.#kick() }
 
   /** A connection-level frame (an error about a client frame): small, written at once. */
   sendNow (frame: ServerFrame): void {
@@ -104,19 +111,35 @@ export class Sender {
    */
   flushEndings (): void {
     for (let i = this.#runs.length - 1; i >= 0; i--) {
-      const run = this.#runs[i] as Run
-      for (const frame of run.takeEnding()) this.#write(frame)
-      if (run.finished) this.#remove(i)
+      const attachment = this.#runs[i] as Attachment
+      if (attachment.skipToEnd()) this.#drain(attachment, i, Infinity)
     }
   }
 
-  /** Writes a just-ended run's last frames now, unless the socket is congested (then they wait their turn). */
-  flushEndingIfFree (run: Run): void {
+  /** Writes what an attachment has waiting now (a just-cancelled run's last frames), unless the socket is congested. */
+  flushIfFree (attachment: Attachment): void {
     if (this.#waiting || this.#closed || this.#congested()) return
-    const index = this.#runs.indexOf(run)
-    if (index === -1) return
-    for (const frame of run.takeEnding()) this.#write(frame)
-    if (run.finished) this.#remove(index)
+    const index = this.#runs.indexOf(attachment)
+    if (index !== -1) this.#drain(attachment, index, this.#maxBufferedBytes)
+  }
+
+  /** Writes the attachment's frames while fewer than `limit` bytes are buffered; removes it once done. */
+  #drain (attachment: Attachment, index: number, limit: number): void {
+    const raw = this.#raw
+    raw.cork?.()
+    try {
+      while (this.#ws.bufferedAmount < limit) {
+        const out = attachment.next(false)
+        if (out === null) break
+        this.#send(out)
+      }
+    } finally {
+      raw.uncork?.()
+    }
+    if (attachment.done) {
+      this.#remove(index)
+      this.#hooks.onDone(attachment)
+    }
   }
 
   close (): void {
@@ -168,37 +191,44 @@ export class Sender {
         setImmediate(this.#flushAfterYield)
         return
       }
-      const frame = this.#next()
-      if (frame === null) {
-        // Caught up with the runs: from now on chunks go out one per frame again.
+      const out = this.#next()
+      if (out === null) {
+        // Caught up with the logs: from now on chunks go out one per frame again.
         this.#merge = false
         return
       }
-      this.#write(frame)
+      this.#send(out)
       this.#sinceYield++
     }
   }
 
-  /** One frame from the next run in turn that has one. */
-  #next (): ServerFrame | null {
+  /** One frame from the next attachment in turn that has one. */
+  #next (): Outgoing | null {
     const runs = this.#runs
     for (let n = runs.length; n > 0 && runs.length > 0; n--) {
       if (this.#cursor >= runs.length) this.#cursor = 0
       const index = this.#cursor
-      const run = runs[index] as Run
-      const frame = run.nextFrame(this.#merge)
-      // Removing keeps the cursor on the run that moved into this slot.
-      if (run.finished) this.#remove(index)
-      else this.#cursor = index + 1
-      if (frame !== null) return frame
+      const attachment = runs[index] as Attachment
+      const out = attachment.next(this.#merge)
+      // Removing keeps the cursor on the attachment that moved into this slot.
+      if (attachment.done) {
+        this.#remove(index)
+        this.#hooks.onDone(attachment)
+      } else {
+        this.#cursor = index + 1
+      }
+      if (out !== null) return out
     }
     return null
   }
 
   #write (frame: ServerFrame): void {
+    this.#send({ frame, data: Buffer.from(JSON.stringify(frame)) })
+  }
+
+  #send ({ frame, data }: { frame: ServerFrame, data: Buffer }): void {
     const ws = this.#ws
     if (ws.readyState !== 1) return
-    const data = Buffer.from(JSON.stringify(frame))
     const counters = this.#counters
     counters.frames++
     counters.bytes += data.length

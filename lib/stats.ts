@@ -13,8 +13,16 @@ export interface Counters {
 export interface AutogenStreamView {
   /** Open WebSocket connections on this route. */
   readonly connections: number
-  /** Runs that have started and not yet sent their last frame. */
+  /** Runs that have started and not yet ended (their terminal frame is not in their log yet). */
   readonly runs: number
+  /** Of those, runs that at least one connection reads. */
+  readonly runsAttached: number
+  /** Of those, runs that nobody reads (they go on up to maxRunLag, until detachTimeout). */
+  readonly runsDetached: number
+  /** Ended runs whose log is kept for attach (retainAfterEnd). */
+  readonly runsRetained: number
+  /** Bytes of frames held in run logs (unread lag and the tail kept for resume). */
+  readonly logBytes: number
   /** Totals since the plugin started. */
   readonly counters: Readonly<Counters>
 }
@@ -23,13 +31,19 @@ export function createCounters (): Counters {
   return { connections: 0, runsStarted: 0, frames: 0, tokens: 0, bytes: 0, cancels: 0, errors: 0 }
 }
 
-export function createView (counters: Counters, live: { connections: () => number, runs: () => number }): AutogenStreamView {
+export interface RunFigures { active: number, attached: number, detached: number, retained: number, logBytes: number }
+
+export function createView (counters: Counters, live: { connections: () => number, runs: () => RunFigures }): AutogenStreamView {
   const frozenCounters = Object.freeze(Object.create(null, Object.fromEntries(
     Object.keys(counters).map((key) => [key, { enumerable: true, get: () => counters[key as keyof Counters] }])
   ))) as Readonly<Counters>
   return Object.freeze({
     get connections () { return live.connections() },
-    get runs () { return live.runs() },
+    get runs () { return live.runs().active },
+    get runsAttached () { return live.runs().attached },
+    get runsDetached () { return live.runs().detached },
+    get runsRetained () { return live.runs().retained },
+    get logBytes () { return live.runs().logBytes },
     counters: frozenCounters
   })
 }

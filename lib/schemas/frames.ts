@@ -3,8 +3,9 @@ import { Compile } from 'typebox/compile'
 import type { AutoGenEvent, TaskResult } from './events.js'
 
 /** The subprotocol versions this server speaks, newest first. */
-export const PROTOCOLS = ['autogen-stream.v1'] as const
+export const PROTOCOLS = ['autogen-stream.v2', 'autogen-stream.v1'] as const
 export const PROTOCOL = PROTOCOLS[0]
+export type ProtocolVersion = typeof PROTOCOLS[number]
 
 const RunId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' })
 
@@ -40,12 +41,35 @@ export const InputFrame = Type.Object({
   content: Type.String()
 }, { additionalProperties: false })
 
-export const ClientFrame = Type.Union([StartFrame, CancelFrame, StopFrame, InputFrame])
+/** v2: read a run from after seq `after` (-1: everything kept), then live. */
+export const AttachFrame = Type.Object({
+  type: Type.Literal('attach'),
+  runId: RunId,
+  after: Type.Integer({ minimum: -1, maximum: Number.MAX_SAFE_INTEGER }),
+  /** The `resumeToken` of the run's `started` frame: needed when this connection's identity does not own the run. */
+  resumeToken: Type.Optional(Type.String({ minLength: 1, maxLength: 128 }))
+}, { additionalProperties: false })
+
+/** v2: stop receiving a run without cancelling it. */
+export const DetachFrame = Type.Object({
+  type: Type.Literal('detach'),
+  runId: RunId
+}, { additionalProperties: false })
+
+/** v2: the runs this connection's identity owns. */
+export const ListFrame = Type.Object({
+  type: Type.Literal('list')
+}, { additionalProperties: false })
+
+export const ClientFrame = Type.Union([StartFrame, CancelFrame, StopFrame, InputFrame, AttachFrame, DetachFrame, ListFrame])
 
 export type StartFrame = Static<typeof StartFrame>
 export type CancelFrame = Static<typeof CancelFrame>
 export type StopFrame = Static<typeof StopFrame>
 export type InputFrame = Static<typeof InputFrame>
+export type AttachFrame = Static<typeof AttachFrame>
+export type DetachFrame = Static<typeof DetachFrame>
+export type ListFrame = Static<typeof ListFrame>
 export type ClientFrame = Static<typeof ClientFrame>
 
 // Compiled once, at import.
@@ -53,20 +77,31 @@ export const clientFrameTypes = {
   start: Compile(StartFrame),
   cancel: Compile(CancelFrame),
   stop: Compile(StopFrame),
-  input: Compile(InputFrame)
+  input: Compile(InputFrame),
+  attach: Compile(AttachFrame),
+  detach: Compile(DetachFrame),
+  list: Compile(ListFrame)
 } as const
+
+/** The frame types of each version: v1 has no attach, detach or list. */
+export const CLIENT_FRAME_TYPES: Record<ProtocolVersion, ReadonlyArray<keyof typeof clientFrameTypes>> = {
+  'autogen-stream.v2': ['start', 'cancel', 'stop', 'input', 'attach', 'detach', 'list'],
+  'autogen-stream.v1': ['start', 'cancel', 'stop', 'input']
+}
 
 /**
  * Validates a parsed frame, returning it typed or a one-line reason naming
  * the first offending field (the client sees it in AGS_BAD_FRAME).
  */
-export function checkClientFrame (value: unknown): { frame: ClientFrame } | { reason: string } {
+export function checkClientFrame (value: unknown, version: ProtocolVersion = PROTOCOL): { frame: ClientFrame } | { reason: string } {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { reason: 'a frame must be a JSON object' }
   }
   const type = (value as { type?: unknown }).type
-  if (typeof type !== 'string' || !Object.hasOwn(clientFrameTypes, type)) {
-    return { reason: `unknown frame type ${JSON.stringify(type)}; expected "start", "cancel", "stop" or "input"` }
+  const types = CLIENT_FRAME_TYPES[version]
+  if (typeof type !== 'string' || !(types as readonly string[]).includes(type)) {
+    const names = types.map((t) => `"${t}"`)
+    return { reason: `unknown frame type ${JSON.stringify(type)}${version === PROTOCOL ? '' : ` in ${version}`}; expected ${names.slice(0, -1).join(', ')} or ${names.at(-1) ?? ''}` }
   }
   const check = clientFrameTypes[type as keyof typeof clientFrameTypes]
   if (check.Check(value)) return { frame: value as ClientFrame }
@@ -100,11 +135,15 @@ function describeErrors (errors: ValidationError[]): string {
 
 // Server to client
 /** Why a run was cancelled. (A run that exceeds runTimeout ends with `error` AGS_RUN_TIMEOUT, not with `cancelled`.) */
-export const CANCEL_REASONS = ['client', 'disconnect', 'shutdown', 'slow_consumer', 'heartbeat'] as const
+export const CANCEL_REASONS = ['client', 'disconnect', 'shutdown', 'slow_consumer', 'heartbeat', 'abandoned'] as const
 export type CancelReason = typeof CANCEL_REASONS[number]
 
 interface RunFrameBase { runId: string, seq: number }
-export interface StartedFrame extends RunFrameBase { type: 'started' }
+export interface StartedFrame extends RunFrameBase {
+  type: 'started'
+  /** v2, only to the connection that started the run: the secret that lets another connection (another identity, or an anonymous one after a reload) attach. */
+  resumeToken?: string
+}
 /** The run waits for a slot (maxActiveRuns): `position` in the server's queue when it was started. Right after `started`. */
 export interface QueuedFrame extends RunFrameBase { type: 'queued', position: number }
 export interface TokenFrame extends RunFrameBase {
@@ -113,16 +152,48 @@ export interface TokenFrame extends RunFrameBase {
   full_message_id: string | null
   /** The text of `chunks` consecutive streaming chunks, concatenated. */
   text: string
+  /** v2: the frame stands for seqs seq - chunks + 1 .. seq (one per chunk); v1: seq is this frame's alone. */
   chunks: number
 }
 export interface EventFrame extends RunFrameBase { type: 'event', event: AutoGenEvent }
-export interface InputRequestFrame extends RunFrameBase { type: 'input_request', requestId: string, prompt: string }
+export interface InputRequestFrame extends RunFrameBase {
+  type: 'input_request'
+  requestId: string
+  prompt: string
+  /** v2: sent again, with its first seq, to a connection that attached after it while it is still pending. Not part of the seq sequence. */
+  resent?: true
+}
 export interface ResultFrame extends RunFrameBase { type: 'result', result: TaskResult }
 export interface CancelledFrame extends RunFrameBase { type: 'cancelled', reason: CancelReason }
 export interface RunErrorFrame extends RunFrameBase { type: 'error', code: string, message: string }
 /** An error about a client frame or the connection: no runId, no seq. */
-export interface ConnectionErrorFrame { type: 'error', code: string, message: string, ref?: { type?: string, runId?: string, requestId?: string } }
+export interface ConnectionErrorFrame {
+  type: 'error'
+  code: string
+  message: string
+  ref?: { type?: string, runId?: string, requestId?: string }
+  /** AGS_RESUME_GAP: the oldest and newest seq kept, and the run's terminal frame when it has ended. */
+  oldestSeq?: number
+  lastSeq?: number
+  terminal?: TerminalFrame
+}
+
+/** v2: answers `attach`; the run's frames after `after` follow, then live ones. */
+export interface AttachedFrame { type: 'attached', runId: string, after: number, lastSeq: number, ended: boolean }
+/** v2: this connection no longer receives the run (its `detach`, or it fell maxRunLag behind for stallTimeout: reason `lagging`). The run goes on. */
+export interface DetachedFrame { type: 'detached', runId: string, reason: 'client' | 'lagging', lastSeq: number }
+export interface RunSummary {
+  runId: string
+  state: 'queued' | 'running' | 'ended'
+  /** The newest seq of its log. */
+  lastSeq: number
+  /** Connections reading it now. */
+  watchers: number
+  outcome?: 'result' | 'cancelled' | 'error'
+}
+/** v2: answers `list`. */
+export interface RunsFrame { type: 'runs', runs: RunSummary[] }
 
 export type RunFrame = StartedFrame | QueuedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame
 export type TerminalFrame = ResultFrame | CancelledFrame | RunErrorFrame
-export type ServerFrame = RunFrame | ConnectionErrorFrame
+export type ServerFrame = RunFrame | ConnectionErrorFrame | AttachedFrame | DetachedFrame | RunsFrame

@@ -1,0 +1,122 @@
+import type { LogEntry, LogReader } from './store/types.js'
+import type { ProtocolVersion, RunFrame, TokenFrame } from './schemas/frames.js'
+
+/*
+ * One connection reading one run's log: the connection's sender takes
+ * frames from here in turn with its other attachments.
+ *
+ *   run log:  … 17 18 19 20 21 22 …   (one entry per chunk, event, …)
+ *                   ▲ reader.position: the last entry handed to the socket
+ *
+ * While the sender is behind (its socket was congested), consecutive
+ * chunks of one message waiting in the log go out as one `token` frame.
+ * In v2 that frame carries the seq of its last chunk and `chunks`, so it
+ * stands for seqs seq - chunks + 1 .. seq and a client checks
+ * `frame.seq - (frame.chunks ?? 1) === lastSeq` to know it lost nothing;
+ * a resume `after` any seq it saw is exact. v1 connections get the seq
+ * they always had: this attachment's own count of frames.
+ */
+
+export interface Outgoing {
+  frame: RunFrame
+  /** The frame as JSON: the log's own bytes when the frame is sent as logged (shared by every reader). */
+  data: Buffer
+}
+
+export interface AttachmentOptions {
+  version: ProtocolVersion
+  coalesceTokens: boolean
+  maxTokenFrameChars: number
+  /** The starter's connection only: added to the `started` frame. */
+  resumeToken?: string
+  /** Pending input requests logged at or before the position attached from: sent again first. */
+  resend?: LogEntry[]
+}
+
+const V1 = 'autogen-stream.v1'
+
+export class Attachment {
+  readonly runId: string
+  readonly #reader: LogReader
+  readonly #opts: AttachmentOptions
+  /** v1: the seq of the next frame on this connection. */
+  #frames = 0
+  #resend: LogEntry[]
+  #done = false
+
+  constructor (runId: string, reader: LogReader, opts: AttachmentOptions) {
+    this.runId = runId
+    this.#reader = reader
+    this.#opts = opts
+    this.#resend = opts.resend ?? []
+  }
+
+  /** The seq of the last frame handed to the socket (-1: none). */
+  get position (): number { return this.#reader.position }
+  /** The run's terminal frame went out on this connection: nothing follows. */
+  get done (): boolean { return this.#done }
+
+  /**
+   * The next frame for the socket, or null when this connection has caught
+   * up with the log. With `merge` (the sender passes it after its socket was
+   * congested), chunks of one message already in the log go out as one.
+   */
+  next (merge: boolean): Outgoing | null {
+    if (this.#done) return null
+    const resent = this.#resend.shift()
+    if (resent !== undefined) return this.#encode({ ...resent.frame, resent: true } as RunFrame)
+    const entry = this.#reader.take()
+    if (entry === undefined) return null
+    const frame = entry.frame
+    if (frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error') this.#done = true
+    if (frame.type === 'token' && merge && this.#opts.coalesceTokens) {
+      const merged = this.#mergeFrom(frame)
+      if (merged !== frame) return this.#encode(merged)
+    }
+    if (frame.type === 'started' && this.#opts.resumeToken !== undefined) {
+      return this.#encode({ ...frame, resumeToken: this.#opts.resumeToken })
+    }
+    if (this.#opts.version === V1) return this.#encode(frame)
+    return { frame, data: entry.data }
+  }
+
+  /**
+   * Skips what is left unread to the run's terminal frame (a connection
+   * that closes writes only how each run ended); false when the run has
+   * not ended.
+   */
+  skipToEnd (): boolean {
+    if (!this.#reader.skipToEnd()) return false
+    this.#resend = []
+    return true
+  }
+
+  /** Stops reading: the log no longer waits for this connection. */
+  close (): void {
+    this.#reader.close()
+  }
+
+  #mergeFrom (first: TokenFrame): TokenFrame {
+    const limit = this.#opts.maxTokenFrameChars
+    let text = first.text
+    let chunks = first.chunks
+    let last = first
+    for (;;) {
+      const next = this.#reader.peek()?.frame
+      if (next === undefined || next.type !== 'token' || next.full_message_id !== first.full_message_id ||
+        next.source !== first.source || text.length + next.text.length > limit) break
+      this.#reader.take()
+      text += next.text
+      chunks += next.chunks
+      last = next
+    }
+    if (last === first) return first
+    return { type: 'token', runId: first.runId, seq: last.seq, source: first.source, full_message_id: first.full_message_id, text, chunks }
+  }
+
+  #encode (frame: RunFrame): Outgoing {
+    // Never the log's own object: other readers share it.
+    const out = this.#opts.version === V1 ? { ...frame, seq: this.#frames++ } : frame
+    return { frame: out, data: Buffer.from(JSON.stringify(out)) }
+  }
+}

@@ -1,0 +1,385 @@
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { Attachment } from './attachment.js'
+import {
+  BusyError, DuplicateRunIdError, TooManyRunsForIdentityError, TooManyWatchersError, type AutogenStreamError
+} from './errors.js'
+import type { Config } from './options.js'
+import type { RunAdmission } from './limits.js'
+import { Run } from './run.js'
+import type { Identity } from './runner.js'
+import type { Counters } from './stats.js'
+import { LogGapError, type LogEntry, type LogLimits, type RunLog, type RunStore } from './store/types.js'
+import type { CancelReason, ProtocolVersion, RunSummary, StartFrame } from './schemas/frames.js'
+
+/*
+ * The one owner of runs. A run lives here, apart from the connections that
+ * watch it, from its `start` until its retention ends:
+ *
+ *   connection ──attach──▶ Attachment ──reader──▶ ┌──────────────┐
+ *   connection ──attach──▶ Attachment ──reader──▶ │  run log     │ ◀──pump── Run (Readable over the runner)
+ *                                                  └──────────────┘
+ *                          HostedRun: run + log + watchers + timers
+ *
+ * The pump moves frames from the run into its log while the log has
+ * credit (its slowest reader is less than maxRunLag behind); without
+ * credit the run's Readable fills and the runner is not pulled. With no
+ * watcher the run goes on up to that bound, and is cancelled (`abandoned`)
+ * when nobody attaches within detachTimeout.
+ */
+
+export interface StartParams {
+  frame: StartFrame
+  runId: string
+  identity: Identity
+  /** Whose runs count together for maxRunsPerIdentity and retention (the client address for anonymous identities). */
+  countKey: string
+  request: FastifyRequest
+  log: FastifyBaseLogger
+  version: ProtocolVersion
+}
+
+export type LeaveReason = 'client' | 'lagging' | Exclude<CancelReason, 'client' | 'abandoned' | 'shutdown'>
+
+/** One run with its log and the connections attached to it. */
+export class HostedRun {
+  readonly run: Run
+  readonly log: RunLog
+  readonly key: string
+  readonly runId: string
+  readonly ownerId: string
+  readonly countKey: string
+  readonly resumeToken: string
+  /** Cancel when the last watcher disconnects (onDisconnect 'cancel', or a v1 starter, which cannot resume). */
+  readonly cancelOnDisconnect: boolean
+  readonly #runs: Runs
+  readonly #watchers = new Map<Attachment, { onLagging: () => void }>()
+  /** Input requests still pending, by request id: sent again to whoever attaches. */
+  readonly #inputs = new Map<string, LogEntry>()
+  #pumping = false
+  #detachTimer: NodeJS.Timeout | undefined
+  #lagTimer: NodeJS.Timeout | undefined
+  #retained = false
+
+  constructor (runs: Runs, run: Run, log: RunLog, params: StartParams, cancelOnDisconnect: boolean) {
+    this.#runs = runs
+    this.run = run
+    this.log = log
+    this.key = run.key
+    this.runId = params.runId
+    this.ownerId = params.identity.id
+    this.countKey = params.countKey
+    this.resumeToken = randomBytes(24).toString('base64url')
+    this.cancelOnDisconnect = cancelOnDisconnect
+    run.on('readable', this.pump)
+    run.on('ending', this.pump)
+    log.onCredit(this.pump)
+  }
+
+  get ended (): boolean { return this.log.terminal !== undefined }
+  get watchers (): number { return this.#watchers.size }
+
+  summary (): RunSummary {
+    const terminal = this.log.terminal?.frame
+    const summary: RunSummary = {
+      runId: this.runId,
+      state: terminal !== undefined ? 'ended' : this.run.waiting ? 'queued' : 'running',
+      lastSeq: this.log.head,
+      watchers: this.#watchers.size
+    }
+    if (terminal !== undefined) summary.outcome = terminal.type === 'result' ? 'result' : terminal.type === 'cancelled' ? 'cancelled' : 'error'
+    return summary
+  }
+
+  /** Checks a presented resume token in constant time. */
+  tokenMatches (token: string): boolean {
+    const a = Buffer.from(token)
+    const b = Buffer.from(this.resumeToken)
+    return a.length === b.length && timingSafeEqual(a, b)
+  }
+
+  /**
+   * A connection starts reading from after `after`. Throws LogGapError when
+   * that is older than what is kept. `notify` wakes the connection's sender;
+   * `onLagging` is called when it is detached for lagging.
+   */
+  attach (after: number, opts: { version: ProtocolVersion, starter: boolean, notify: () => void, onLagging: () => void }): Attachment | AutogenStreamError {
+    const max = this.#runs.config.maxWatchersPerRun
+    if (this.#watchers.size >= max) return new TooManyWatchersError(this.runId, max)
+    const reader = this.log.reader(after, opts.notify)
+    const resend = opts.starter ? [] : [...this.#inputs.values()].filter((e) => e.seq <= reader.position)
+    const attachment = new Attachment(this.runId, reader, {
+      version: opts.version,
+      coalesceTokens: this.#runs.config.coalesceTokens,
+      maxTokenFrameChars: this.#runs.config.maxTokenFrameChars,
+      ...(opts.starter && opts.version !== 'autogen-stream.v1' ? { resumeToken: this.resumeToken } : {}),
+      resend
+    })
+    this.#watchers.set(attachment, { onLagging: opts.onLagging })
+    clearTimeout(this.#detachTimer)
+    this.#detachTimer = undefined
+    return attachment
+  }
+
+  /** A connection stops reading: it detached, lagged, or closed (then `reason` says why). */
+  leave (attachment: Attachment, reason: LeaveReason): void {
+    if (!this.#watchers.delete(attachment)) return
+    attachment.close()
+    if (this.#watchers.size > 0) return
+    if (this.ended) {
+      if (this.#retained) this.#runs.forget(this)
+      return
+    }
+    if (reason !== 'client' && reason !== 'lagging' && this.cancelOnDisconnect) {
+      this.run.cancel(reason)
+      return
+    }
+    const timeout = this.#runs.config.detachTimeout
+    if (timeout > 0) {
+      this.#detachTimer = setTimeout(() => {
+        this.#detachTimer = undefined
+        if (this.#watchers.size === 0) this.run.cancel('abandoned')
+      }, timeout).unref()
+    }
+  }
+
+  /** Moves frames from the run into its log while the log has credit; the terminal frame always goes in. */
+  pump = (): void => {
+    if (this.#pumping) return
+    this.#pumping = true
+    try {
+      while (!this.ended) {
+        // A cancelled or timed-out run's last frames go in whatever the lag.
+        if (this.run.active && !this.log.hasCredit) {
+          this.#armLagTimer()
+          break
+        }
+        const frame = this.run.nextFrame()
+        if (frame === null) break
+        const entry = this.log.append(frame)
+        if (frame.type === 'input_request') this.#inputs.set(frame.requestId, entry)
+        if (this.ended) this.#onEnded()
+      }
+      if (this.log.hasCredit) this.#clearLagTimer()
+    } finally {
+      this.#pumping = false
+    }
+  }
+
+  /** An `input` frame: the first answer wins. */
+  answer (requestId: string, content: string): boolean {
+    if (!this.run.provideInput(requestId, content)) return false
+    this.#inputs.delete(requestId)
+    return true
+  }
+
+  /**
+   * The log is held by a slow watcher: if it stays so for stallTimeout
+   * while another watcher keeps up, the slow one is detached (`lagging`)
+   * and the others go on. A lone slow watcher is its connection's own
+   * stall (stallTimeout on its socket).
+   */
+  #armLagTimer (): void {
+    const timeout = this.#runs.config.stallTimeout
+    if (timeout === 0 || this.#lagTimer !== undefined || this.#watchers.size < 2) return
+    this.#lagTimer = setTimeout(() => {
+      this.#lagTimer = undefined
+      if (this.ended || this.log.hasCredit) return
+      let slowest = Infinity
+      for (const a of this.#watchers.keys()) slowest = Math.min(slowest, a.position)
+      const behind = [...this.#watchers].filter(([a]) => a.position === slowest)
+      if (behind.length === this.#watchers.size) return
+      for (const [, { onLagging }] of behind) onLagging()
+    }, timeout).unref()
+  }
+
+  #clearLagTimer (): void {
+    clearTimeout(this.#lagTimer)
+    this.#lagTimer = undefined
+  }
+
+  #onEnded (): void {
+    clearTimeout(this.#detachTimer)
+    this.#detachTimer = undefined
+    this.#clearLagTimer()
+    this.#inputs.clear()
+    this.#runs.ended(this)
+  }
+
+  /** Retention is over: forgotten now if nobody reads it, else when the last watcher leaves. */
+  expire (): void {
+    this.#retained = true
+    if (this.#watchers.size === 0) this.#runs.forget(this)
+  }
+
+  /** The server closes: timers go, the run is cancelled. */
+  shutdown (): void {
+    clearTimeout(this.#detachTimer)
+    this.#clearLagTimer()
+    this.run.cancel('shutdown')
+  }
+}
+
+export class Runs {
+  readonly config: Config
+  readonly #store: RunStore
+  readonly #admission: RunAdmission
+  readonly #counters: Counters
+  readonly #byKey = new Map<string, HostedRun>()
+  /** Runs by owner identity, then by runId: what `list` shows and `attach` without a token finds. */
+  readonly #byOwner = new Map<string, Map<string, HostedRun>>()
+  /** Runs by resume token (a 192-bit random secret). */
+  readonly #byToken = new Map<string, HostedRun>()
+  /** Active runs (until their terminal frame) by count key. */
+  readonly #active = new Map<string, number>()
+  /** Ended runs kept for resume, by count key, oldest first. */
+  readonly #retained = new Map<string, HostedRun[]>()
+  readonly #retainTimers = new Map<HostedRun, NodeJS.Timeout>()
+  readonly #limits: LogLimits
+
+  constructor (config: Config, store: RunStore, admission: RunAdmission, counters: Counters) {
+    this.config = config
+    this.#store = store
+    this.#admission = admission
+    this.#counters = counters
+    this.#limits = {
+      lagEvents: config.maxRunLag.events,
+      lagBytes: config.maxRunLag.bytes,
+      retainEvents: config.retainEvents,
+      retainBytes: config.retainBytes
+    }
+  }
+
+  /** Runs that have not ended. */
+  get active (): number {
+    let n = 0
+    for (const hosted of this.#byKey.values()) if (!hosted.ended) n++
+    return n
+  }
+
+  /** Figures for fastify.autogenStream. */
+  figures (): { active: number, attached: number, detached: number, retained: number, logBytes: number } {
+    let active = 0
+    let attached = 0
+    let retained = 0
+    for (const hosted of this.#byKey.values()) {
+      if (hosted.ended) retained++
+      else {
+        active++
+        if (hosted.watchers > 0) attached++
+      }
+    }
+    return { active, attached, detached: active - attached, retained, logBytes: this.#store.bytes }
+  }
+
+  start (params: StartParams): HostedRun | AutogenStreamError {
+    const { config } = this
+    const active = this.#active.get(params.countKey) ?? 0
+    if (config.maxRunsPerIdentity !== 0 && active >= config.maxRunsPerIdentity) return new TooManyRunsForIdentityError(config.maxRunsPerIdentity)
+    const owned = this.#byOwner.get(params.identity.id)
+    const previous = owned?.get(params.runId)
+    // A runId names one run of its owner at a time; an ended one is replaced (still reachable by its token).
+    if (previous !== undefined && !previous.ended) return new DuplicateRunIdError(params.runId)
+    if (this.#admission.full) return new BusyError(this.#admission.active, this.#admission.queued)
+    const key = randomUUID()
+    const run = new Run({
+      // The key is the server's, never the client's runId: two clients may pick the same runId.
+      request: { runId: params.runId, key, task: params.frame.task, options: params.frame.options ?? {} },
+      runner: config.runner,
+      context: { request: params.request, log: params.log, identity: params.identity },
+      highWaterMark: config.highWaterMark,
+      runTimeout: config.runTimeout,
+      inputTimeout: config.inputTimeout,
+      admit: (r) => this.#admission.admit(r)
+    })
+    this.#counters.runsStarted++
+    this.#active.set(params.countKey, active + 1)
+    const hosted = new HostedRun(this, run, this.#store.create(key, this.#limits), params,
+      config.onDisconnect === 'cancel' || params.version === 'autogen-stream.v1')
+    this.#byKey.set(key, hosted)
+    this.#byToken.set(hosted.resumeToken, hosted)
+    let mine = owned
+    if (mine === undefined) {
+      mine = new Map()
+      this.#byOwner.set(params.identity.id, mine)
+    }
+    mine.set(params.runId, hosted)
+    // Its `started` (and whatever the runner already has) goes into the log now.
+    hosted.pump()
+    return hosted
+  }
+
+  /**
+   * The run `runId` that this identity may read: its own, or any whose
+   * resume token it presents. undefined otherwise, alike for a run that
+   * does not exist and one that is not theirs.
+   */
+  find (identityId: string, runId: string, resumeToken?: string): HostedRun | undefined {
+    const own = this.#byOwner.get(identityId)?.get(runId)
+    if (resumeToken === undefined) return own
+    const hosted = this.#byToken.get(resumeToken)
+    return hosted !== undefined && hosted.runId === runId && hosted.tokenMatches(resumeToken) ? hosted : undefined
+  }
+
+  list (identityId: string): RunSummary[] {
+    const owned = this.#byOwner.get(identityId)
+    return owned === undefined ? [] : [...owned.values()].map((h) => h.summary())
+  }
+
+  /** @internal A run's terminal frame is in its log: its slot is free, its log is kept for retainAfterEnd. */
+  ended (hosted: HostedRun): void {
+    const n = (this.#active.get(hosted.countKey) ?? 1) - 1
+    if (n === 0) this.#active.delete(hosted.countKey)
+    else this.#active.set(hosted.countKey, n)
+    let kept = this.#retained.get(hosted.countKey)
+    if (kept === undefined) {
+      kept = []
+      this.#retained.set(hosted.countKey, kept)
+    }
+    kept.push(hosted)
+    // At most maxRunsPerIdentity ended runs are kept per identity: the oldest goes first.
+    const cap = this.config.maxRunsPerIdentity === 0 ? 16 : this.config.maxRunsPerIdentity
+    while (kept.length > cap) (kept.shift() as HostedRun).expire()
+    const timer = setTimeout(() => hosted.expire(), this.config.retainAfterEnd).unref()
+    this.#retainTimers.set(hosted, timer)
+  }
+
+  /** @internal Drops a run and its log. */
+  forget (hosted: HostedRun): void {
+    if (this.#byKey.get(hosted.key) !== hosted) return
+    this.#byKey.delete(hosted.key)
+    this.#byToken.delete(hosted.resumeToken)
+    clearTimeout(this.#retainTimers.get(hosted))
+    this.#retainTimers.delete(hosted)
+    const owned = this.#byOwner.get(hosted.ownerId)
+    if (owned?.get(hosted.runId) === hosted) {
+      owned.delete(hosted.runId)
+      if (owned.size === 0) this.#byOwner.delete(hosted.ownerId)
+    }
+    const kept = this.#retained.get(hosted.countKey)
+    if (kept !== undefined) {
+      const index = kept.indexOf(hosted)
+      if (index !== -1) kept.splice(index, 1)
+      if (kept.length === 0) this.#retained.delete(hosted.countKey)
+    }
+    this.#store.drop(hosted.key)
+  }
+
+  /** Cancels the runs still waiting for a server slot (before the active ones, whose slots would start them). */
+  cancelQueued (reason: CancelReason): void {
+    for (const hosted of this.#byKey.values()) if (hosted.run.waiting) hosted.run.cancel(reason)
+  }
+
+  /** fastify.close(): every run is cancelled (queued ones first), attached or not. */
+  shutdown (): void {
+    this.cancelQueued('shutdown')
+    for (const hosted of this.#byKey.values()) hosted.shutdown()
+  }
+
+  /** After the connections closed: every log goes. */
+  clear (): void {
+    for (const hosted of [...this.#byKey.values()]) this.forget(hosted)
+  }
+}
+
+export { LogGapError }

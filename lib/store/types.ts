@@ -1,0 +1,97 @@
+import type { RunFrame, TerminalFrame } from '../schemas/frames.js'
+
+/*
+ * Where a run's frames are kept between the run that makes them and the
+ * connections that read them. One implementation per file: memory.ts (one
+ * process) now; a Redis Streams store implements the same interface, one
+ * stream per run:
+ *
+ *   RunLog.append(frame)      XADD run:<key> 0-<seq+1> f <json>   (ids from seq: explicit, increasing)
+ *   RunStore.open(...)        HSET run:<key>:meta owner token state ...
+ *   RunLog.reader(after)      XRANGE run:<key> (0-<after+1> + COUNT n, then XREAD BLOCK from the last id
+ *   LogReader.take()          from the window the last XRANGE/XREAD fetched
+ *   RunLog.trim()             XTRIM run:<key> MINID 0-<oldest+1>
+ *   RunLog.end()              EXPIRE run:<key> and its meta after retainAfterEnd
+ *   RunLog credit/lag         reader positions in the meta hash; the producer
+ *                             pulls only while head - min(positions) < maxRunLag
+ *
+ * so a reader only ever asks "the entries after seq N", and the producer
+ * only ever asks "how far behind is the slowest reader".
+ */
+
+/** One frame of a run, encoded once for every reader. */
+export interface LogEntry {
+  readonly seq: number
+  readonly frame: RunFrame
+  /** The frame as sent on the wire (JSON, UTF-8). */
+  readonly data: Buffer
+}
+
+/** What the log holds back: unread entries (a bound on the producer) and read ones (a tail kept for resume). */
+export interface LogLimits {
+  /** The producer is held once this many entries are unread by the slowest reader... */
+  lagEvents: number
+  /** ...or this many bytes. */
+  lagBytes: number
+  /** Read entries kept for a resume that goes back (count and bytes; whichever is reached first trims). */
+  retainEvents: number
+  retainBytes: number
+}
+
+export interface LogReader {
+  /** The seq of the last entry taken (-1 before the first). */
+  readonly position: number
+  /** The next entry, or undefined when the reader has caught up. */
+  peek (): LogEntry | undefined
+  take (): LogEntry | undefined
+  /** Skips to the terminal entry (the last frame a closing connection writes); false when the run has not ended. */
+  skipToEnd (): boolean
+  close (): void
+}
+
+export interface RunLog {
+  /** The seq of the newest entry (-1: none yet). */
+  readonly head: number
+  /** The seq of the oldest entry still kept. */
+  readonly oldest: number
+  /** The terminal entry, once the run has ended. */
+  readonly terminal: LogEntry | undefined
+  /** Unread by the slowest reader (or, with none, after the furthest position ever read). */
+  readonly lag: { events: number, bytes: number }
+  /** Bytes of all entries kept. */
+  readonly bytes: number
+  readonly readers: number
+  /** True while the producer may append (the lag is under its bounds, or the run has ended). */
+  readonly hasCredit: boolean
+  append (frame: RunFrame): LogEntry
+  /**
+   * A reader from after `after` (-1: from the first entry). Throws
+   * LogGapError when entries after it were already trimmed. `notify` is
+   * called when entries arrive.
+   */
+  reader (after: number, notify: () => void): LogReader
+  /** Called when the producer may append again (a reader moved on). */
+  onCredit (fn: () => void): void
+}
+
+export class LogGapError extends Error {
+  readonly oldest: number
+  readonly head: number
+  readonly terminal: TerminalFrame | undefined
+  constructor (after: number, oldest: number, head: number, terminal: TerminalFrame | undefined) {
+    super(`entries after seq ${after} are no longer kept; the oldest is ${oldest}`)
+    this.oldest = oldest
+    this.head = head
+    this.terminal = terminal
+  }
+}
+
+/** Makes and drops the logs of runs; the server's one instance is `runStore`'s. */
+export interface RunStore {
+  /** The log of a new run, keyed by the server's run key (never a client's runId). */
+  create (key: string, limits: LogLimits): RunLog
+  /** Drops a log: the run ended and its retention passed, or the server closes. */
+  drop (key: string): void
+  /** Bytes held by every log of this store. */
+  readonly bytes: number
+}
