@@ -236,10 +236,14 @@ export class Connection {
       return
     }
     try {
-      // Sent before the replay: the sender writes the run's frames after this turn.
-      this.#sender.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, lastSeq: head, ended: hosted.ended })
+      const oldestSeq = hosted.log.oldest
       const refused = this.#watch(hosted, frame.after, false)
-      if (refused !== undefined) this.#reject(refused, ref)
+      if (refused !== undefined) {
+        this.#reject(refused, ref)
+        return
+      }
+      // Before the replay: the sender writes the run's frames from a later turn (sender.add never writes at once).
+      this.#sender.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq, lastSeq: head, ended: hosted.ended })
     } catch (err) {
       if (!(err instanceof LogGapError)) throw err
       const gap = new ResumeGapError(frame.runId, frame.after, err.oldest)

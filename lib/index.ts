@@ -12,8 +12,9 @@ export type { WorkerStats } from './python/protocol.js'
 export { RunError, ErrorTable, type ErrorCode } from './errors.js'
 export { PROTOCOL, PROTOCOLS, CANCEL_REASONS } from './schemas/frames.js'
 export type {
-  ClientFrame, StartFrame, CancelFrame, StopFrame, InputFrame, ServerFrame, RunFrame, TerminalFrame, StartedFrame, QueuedFrame, TokenFrame,
-  EventFrame, InputRequestFrame, ResultFrame, CancelledFrame, RunErrorFrame, ConnectionErrorFrame, CancelReason
+  ClientFrame, StartFrame, CancelFrame, StopFrame, InputFrame, AttachFrame, DetachFrame, ListFrame, ServerFrame, RunFrame, TerminalFrame,
+  StartedFrame, QueuedFrame, TokenFrame, EventFrame, InputRequestFrame, ResultFrame, CancelledFrame, RunErrorFrame, ConnectionErrorFrame,
+  AttachedFrame, DetachedFrame, RunsFrame, RunSummary, CancelReason, ProtocolVersion
 } from './schemas/frames.js'
 export * as schemas from './schemas/events.js'
 export type {

@@ -168,7 +168,7 @@ export const MAX_DELAY = 2 ** 31 - 1
 
 // Every option, checked by the compiler against AutogenStreamOptions: a name
 // missing here or added there fails the build.
-const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
+export const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
   runner: true,
   path: true,
   highWaterMark: true,

@@ -118,6 +118,8 @@ export class HostedRun {
     this.#watchers.set(attachment, { onLagging: opts.onLagging })
     clearTimeout(this.#detachTimer)
     this.#detachTimer = undefined
+    // With a second watcher, a log held by the first may now arm the lagging timer.
+    this.pump()
     return attachment
   }
 

@@ -59,3 +59,12 @@ t.test('every code the Python worker sends is in the error table and in the brid
     t.ok(bridge.includes(code), `${code} is in docs/bridge.md`)
   }
 })
+
+t.test('the README options table lists exactly the options the plugin takes', async (t) => {
+  const { OPTION_NAMES } = await import('../lib/options.js')
+  const readme = read('README.md')
+  const table = readme.slice(readme.indexOf('### Options'))
+  const rows = table.split('\n').slice(2).filter((l) => l.startsWith('| `'))
+  const documented = rows.flatMap((row) => [...(row.split('|')[1] ?? '').matchAll(/`([A-Za-z]+)`/g)].map((m) => m[1] as string))
+  t.same([...documented].sort(), Object.keys(OPTION_NAMES).sort())
+})

@@ -59,7 +59,20 @@ describe('autogenStream', () => {
       allowedOrigins?: string[] | ((origin: string, request: FastifyRequest) => boolean)
       authenticate?: Authenticate
       authorizeRun?: AuthorizeRun
+      onDisconnect?: 'continue' | 'cancel'
+      detachTimeout?: number
+      maxRunLag?: { events?: number, bytes?: number }
+      retainEvents?: number
+      retainBytes?: number
+      retainAfterEnd?: number
+      maxWatchersPerRun?: number
     }>()
+  })
+
+  test('onDisconnect is "continue" or "cancel"', () => {
+    expect(autogenStream).type.toBeCallableWith(fastify(), { runner: async function * () {}, onDisconnect: 'cancel' })
+    // @ts-expect-error Type '"keep"' is not assignable
+    fastify().register(autogenStream, { runner: async function * () {}, onDisconnect: 'keep' })
   })
 })
 
@@ -208,6 +221,10 @@ describe('fastify.autogenStream', () => {
     expect<AutogenStreamView>().type.toBe<{
       readonly connections: number
       readonly runs: number
+      readonly runsAttached: number
+      readonly runsDetached: number
+      readonly runsRetained: number
+      readonly logBytes: number
       readonly counters: Readonly<Counters>
     }>()
   })
@@ -235,6 +252,8 @@ describe('fastify.autogenStream', () => {
     app.autogenStream = { connections: 0, runs: 0, counters: app.autogenStream.counters }
     // @ts-expect-error Cannot assign to 'runs' because it is a read-only property
     app.autogenStream.runs = 0
+    // @ts-expect-error Cannot assign to 'runsDetached' because it is a read-only property
+    app.autogenStream.runsDetached = 0
     // @ts-expect-error Cannot assign to 'connections' because it is a read-only property
     app.autogenStream.connections++
     // @ts-expect-error Cannot assign to 'counters' because it is a read-only property

@@ -11,7 +11,15 @@ import {
   PROTOCOLS,
   schemas,
   type AutoGenEvent,
+  type AttachFrame,
+  type AttachedFrame,
   type CancelFrame,
+  type DetachFrame,
+  type DetachedFrame,
+  type ListFrame,
+  type ProtocolVersion,
+  type RunsFrame,
+  type RunSummary,
   type CancelledFrame,
   type CancelReason,
   type ClientFrame,
@@ -162,22 +170,30 @@ describe('AutoGenEvent', () => {
 
 describe('protocol constants', () => {
   test('PROTOCOL is the newest of PROTOCOLS', () => {
-    expect(PROTOCOL).type.toBe<'autogen-stream.v1'>()
-    expect(PROTOCOLS).type.toBe<readonly ['autogen-stream.v1']>()
+    expect(PROTOCOL).type.toBe<'autogen-stream.v2'>()
+    expect(PROTOCOLS).type.toBe<readonly ['autogen-stream.v2', 'autogen-stream.v1']>()
+    expect<ProtocolVersion>().type.toBe<'autogen-stream.v2' | 'autogen-stream.v1'>()
   })
 
   test('CancelReason is exactly the union of CANCEL_REASONS', () => {
-    expect(CANCEL_REASONS).type.toBe<readonly ['client', 'disconnect', 'shutdown', 'slow_consumer', 'heartbeat']>()
+    expect(CANCEL_REASONS).type.toBe<readonly ['client', 'disconnect', 'shutdown', 'slow_consumer', 'heartbeat', 'abandoned']>()
     expect<CancelReason>().type.toBe<(typeof CANCEL_REASONS)[number]>()
-    expect<CancelReason>().type.toBe<'client' | 'disconnect' | 'shutdown' | 'slow_consumer' | 'heartbeat'>()
+    expect<CancelReason>().type.toBe<'client' | 'disconnect' | 'shutdown' | 'slow_consumer' | 'heartbeat' | 'abandoned'>()
     expect<'timeout'>().type.not.toBeAssignableTo<CancelReason>()
   })
 })
 
 describe('client frames', () => {
   test('ClientFrame is discriminated by type', () => {
-    expect<ClientFrame>().type.toBe<StartFrame | CancelFrame | StopFrame | InputFrame>()
-    expect<ClientFrame['type']>().type.toBe<'start' | 'cancel' | 'stop' | 'input'>()
+    expect<ClientFrame>().type.toBe<StartFrame | CancelFrame | StopFrame | InputFrame | AttachFrame | DetachFrame | ListFrame>()
+    expect<ClientFrame['type']>().type.toBe<'start' | 'cancel' | 'stop' | 'input' | 'attach' | 'detach' | 'list'>()
+  })
+
+  test('attach takes a position and an optional resume token; detach a runId; list nothing', () => {
+    expect<AttachFrame>().type.toBe<{ type: 'attach', runId: string, after: number, resumeToken?: string }>()
+    expect<DetachFrame>().type.toBe<{ type: 'detach', runId: string }>()
+    expect<ListFrame>().type.toBe<{ type: 'list' }>()
+    expect({ type: 'attach' as const, runId: 'r1' }).type.not.toBeAssignableTo<ClientFrame>()
   })
 
   test('StartFrame has a task, an optional runId and optional options', () => {
@@ -204,8 +220,8 @@ describe('client frames', () => {
 
 describe('server frames', () => {
   test('ServerFrame is a RunFrame or a ConnectionErrorFrame, discriminated by type', () => {
-    expect<ServerFrame>().type.toBe<RunFrame | ConnectionErrorFrame>()
-    expect<ServerFrame['type']>().type.toBe<'started' | 'queued' | 'token' | 'event' | 'input_request' | 'result' | 'cancelled' | 'error'>()
+    expect<ServerFrame>().type.toBe<RunFrame | ConnectionErrorFrame | AttachedFrame | DetachedFrame | RunsFrame>()
+    expect<ServerFrame['type']>().type.toBe<'started' | 'queued' | 'token' | 'event' | 'input_request' | 'result' | 'cancelled' | 'error' | 'attached' | 'detached' | 'runs'>()
     expect<RunFrame>().type.toBe<StartedFrame | QueuedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame>()
     expect<TerminalFrame>().type.toBe<ResultFrame | CancelledFrame | RunErrorFrame>()
   })
@@ -223,6 +239,18 @@ describe('server frames', () => {
       switch (frame.type) {
         case 'started':
           expect(frame).type.toBe<StartedFrame>()
+          expect(frame.resumeToken).type.toBe<string | undefined>()
+          break
+        case 'attached':
+          expect(frame).type.toBe<AttachedFrame>()
+          expect(frame.lastSeq).type.toBe<number>()
+          break
+        case 'detached':
+          expect(frame.reason).type.toBe<'client' | 'lagging'>()
+          break
+        case 'runs':
+          expect(frame.runs).type.toBe<RunSummary[]>()
+          expect<RunSummary['state']>().type.toBe<'queued' | 'running' | 'ended'>()
           break
         case 'queued':
           expect(frame).type.toBe<QueuedFrame>()

@@ -179,7 +179,7 @@ export interface ConnectionErrorFrame {
 }
 
 /** v2: answers `attach`; the run's frames after `after` follow, then live ones. */
-export interface AttachedFrame { type: 'attached', runId: string, after: number, lastSeq: number, ended: boolean }
+export interface AttachedFrame { type: 'attached', runId: string, after: number, oldestSeq: number, lastSeq: number, ended: boolean }
 /** v2: this connection no longer receives the run (its `detach`, or it fell maxRunLag behind for stallTimeout: reason `lagging`). The run goes on. */
 export interface DetachedFrame { type: 'detached', runId: string, reason: 'client' | 'lagging', lastSeq: number }
 export interface RunSummary {

@@ -85,8 +85,11 @@ export class MemoryRunLog implements RunLog {
   }
 
   reader (after: number, notify: () => void): LogReader {
-    if (after < this.oldest - 1 && this.#head >= 0) {
-      throw new LogGapError(after, this.oldest, this.#head, this.#terminal?.frame as LogGapError['terminal'])
+    const oldest = this.oldest
+    // -1 asks for everything kept; any other position must still be kept.
+    if (after === -1) after = Math.min(oldest, this.#head + 1) - 1
+    else if (after < oldest - 1) {
+      throw new LogGapError(after, oldest, this.#head, this.#terminal?.frame as LogGapError['terminal'])
     }
     const reader = new MemoryLogReader(this, Math.min(after, this.#head), notify)
     this.#readers.add(reader)

@@ -65,7 +65,7 @@ export interface RunLog {
   readonly hasCredit: boolean
   append (frame: RunFrame): LogEntry
   /**
-   * A reader from after `after` (-1: from the first entry). Throws
+   * A reader from after `after` (-1: from the oldest entry kept). Throws
    * LogGapError when entries after it were already trimmed. `notify` is
    * called when entries arrive.
    */

@@ -1,0 +1,139 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { MemoryRunLog, MemoryRunStore } from '../lib/store/memory.js'
+import { LogGapError, type LogLimits } from '../lib/store/types.js'
+import type { RunFrame } from '../lib/schemas/frames.js'
+
+const token = (seq: number, text = 'x'.repeat(10)): RunFrame =>
+  ({ type: 'token', runId: 'r', seq, source: 'a', full_message_id: 'm', text, chunks: 1 })
+
+function limits (over: Partial<LogLimits> = {}): LogLimits {
+  return { lagEvents: 8, lagBytes: 1 << 20, retainEvents: 4, retainBytes: 1 << 20, ...over }
+}
+
+t.test('the producer has credit only while the slowest reader is under maxRunLag', async (t) => {
+  const log = new MemoryRunLog(limits())
+  const fast = log.reader(-1, () => {})
+  const slow = log.reader(-1, () => {})
+  let credits = 0
+  log.onCredit(() => { credits++ })
+  let seq = 0
+  while (log.hasCredit) log.append(token(seq++))
+  t.equal(seq, 8, 'held after 8 unread entries')
+  while (fast.take() !== undefined);
+  t.equal(fast.position, 7)
+  t.notOk(log.hasCredit, 'the fast reader does not free the slow one\'s lag')
+  t.equal(credits, 0)
+  slow.take()
+  t.equal(credits, 1, 'credit again once the slowest moved')
+  t.ok(log.hasCredit)
+  slow.close()
+  t.ok(log.hasCredit, 'with the slow one gone, the fast one sets the pace')
+})
+
+t.test('with nobody attached, the furthest position read sets the lag', async (t) => {
+  const log = new MemoryRunLog(limits())
+  const reader = log.reader(-1, () => {})
+  for (let seq = 0; seq < 5; seq++) log.append(token(seq))
+  reader.take(); reader.take(); reader.take()
+  reader.close()
+  t.same(log.lag, { events: 2, bytes: log.lag.bytes })
+  let seq = 5
+  while (log.hasCredit) log.append(token(seq++))
+  t.equal(log.head, 2 + 8, 'held at the furthest position read + 8')
+})
+
+t.test('read entries beyond retainEvents/retainBytes are trimmed; unread and the terminal never are; gaps are told', async (t) => {
+  const log = new MemoryRunLog(limits({ lagEvents: 100, retainEvents: 3 }))
+  const reader = log.reader(-1, () => {})
+  for (let seq = 0; seq < 10; seq++) log.append(token(seq))
+  t.equal(log.oldest, 0, 'nothing read: nothing trimmed')
+  for (let i = 0; i < 6; i++) reader.take()
+  t.equal(log.oldest, 3, 'read 0..5, the last 3 kept')
+  t.throws(() => log.reader(1, () => {}), { message: 'entries after seq 1 are no longer kept; the oldest is 3', oldest: 3, head: 9 })
+  const from2 = log.reader(2, () => {})
+  t.equal(from2.take()?.seq, 3, 'a resume right at the edge is exact')
+  from2.close()
+  const all = log.reader(-1, () => {})
+  t.equal(all.take()?.seq, 3, '-1 reads from the oldest kept')
+  all.close()
+  log.append({ type: 'result', runId: 'r', seq: 10, result: { type: 'TaskResult', messages: [], stop_reason: null } } as RunFrame)
+  while (reader.take() !== undefined);
+  reader.close()
+  let gap: unknown
+  try { log.reader(0, () => {}) } catch (err) { gap = err }
+  t.ok(gap instanceof LogGapError)
+  t.equal((gap as LogGapError).terminal?.type, 'result', 'the gap error carries how the run ended')
+  t.equal(log.terminal?.seq, 10)
+})
+
+t.test('bytes held: the store counts what its logs keep, and dropping a log frees it', async (t) => {
+  const store = new MemoryRunStore()
+  const log = store.create('k', limits({ retainEvents: 0, retainBytes: 0, lagEvents: 100 }))
+  const reader = log.reader(-1, () => {})
+  for (let seq = 0; seq < 4; seq++) log.append(token(seq))
+  t.equal(store.bytes, log.bytes)
+  t.ok(store.bytes > 0)
+  reader.take(); reader.take()
+  t.equal(log.oldest, 2, 'nothing retained: read entries go')
+  t.equal(store.bytes, log.bytes)
+  store.drop('k')
+  t.equal(store.bytes, 0)
+})
+
+t.test('property: whatever the readers do, memory stays within lag + tail, and every reader sees each seq once, in order, but for gaps it was told of', async (t) => {
+  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
+  t.comment(`seed ${seed} (FUZZ_SEED=${seed} to replay)`)
+  const property = fc.property(
+    fc.record({ lagEvents: fc.integer({ min: 1, max: 20 }), retainEvents: fc.integer({ min: 0, max: 10 }), retainBytes: fc.integer({ min: 0, max: 400 }) }),
+    fc.array(fc.oneof(fc.constant<['produce']>(['produce']), fc.tuple(fc.constant('read' as const), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 8 })),
+      fc.tuple(fc.constant('reattach' as const), fc.integer({ min: 0, max: 2 }))), { maxLength: 200 }),
+    (lim, ops) => {
+      const log = new MemoryRunLog({ lagBytes: 1 << 20, ...lim })
+      const readers = [0, 1, 2].map(() => log.reader(-1, () => {}))
+      const seen: number[][] = [[], [], []]
+      /** Per reader: seq resumed from after a gap -> the position it had. */
+      const jumps = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()]
+      let seq = 0
+      for (const op of ops) {
+        if (op[0] === 'produce') {
+          if (log.hasCredit) log.append(token(seq++, 'y'.repeat(seq % 7)))
+        } else if (op[0] === 'read') {
+          for (let i = 0; i < op[2]; i++) {
+            const e = readers[op[1]]?.take()
+            if (e === undefined) break
+            seen[op[1]]?.push(e.seq)
+          }
+        } else {
+          const old = readers[op[1]] as ReturnType<typeof log.reader>
+          const position = old.position
+          old.close()
+          try {
+            const again = log.reader(position, () => {}) // resume from the last seq seen
+            readers[op[1]] = again
+            // -1 (nothing seen yet) reads from the oldest kept, which may be past 0.
+            if (again.position !== position) jumps[op[1]]?.set(again.position + 1, position)
+          } catch (err) {
+            // Others read on and the tail was trimmed past it: told exactly where what is kept starts.
+            if (!(err instanceof LogGapError) || err.oldest <= position + 1 || err.oldest !== log.oldest) throw err
+            readers[op[1]] = log.reader(-1, () => {})
+            jumps[op[1]]?.set(err.oldest, position)
+          }
+        }
+        const unread = log.lag.events
+        if (unread > lim.lagEvents) throw new Error(`unread ${unread} > lag bound ${lim.lagEvents}`)
+        const kept = log.head - log.oldest + 1
+        if (kept > unread + Math.max(lim.retainEvents, 0) + 1) throw new Error(`kept ${kept} entries > unread ${unread} + tail ${lim.retainEvents}`)
+      }
+      seen.forEach((s, r) => {
+        let last = -1
+        for (const v of s) {
+          // Each seq once, in order; a jump only where a gap was told, to exactly the oldest kept then.
+          if (v !== last + 1 && jumps[r]?.get(v) !== last) throw new Error(`reader ${r} saw ${s.join(',')}`)
+          last = v
+        }
+      })
+    })
+  fc.assert(property, { seed, numRuns: 300 })
+  t.pass('300 cases')
+})
