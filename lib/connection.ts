@@ -47,8 +47,12 @@ export class Connection {
   readonly #request: FastifyRequest
   /** Who is on this connection: authenticate()'s identity, or an anonymous one. */
   readonly #identity: Identity
-  /** Whose runs count together for maxRunsPerIdentity: the identity, or the client address for anonymous ones (a new anonymous identity per connection must not multiply the limit). */
-  readonly #countKey: string
+  /**
+   * Whose detached and ended runs are bounded together: the identity, or
+   * for anonymous connections the client address (a new anonymous identity
+   * per connection must not multiply what one client may leave behind).
+   */
+  readonly #poolKey: string
   readonly #version: ProtocolVersion
   readonly #log: FastifyBaseLogger
   readonly #sender: Sender
@@ -76,7 +80,7 @@ export class Connection {
     this.#ws = ws
     this.#request = request
     this.#identity = identityOf(request)
-    this.#countKey = this.#identity.anonymous === true ? `address:${request.ip}` : this.#identity.id
+    this.#poolKey = this.#identity.anonymous === true ? `address:${request.ip}` : this.#identity.id
     this.#version = (PROTOCOLS as readonly string[]).includes(ws.protocol) ? ws.protocol as ProtocolVersion : PROTOCOL
     this.#bucket = new TokenBucket(state.config.frameRate, state.config.frameBurst)
     this.#log = request.log
@@ -185,7 +189,7 @@ export class Connection {
       return
     }
     const hosted = runs.start({
-      frame, runId, identity: this.#identity, countKey: this.#countKey, request: this.#request, log: this.#log, version: this.#version
+      frame, runId, identity: this.#identity, poolKey: this.#poolKey, anonymous: this.#identity.anonymous === true, request: this.#request, log: this.#log, version: this.#version
     })
     if (!('run' in hosted)) {
       // The server being busy is not the client's doing: it does not count toward maxBadFrames.

@@ -32,8 +32,9 @@ export interface StartParams {
   frame: StartFrame
   runId: string
   identity: Identity
-  /** Whose runs count together for maxRunsPerIdentity and retention (the client address for anonymous identities). */
-  countKey: string
+  /** Whose detached and ended runs are bounded together: the identity, or the client address for anonymous ones. */
+  poolKey: string
+  anonymous: boolean
   request: FastifyRequest
   log: FastifyBaseLogger
   version: ProtocolVersion
@@ -48,7 +49,8 @@ export class HostedRun {
   readonly key: string
   readonly runId: string
   readonly ownerId: string
-  readonly countKey: string
+  readonly poolKey: string
+  readonly anonymous: boolean
   readonly resumeToken: string
   /** Cancel when the last watcher disconnects (onDisconnect 'cancel', or a v1 starter, which cannot resume). */
   readonly cancelOnDisconnect: boolean
@@ -68,7 +70,8 @@ export class HostedRun {
     this.key = run.key
     this.runId = params.runId
     this.ownerId = params.identity.id
-    this.countKey = params.countKey
+    this.poolKey = params.poolKey
+    this.anonymous = params.anonymous
     this.resumeToken = randomBytes(24).toString('base64url')
     this.cancelOnDisconnect = cancelOnDisconnect
     run.on('readable', this.pump)
@@ -118,6 +121,7 @@ export class HostedRun {
     this.#watchers.set(attachment, { onLagging: opts.onLagging })
     clearTimeout(this.#detachTimer)
     this.#detachTimer = undefined
+    this.#runs.undetached(this)
     // With a second watcher, a log held by the first may now arm the lagging timer.
     this.pump()
     return attachment
@@ -137,6 +141,8 @@ export class HostedRun {
       return
     }
     const timeout = this.#runs.config.detachTimeout
+    this.#runs.detached(this)
+    if (this.ended || !this.run.active) return
     if (timeout > 0) {
       this.#detachTimer = setTimeout(() => {
         this.#detachTimer = undefined
@@ -232,10 +238,12 @@ export class Runs {
   readonly #byOwner = new Map<string, Map<string, HostedRun>>()
   /** Runs by resume token (a 192-bit random secret). */
   readonly #byToken = new Map<string, HostedRun>()
-  /** Active runs (until their terminal frame) by count key. */
+  /** Active runs (until their terminal frame) by owner identity. */
   readonly #active = new Map<string, number>()
-  /** Ended runs kept for resume, by count key, oldest first. */
+  /** Ended runs kept for resume, by pool key, oldest first. */
   readonly #retained = new Map<string, HostedRun[]>()
+  /** Anonymous runs nobody reads, by client address, oldest first. */
+  readonly #detached = new Map<string, Set<HostedRun>>()
   readonly #retainTimers = new Map<HostedRun, NodeJS.Timeout>()
   readonly #limits: LogLimits
 
@@ -276,7 +284,7 @@ export class Runs {
 
   start (params: StartParams): HostedRun | AutogenStreamError {
     const { config } = this
-    const active = this.#active.get(params.countKey) ?? 0
+    const active = this.#active.get(params.identity.id) ?? 0
     if (config.maxRunsPerIdentity !== 0 && active >= config.maxRunsPerIdentity) return new TooManyRunsForIdentityError(config.maxRunsPerIdentity)
     const owned = this.#byOwner.get(params.identity.id)
     const previous = owned?.get(params.runId)
@@ -295,7 +303,7 @@ export class Runs {
       admit: (r) => this.#admission.admit(r)
     })
     this.#counters.runsStarted++
-    this.#active.set(params.countKey, active + 1)
+    this.#active.set(params.identity.id, active + 1)
     const hosted = new HostedRun(this, run, this.#store.create(key, this.#limits), params,
       config.onDisconnect === 'cancel' || params.version === 'autogen-stream.v1')
     this.#byKey.set(key, hosted)
@@ -330,20 +338,51 @@ export class Runs {
 
   /** @internal A run's terminal frame is in its log: its slot is free, its log is kept for retainAfterEnd. */
   ended (hosted: HostedRun): void {
-    const n = (this.#active.get(hosted.countKey) ?? 1) - 1
-    if (n === 0) this.#active.delete(hosted.countKey)
-    else this.#active.set(hosted.countKey, n)
-    let kept = this.#retained.get(hosted.countKey)
+    const n = (this.#active.get(hosted.ownerId) ?? 1) - 1
+    if (n === 0) this.#active.delete(hosted.ownerId)
+    else this.#active.set(hosted.ownerId, n)
+    this.undetached(hosted)
+    let kept = this.#retained.get(hosted.poolKey)
     if (kept === undefined) {
       kept = []
-      this.#retained.set(hosted.countKey, kept)
+      this.#retained.set(hosted.poolKey, kept)
     }
     kept.push(hosted)
-    // At most maxRunsPerIdentity ended runs are kept per identity: the oldest goes first.
-    const cap = this.config.maxRunsPerIdentity === 0 ? 16 : this.config.maxRunsPerIdentity
-    while (kept.length > cap) (kept.shift() as HostedRun).expire()
+    // At most maxRunsPerIdentity ended runs are kept per identity (per address for anonymous ones): the oldest goes first.
+    while (kept.length > this.#poolCap) (kept.shift() as HostedRun).expire()
     const timer = setTimeout(() => hosted.expire(), this.config.retainAfterEnd).unref()
     this.#retainTimers.set(hosted, timer)
+  }
+
+  get #poolCap (): number {
+    return this.config.maxRunsPerIdentity === 0 ? 16 : this.config.maxRunsPerIdentity
+  }
+
+  /**
+   * @internal An anonymous run lost its last watcher. Anonymous clients
+   * behind one address share maxRunsPerIdentity detached runs: beyond, the
+   * oldest detached one is cancelled (`abandoned`), so a client that starts
+   * runs and reconnects, over and over, cannot fill the server's slots.
+   */
+  detached (hosted: HostedRun): void {
+    if (!hosted.anonymous) return
+    let pool = this.#detached.get(hosted.poolKey)
+    if (pool === undefined) {
+      pool = new Set()
+      this.#detached.set(hosted.poolKey, pool)
+    }
+    pool.add(hosted)
+    if (pool.size > this.#poolCap) {
+      const oldest = pool.values().next().value as HostedRun
+      this.undetached(oldest)
+      oldest.run.cancel('abandoned')
+    }
+  }
+
+  /** @internal Attached again, ended or forgotten. */
+  undetached (hosted: HostedRun): void {
+    const pool = this.#detached.get(hosted.poolKey)
+    if (pool?.delete(hosted) === true && pool.size === 0) this.#detached.delete(hosted.poolKey)
   }
 
   /** @internal Drops a run and its log. */
@@ -358,12 +397,13 @@ export class Runs {
       owned.delete(hosted.runId)
       if (owned.size === 0) this.#byOwner.delete(hosted.ownerId)
     }
-    const kept = this.#retained.get(hosted.countKey)
+    const kept = this.#retained.get(hosted.poolKey)
     if (kept !== undefined) {
       const index = kept.indexOf(hosted)
       if (index !== -1) kept.splice(index, 1)
-      if (kept.length === 0) this.#retained.delete(hosted.countKey)
+      if (kept.length === 0) this.#retained.delete(hosted.poolKey)
     }
+    this.undetached(hosted)
     this.#store.drop(hosted.key)
   }
 
