@@ -279,3 +279,50 @@ def every_type(request: RunRequest) -> EveryType:
 
 def failing_factory(request: RunRequest) -> Any:
     raise ValueError("factory failed on purpose")
+
+
+def _words_option(request: RunRequest, default: int) -> int:
+    words = request.options.get("words", default)
+    if not isinstance(words, int) or isinstance(words, bool) or words < 1:
+        raise ValueError(f"options.words must be a positive integer, got {words!r}")
+    return words
+
+
+def long_team(request: RunRequest) -> RoundRobinGroupChat:
+    """Two streaming agents, each answering ``options.words`` (default 2000)
+    words: the writer "a0 a1 ...", then the critic "b0 b1 ...". One chunk
+    event per word; the team ends after the critic (task + 2 messages)."""
+    words = _words_option(request, 2000)
+    writer = _assistant("writer", [" ".join(f"a{i}" for i in range(words))])
+    critic = _assistant("critic", [" ".join(f"b{i}" for i in range(words))])
+    return RoundRobinGroupChat([writer, critic], termination_condition=MaxMessageTermination(3))
+
+
+def tool_team(request: RunRequest) -> RoundRobinGroupChat:
+    """A team whose first agent calls get_weather (ToolCallRequestEvent,
+    ToolCallExecutionEvent), then reflects on the result with a streamed
+    answer of ``options.words`` (default 2000) words "r0 r1 ..."; then a
+    writer streams as many words "s0 s1 ...". Ends after the writer."""
+    words = _words_option(request, 2000)
+    call = CreateResult(
+        finish_reason="function_calls",
+        content=[FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')],
+        usage=RequestUsage(prompt_tokens=12, completion_tokens=8),
+        cached=False,
+    )
+    model_info = ModelInfo(
+        vision=False,
+        function_calling=True,
+        json_output=False,
+        family=ModelFamily.UNKNOWN,
+        structured_output=False,
+    )
+    researcher = _assistant(
+        "researcher",
+        [call, " ".join(f"r{i}" for i in range(words))],
+        model_info=model_info,
+        tools=[get_weather],
+        reflect_on_tool_use=True,
+    )
+    writer = _assistant("writer", [" ".join(f"s{i}" for i in range(words))])
+    return RoundRobinGroupChat([researcher, writer], termination_condition=MaxMessageTermination(3))
