@@ -87,8 +87,18 @@ export class Connection {
     const { config } = state
     this.#sender = new Sender(ws, state.counters, config, {
       onStall: (bytes) => {
+        // Runs that other connections read too go on at their pace: this
+        // one lets go of them (`detached`, lagging) and may attach again.
+        // Only a connection that holds nobody else back is a slow consumer.
+        const shared = [...this.#runs.values()].filter(({ hosted }) => hosted.watchers > 1 && !hosted.ended)
+        if (shared.length > 0) {
+          this.#log.info({ bufferedBytes: bytes, runs: shared.length }, 'autogen-stream: slow watcher, detached from runs others read')
+          for (const { hosted } of shared) this.#leave(hosted.runId, 'lagging')
+          return true
+        }
         this.#log.warn({ bufferedBytes: bytes }, 'autogen-stream: slow consumer, closing')
-        this.end(new SlowConsumerError(config.stallTimeout, bytes), 'slow_consumer')
+        void this.end(new SlowConsumerError(config.stallTimeout, bytes), 'slow_consumer')
+        return false
       },
       onDone: (attachment) => this.#done(attachment)
     })
@@ -368,7 +378,22 @@ export class Connection {
     this.#sender.flushEndings()
     this.#ws.close(closeCodeOf(err.code), truncateReason(err.message))
     this.#graceTimer = setTimeout(() => this.#ws.terminate(), this.#state.config.closeGrace).unref()
+    // Nothing more will be written: the runs stop waiting for this connection
+    // now, not when the peer finishes the close handshake.
+    this.#leaveAll()
     return this.closed
+  }
+
+  /** Lets go of every run: each goes on without this connection, or is cancelled when it cancels on disconnect and this was its last watcher (runs.ts). */
+  #leaveAll (): void {
+    const watches = [...this.#runs.values()]
+    this.#runs.clear()
+    // Queued runs first: cancelling an active one frees a slot that would start a queued one.
+    watches.sort((a, b) => Number(b.hosted.run.waiting) - Number(a.hosted.run.waiting))
+    for (const { hosted, attachment } of watches) {
+      this.#sender.remove(attachment)
+      hosted.leave(attachment, this.#closeReason)
+    }
   }
 
   #onClose (): void {
@@ -376,13 +401,7 @@ export class Connection {
     clearTimeout(this.#idleTimer)
     clearTimeout(this.#graceTimer)
     this.#sender.close()
-    // Each run goes on without this connection, or is cancelled when it
-    // cancels on disconnect and this was its last watcher (runs.ts).
-    const watches = [...this.#runs.values()]
-    this.#runs.clear()
-    // Queued runs first: cancelling an active one frees a slot that would start a queued one.
-    watches.sort((a, b) => Number(b.hosted.run.waiting) - Number(a.hosted.run.waiting))
-    for (const { hosted, attachment } of watches) hosted.leave(attachment, this.#closeReason)
+    this.#leaveAll()
     this.#state.connections.delete(this)
     this.#state.counters.connections--
   }

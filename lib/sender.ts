@@ -27,8 +27,12 @@ import type { ServerFrame } from './schemas/frames.js'
 const YIELD_EVERY = 64
 
 export interface SenderHooks {
-  /** The socket stayed congested for stallTimeout ms. */
-  onStall: (bufferedBytes: number) => void
+  /**
+   * The socket stayed congested for stallTimeout ms. Returns true when the
+   * connection goes on (it let go of what held it back): the timer starts
+   * again.
+   */
+  onStall: (bufferedBytes: number) => boolean
   /** An attachment's terminal frame went out: it is done. */
   onDone: (attachment: Attachment) => void
 }
@@ -165,6 +169,9 @@ export class Sender {
 
   #flush = (): void => {
     this.#scheduled = false
+    // A pass queued (by a log's notify) during a batch that then congested:
+    // the wait already pending will kick again.
+    if (this.#waiting || this.#closed) return
     // One writev for every frame of this batch instead of one per frame: the
     // profile of a saturated server showed ~70% of its time in writev. ws
     // corks each frame itself; corks nest, so the socket flushes at our
@@ -254,14 +261,19 @@ export class Sender {
    * wakes us instead. Either way 'close' ends the wait.
    */
   #wait (): void {
+    if (this.#waiting) return
     this.#waiting = true
     const raw = this.#raw
     const ws = this.#ws
     if (this.#stallTimeout > 0 && this.#stallTimer === undefined) {
-      this.#stallTimer = setTimeout(() => {
+      const onTimer = (): void => {
         this.#stallTimer = undefined
-        if (this.#waiting && !this.#closed) this.#hooks.onStall(ws.bufferedAmount)
-      }, this.#stallTimeout).unref()
+        if (!this.#waiting || this.#closed) return
+        if (this.#hooks.onStall(ws.bufferedAmount) && this.#waiting && !this.#closed) {
+          this.#stallTimer = setTimeout(onTimer, this.#stallTimeout).unref()
+        }
+      }
+      this.#stallTimer = setTimeout(onTimer, this.#stallTimeout).unref()
     }
     const done = (): void => {
       raw.removeListener('drain', done)
