@@ -42,6 +42,8 @@ export class Attachment {
   /** v1: the seq of the next frame on this connection. */
   #frames = 0
   #resend: LogEntry[]
+  /** Entries taken out of turn: a run's `started`, kept first when a closing connection skips to the end. */
+  #first: LogEntry | undefined
   #done = false
 
   constructor (runId: string, reader: LogReader, opts: AttachmentOptions) {
@@ -65,7 +67,8 @@ export class Attachment {
     if (this.#done) return null
     const resent = this.#resend.shift()
     if (resent !== undefined) return this.#encode({ ...resent.frame, resent: true } as RunFrame)
-    const entry = this.#reader.take()
+    const entry = this.#first ?? this.#reader.take()
+    this.#first = undefined
     if (entry === undefined) return null
     const frame = entry.frame
     if (frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error') this.#done = true
@@ -86,7 +89,10 @@ export class Attachment {
    * not ended.
    */
   skipToEnd (): boolean {
+    // `started` is always a run's first frame on a connection, even when what follows is skipped.
+    const first = this.#reader.position === -1 ? this.#reader.peek() : undefined
     if (!this.#reader.skipToEnd()) return false
+    if (first !== undefined && first.frame.type === 'started' && first !== this.#reader.peek()) this.#first = first
     this.#resend = []
     return true
   }

@@ -249,6 +249,11 @@ export class Connection {
       this.#reject(new BadFrameError(`attach: after (${frame.after}) is beyond the run's last seq (${head})`), ref)
       return
     }
+    if (hosted.ended && frame.after === head) {
+      // Nothing left to send: no attachment to hold a slot of this connection.
+      this.#sender.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq: hosted.log.oldest, lastSeq: head, ended: true })
+      return
+    }
     try {
       const oldestSeq = hosted.log.oldest
       const refused = this.#watch(hosted, frame.after, false)
@@ -308,7 +313,8 @@ export class Connection {
 
   #stop (frame: StopFrame): void {
     const watch = this.#runs.get(frame.runId)
-    if (watch === undefined || !watch.hosted.run.requestStop()) {
+    // A run whose outcome is in its log but not yet written here is still read: the stop is moot, not refused.
+    if (watch === undefined || (!watch.hosted.run.requestStop() && !watch.hosted.ended)) {
       this.#reject(new UnknownRunError(frame.runId), { type: 'stop', runId: frame.runId })
     }
   }

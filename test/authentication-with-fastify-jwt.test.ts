@@ -118,7 +118,7 @@ t.test('no cookie, a forged, tampered or expired token, or one without `sub`: HT
   t.equal(await attemptUpgrade(url, { headers: { origin, cookie: `session=${good}` } }), 'open', 'the good token itself connects')
 })
 
-t.test('a token in a subprotocol entry `token.<jwt>` next to autogen-stream.v1, when authenticate reads that carrier too', async (t) => {
+t.test('a token in a subprotocol entry `token.<jwt>` next to autogen-stream.v2 (or v1), when authenticate reads that carrier too', async (t) => {
   const seen: Seen = []
   const { app, url } = await startServer({
     runner: recorder(seen),
@@ -139,12 +139,18 @@ t.test('a token in a subprotocol entry `token.<jwt>` next to autogen-stream.v1, 
   c.close()
   t.strictSame(seen.map((s) => s.identity), [{ id: 'ann', plan: 'pro' }])
 
+  const v1 = await Client.connect(url, { protocols: ['autogen-stream.v1', `token.${ann}`] })
+  t.equal(v1.ws.protocol, 'autogen-stream.v1', 'next to the v1 entry (still served) the token works alike')
+  t.equal(await runOnce(v1, 'r2'), 'ran for ann')
+  v1.close()
+  t.strictSame(seen.map((s) => s.identity), [{ id: 'ann', plan: 'pro' }, { id: 'ann', plan: 'pro' }])
+
   const bobSignature = app.jwt.sign({ sub: 'bob', plan: 'free' }, { expiresIn: '1h' }).split('.')[2] as string
   const forged = [...ann.split('.').slice(0, 2), bobSignature].join('.')
   t.equal(await attemptUpgrade(url, { protocols: [PROTOCOL, `token.${forged}`] }), UNAUTHENTICATED, 'a signature of another token')
   t.equal(await attemptUpgrade(url, { protocols: [PROTOCOL, 'token.'] }), UNAUTHENTICATED, 'an empty token')
   t.equal(await attemptUpgrade(url, { protocols: [`token.${ann}`] }),
-    '400 {"code":"AGS_UNSUPPORTED_PROTOCOL","message":"None of the offered subprotocols (token.' + ann + ') is supported; use autogen-stream.v1"}',
+    '400 {"code":"AGS_UNSUPPORTED_PROTOCOL","message":"None of the offered subprotocols (token.' + ann + ') is supported; use autogen-stream.v2"}',
     'the token alone is no protocol: refused before authenticate')
-  t.equal(app.autogenStream.counters.runsStarted, 1)
+  t.equal(app.autogenStream.counters.runsStarted, 2)
 })

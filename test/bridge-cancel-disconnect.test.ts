@@ -1,6 +1,6 @@
 import t from 'tap'
-import { Client, isTerminal } from './fixtures/server.js'
-import { bridgeSession, workerStats, type WorkerStats } from './fixtures/python.js'
+import { Client, isTerminal, seqProblems, startServer, waitFor } from './fixtures/server.js'
+import { examplesRunner, workerStats, type WorkerStats } from './fixtures/python.js'
 import type { PythonRunner, ServerFrame, TokenFrame } from '../lib/index.js'
 
 /*
@@ -13,6 +13,7 @@ import type { PythonRunner, ServerFrame, TokenFrame } from '../lib/index.js'
 
 const CREDIT = 64 // the worker's credit window (set below)
 const HWM = 64 // the plugin's default highWaterMark: items a Run buffers ahead of its socket
+const LAG = 256 // the plugin's default maxRunLag.events: frames a run's log holds that its reader has not read
 const WORDS = 200_000
 
 type RunFrames = Array<ServerFrame & { runId: string, seq: number }>
@@ -49,10 +50,19 @@ function itemsIn (frames: RunFrames): number {
   return n
 }
 
-function seqs (frames: RunFrames): number[] { return frames.map((f) => f.seq) }
+/** A server on an examples runner (with these plugin options) and one connected client, all closed after the test. */
+async function session (t: { after: (fn: () => unknown) => void }, opts: { onDisconnect?: 'cancel' | 'continue' } = {}) {
+  const runner = examplesRunner({ credit: CREDIT })
+  const { app, url } = await startServer({ runner, ...opts })
+  t.after(() => app.close())
+  const c = await Client.connect(url)
+  t.after(() => c.close())
+  return { runner, app, url, c }
+}
 
 t.test('cancel and disconnect cancel the run in Python; the worker keeps serving', async (t) => {
-  const { runner, app, url, c } = await bridgeSession(t, { credit: CREDIT })
+  // onDisconnect 'cancel': a disconnect cancels the run upstream (the default lets it go on, detached: see the next test).
+  const { runner, app, url, c } = await session(t, { onDisconnect: 'cancel' })
   const expectedWords = Array.from({ length: WORDS }, (_, i) => `w${i}`).join(' ')
 
   // Cancel while the model streams.
@@ -62,7 +72,7 @@ t.test('cancel and disconnect cancel the run in Python; the worker keeps serving
   await c.until(() => c.run('mid').filter((f) => f.type === 'token').length > 20)
   c.send({ type: 'cancel', runId: 'mid' })
   const mid = await c.untilEnded('mid')
-  t.same(seqs(mid), mid.map((_, i) => i), 'mid: seq without gaps')
+  t.same(seqProblems(mid), [], 'mid: seq without gaps')
   t.equal(mid[0]?.type, 'started')
   t.same([mid.at(-1)?.type, (mid.at(-1) as { reason?: string }).reason], ['cancelled', 'client'])
   t.same(mid.slice(1, 2).map((f) => f.type === 'event' && f.event.type), ['TextMessage'], 'the task message comes first')
@@ -103,16 +113,18 @@ t.test('cancel and disconnect cancel the run in Python; the worker keeps serving
   const s3 = await afterCancel(runner, s2)
   t.equal(s3.cancelled.length, s2.cancelled.length + 1, 'a disconnect cancels the Python run')
   t.equal(s3.started_total, s2.started_total + 1)
-  // Every item written to d counted once in tokens (per chunk) or frames: an upper bound of what the Run consumed.
+  // Every item written to d counted once in tokens (per chunk) or frames: an
+  // upper bound of what d read. Beyond it: the run's log unread by d (at most
+  // maxRunLag.events), the Run's buffer (highWaterMark + 1) and the credit.
   const written = (app.autogenStream.counters.tokens - before.tokens) + (app.autogenStream.counters.frames - before.frames)
   const gonePulled = s3.pulled_total - s2.pulled_total
-  t.ok(gonePulled <= written + CREDIT + HWM + 1, `AutoGen stopped being pulled: ${gonePulled} pulled, ${written} written (of ${WORDS})`)
+  t.ok(gonePulled <= written + CREDIT + HWM + LAG + 1, `AutoGen stopped being pulled: ${gonePulled} pulled, ${written} written (of ${WORDS}) <= written + credit + highWaterMark + maxRunLag.events + 1`)
   t.notOk(d.run('gone').some(isTerminal), 'd went away before any terminal frame')
 
   // The same worker serves the next run to the end.
   c.send({ type: 'start', runId: 'next', task: 'x', options: { example: 'streaming_agent', text: 'still here' } })
   const next = await c.untilEnded('next')
-  t.same(seqs(next), next.map((_, i) => i), 'next: seq without gaps')
+  t.same(seqProblems(next), [], 'next: seq without gaps')
   t.same(next.map((f) => f.type), ['started', 'event', 'token', 'token', 'event', 'result'])
   t.equal(next.filter((f): f is TokenFrame => f.type === 'token').map((f) => f.text).join(''), 'still here')
   const s4 = await stats(runner)
@@ -127,4 +139,18 @@ t.test('cancel and disconnect cancel the run in Python; the worker keeps serving
   t.equal(c.run('mid').length, mid.length)
   t.equal(c.run('inside').length, inside.length)
   t.equal(app.autogenStream.runs, 0)
+})
+
+t.test('with the default onDisconnect \'continue\', a disconnect leaves the Python run going on, detached', async (t) => {
+  const { runner, app, c } = await session(t)
+  const s0 = await stats(runner)
+  c.send({ type: 'start', runId: 'kept', task: 'x', options: { example: 'long_stream', words: WORDS } })
+  await c.until(() => c.run('kept').filter((f) => f.type === 'token').length > 20)
+  c.ws.terminate()
+  await waitFor(() => app.autogenStream.connections === 0)
+  t.equal(app.autogenStream.runs, 1)
+  t.equal(app.autogenStream.runsDetached, 1, 'the run is detached, not cancelled')
+  const s1 = await stats(runner)
+  t.equal(s1.active, 1, 'Python still holds the run')
+  t.equal(s1.cancelled.length, s0.cancelled.length, 'Python cancelled nothing')
 })

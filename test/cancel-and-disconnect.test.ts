@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startServer, Client, waitFor } from './fixtures/server.js'
+import { startServer, Client, waitFor, seqProblems } from './fixtures/server.js'
 import { fastRunner, probe } from './fixtures/runners.js'
 import { chunk, result } from './fixtures/events.js'
 import type { CancelledFrame } from '../lib/index.js'
@@ -16,7 +16,7 @@ t.test('cancel: the signal fires, the iterator is returned, cancelled is the las
   const frames = await c.untilEnded('c1')
   const last = frames.at(-1) as CancelledFrame
   t.same({ type: last.type, reason: last.reason }, { type: 'cancelled', reason: 'client' })
-  t.same(frames.map((f) => f.seq), frames.map((_, i) => i), 'seq without gaps up to cancelled')
+  t.same(seqProblems(frames), [], 'seq without gaps up to cancelled')
   await waitFor(() => p.returned)
   t.ok(p.aborted, 'the AbortSignal fired')
   t.equal((p.signalReason as { code?: string }).code, 'AGS_RUN_CANCELLED')
@@ -58,9 +58,10 @@ t.test('cancel reaches a runner that is waiting inside its own await', async (t)
   t.ok(aborted)
 })
 
-t.test('disconnect cancels every run of the connection upstream', async (t) => {
+t.test('disconnect cancels every run of the connection upstream (onDisconnect \'cancel\')', async (t) => {
   const probes = [probe(), probe()]
   const { app, url } = await startServer({
+    onDisconnect: 'cancel',
     runner: async function * (req, ctx) { yield * fastRunner(probes[Number(req.runId)] ?? probe(), Infinity)(req, ctx) }
   })
   t.after(() => app.close())
@@ -75,6 +76,23 @@ t.test('disconnect cancels every run of the connection upstream', async (t) => {
   t.equal((probes[0]?.signalReason as Error).message, 'The run was cancelled (disconnect)')
   await waitFor(() => app.autogenStream.runs === 0 && app.autogenStream.connections === 0)
   t.equal(app.autogenStream.runs, 0, 'the registry let go of both runs')
+})
+
+t.test('with the default onDisconnect \'continue\', a disconnect leaves every run of the connection going on, detached', async (t) => {
+  const probes = [probe(), probe()]
+  const { app, url } = await startServer({
+    runner: async function * (req, ctx) { yield * fastRunner(probes[Number(req.runId)] ?? probe(), Infinity)(req, ctx) }
+  })
+  t.after(() => app.close())
+  const c = await Client.connect(url)
+  c.send({ type: 'start', runId: '0', task: 'x' })
+  c.send({ type: 'start', runId: '1', task: 'x' })
+  await c.until(() => c.run('0').length > 5 && c.run('1').length > 5)
+  c.ws.terminate()
+  await waitFor(() => app.autogenStream.connections === 0)
+  t.equal(app.autogenStream.runs, 2)
+  t.equal(app.autogenStream.runsDetached, 2, 'both runs are detached, not cancelled')
+  t.ok(probes.every((p) => !p.aborted && !p.returned), 'neither signal fired')
 })
 
 t.test('a cancel racing the result: exactly one terminal frame', async (t) => {

@@ -4,7 +4,7 @@ import { checkClientFrame } from '../lib/schemas/frames.js'
 // The reason reaches the client in AGS_BAD_FRAME: it must name the field.
 const cases: Array<[unknown, string]> = [
   [[1], 'a frame must be a JSON object'],
-  [{ type: 'launch' }, 'unknown frame type "launch"; expected "start", "cancel", "stop" or "input"'],
+  [{ type: 'launch' }, 'unknown frame type "launch"; expected "start", "cancel", "stop", "input", "attach", "detach" or "list"'],
   [{ type: 'start' }, 'start: missing field "task"'],
   [{ type: 'start', task: 'x', extra: 1, more: 2 }, 'start: unknown field "extra", "more"'],
   [{ type: 'start', task: 5 }, 'start: /task: must be string, object or array'],
@@ -24,4 +24,11 @@ for (const [frame, reason] of cases) {
 t.test('valid frames pass as they are', async (t) => {
   const frame = { type: 'start', task: [{ type: 'TextMessage', content: 'hi' }, 'and'], options: { a: [1] } }
   t.same(checkClientFrame(frame), { frame })
+})
+
+t.test('v1 knows no attach, detach or list, and says which version it checked', async (t) => {
+  t.same(checkClientFrame({ type: 'attach', runId: 'r', after: -1 }, 'autogen-stream.v1'),
+    { reason: 'unknown frame type "attach" in autogen-stream.v1; expected "start", "cancel", "stop" or "input"' })
+  const attach = { type: 'attach', runId: 'r', after: -1 }
+  t.same(checkClientFrame(attach), { frame: attach }, 'the same frame is valid in v2')
 })

@@ -3,15 +3,20 @@
  * JS runner and once with the Python runner (test/fixtures/fuzz.ts has the
  * model, the runners and the invariants).
  *
- * Random sequences of start/cancel/stop/input frames with colliding runIds,
- * invalid frames of every kind, pauses, closes and cuts, over 2-4
- * connections. After each case: the server is alive (a fresh connection runs
- * to a result); every run a connection saw started at seq 0, went on without
- * a gap and got exactly one terminal frame, nothing after it; no frame
- * reached a connection that did not start its run; every start and invalid
- * frame got its answer; the registry and the connection count are back to
- * zero, no listener is left on a run's signals, the Python workers hold no
- * run and none of them died.
+ * Random sequences of start/cancel/stop/input/detach/attach/list frames with
+ * colliding runIds, invalid frames of every kind, pauses, closes and cuts,
+ * over 2-4 connections speaking protocol v2 or v1, against a server with
+ * onDisconnect 'continue' or 'cancel' (one server per mode). After each
+ * case: the server is alive (a fresh connection runs to a result); every run
+ * a connection saw started at seq 0, went on without a gap (v2: a merged
+ * token frame covers seq - chunks + 1 .. seq; a gap only right before the
+ * terminal frame of a connection the server closed itself), resumed after an
+ * attach exactly where it was left, and got exactly one terminal frame,
+ * nothing after it; no frame reached a connection that did not start its
+ * run; every start, invalid frame, attach, detach and list got its answer;
+ * the registry and the connection count are back to zero (runs nobody reads
+ * are abandoned after the server's short detachTimeout), no listener is left
+ * on a run's signals, the Python workers hold no run and none of them died.
  *
  * Environment:
  *   FUZZ_SEED, FUZZ_PATH   replay a failure (with FUZZ_ONLY, the path is one property's)
@@ -23,7 +28,7 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { caseArb, closeEnv, makeEnv, newFigures, runCase, type Case, type Env, type Kind } from './fixtures/fuzz.js'
+import { caseArb, closeEnv, makeEnv, newFigures, runCase, type Case, type Env, type Kind, type Mode } from './fixtures/fuzz.js'
 
 function intFromEnv (name: string, fallback: number): number {
   const raw = process.env[name]
@@ -52,27 +57,29 @@ for (const kind of ['js', 'python'] as const) {
     const guardMs = intFromEnv('FUZZ_GUARD_MS', d.guardMs)
     const shrinkMs = intFromEnv('FUZZ_SHRINK_MS', d.shrinkMs)
     const figures = newFigures()
-    let env: Env | undefined
-    // A failed case may leave runs behind: the next case gets a fresh server.
-    let dirty = false
+    // One server per onDisconnect mode, each kept across the cases of its mode.
+    const envs: Partial<Record<Mode, Env>> = {}
+    // A failed case may leave runs behind: the next case of its mode gets a fresh server.
+    const dirty: Partial<Record<Mode, boolean>> = {}
     let caseNo = 0
-    let envs = 0
+    let servers = 0
     let firstFailure: { at: number, message: string } | undefined
 
     const property = fc.asyncProperty(caseArb(kind), async (c) => {
       // Shrinking a real server is slow: past the budget, the remaining candidates are skipped.
       if (firstFailure !== undefined && Date.now() - firstFailure.at > shrinkMs) fc.pre(false)
-      if (env === undefined || dirty) {
+      let env = envs[c.mode]
+      if (env === undefined || dirty[c.mode] === true) {
         if (env !== undefined) await closeEnv(env)
-        env = await makeEnv(kind)
-        envs++
-        dirty = false
+        env = envs[c.mode] = await makeEnv(kind, c.mode)
+        servers++
+        dirty[c.mode] = false
       }
       caseNo++
       try {
         await runCase(env, c, caseNo, { guardMs }, figures)
       } catch (err) {
-        dirty = true
+        dirty[c.mode] = true
         firstFailure ??= { at: Date.now(), message: (err as Error).message }
         throw err
       }
@@ -83,13 +90,14 @@ for (const kind of ['js', 'python'] as const) {
     try {
       details = await fc.check(property, { numRuns, seed, path: only === kind ? path : undefined, verbose })
     } finally {
-      if (env !== undefined) await closeEnv(env)
+      for (const env of Object.values(envs)) await closeEnv(env)
     }
     const elapsed = Date.now() - started
 
     const outcome = details.failed ? `failed at case ${details.numRuns} of ${numRuns}, shrunk ${details.numShrinks} time(s)` : `${details.numRuns} case(s) passed`
-    t.comment(`${kind}: ${outcome}; ${figures.cases} case(s) executed (shrinking included), ${envs} server(s) started, seed ${details.seed}, ${(elapsed / 1000).toFixed(1)} s`)
+    t.comment(`${kind}: ${outcome}; ${figures.cases} case(s) executed (shrinking included), ${servers} server(s) started, seed ${details.seed}, ${(elapsed / 1000).toFixed(1)} s`)
     t.comment(`${kind}: ${figures.startsSent} starts sent, ${figures.started} runs started, ${figures.invalidFrames} invalid frames sent, ${figures.framesReceived} frames received (${figures.mergedTokens} merged token frames)`)
+    t.comment(`${kind}: cases by onDisconnect ${JSON.stringify(figures.modes)}; ${figures.v1Connections} v1 connection(s); attaches sent ${JSON.stringify(figures.attaches)}, answers: ${figures.attached} attached, ${figures.detached} detached, ${figures.lists} runs; ${figures.resent} input_request(s) sent again`)
     t.comment(`${kind}: terminal frames ${JSON.stringify(figures.terminals)}`)
     t.comment(`${kind}: connection errors ${JSON.stringify(figures.connErrors)}; closes ${JSON.stringify(figures.closes)}`)
     if (details.failed) {

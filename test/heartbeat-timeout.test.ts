@@ -31,12 +31,12 @@ function heartbeatLog (ws: WebSocket) {
   }
 }
 
-t.test('a peer that misses two pongs is terminated and its runs cancelled; a peer that answers stays', async (t) => {
-  // Runs that wait for their cancel: the sockets carry nothing but the
-  // started frames and the pings, so no ping waits behind queued frames.
+/** A server whose runs wait for their cancel, recording why they were cancelled. */
+async function server (opts: { onDisconnect?: 'cancel' | 'continue' } = {}) {
   const runs = new Map<string, { reason: unknown, returned: boolean }>()
   const { app, url } = await startServer({
     pingInterval: PING_INTERVAL,
+    ...opts,
     runner: async function * (req, ctx: RunContext) {
       const seen = { reason: undefined as unknown, returned: false }
       runs.set(req.runId, seen)
@@ -49,6 +49,13 @@ t.test('a peer that misses two pongs is terminated and its runs cancelled; a pee
       }
     }
   })
+  return { app, url, runs }
+}
+
+t.test('a peer that misses two pongs is terminated and its runs cancelled (onDisconnect \'cancel\'); a peer that answers stays', async (t) => {
+  // Runs that wait for their cancel: the sockets carry nothing but the
+  // started frames and the pings, so no ping waits behind queued frames.
+  const { app, url, runs } = await server({ onDisconnect: 'cancel' })
   t.after(() => app.close())
 
   // autoPong off: this client receives pings and never answers. The logs
@@ -86,4 +93,18 @@ t.test('a peer that misses two pongs is terminated and its runs cancelled; a pee
   t.equal(app.autogenStream.connections, 1)
   t.equal(runs.get('live')?.reason, undefined, 'its run was not cancelled')
   t.same(alive.frames, [{ type: 'started', runId: 'live', seq: 0 }])
+})
+
+t.test('with the default onDisconnect \'continue\', the terminated peer\'s run goes on, detached', async (t) => {
+  const { app, url, runs } = await server()
+  t.after(() => app.close())
+  const dead = new Client(url, { autoPong: false })
+  await dead.opened
+  dead.send({ type: 'start', runId: 'hb', task: 'x' })
+  await dead.until((f) => f.length > 0)
+  t.same((await dead.closed).code, 1006, 'terminated')
+  await waitFor(() => app.autogenStream.connections === 0)
+  t.equal(app.autogenStream.runs, 1)
+  t.equal(app.autogenStream.runsDetached, 1, 'its run is detached, not cancelled')
+  t.same(runs.get('hb'), { reason: undefined, returned: false })
 })

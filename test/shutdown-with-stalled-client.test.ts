@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type WebSocket from 'ws'
-import { startServer, Client, waitFor, isTerminal } from './fixtures/server.js'
+import { startServer, Client, waitFor, isTerminal, seqProblems } from './fixtures/server.js'
 import { fastRunner, probe, chunkText, type Probe } from './fixtures/runners.js'
-import type { CancelledFrame, TokenFrame } from '../lib/index.js'
+import type { CancelledFrame, ServerFrame, TokenFrame } from '../lib/index.js'
 
 const SIZE = 200
 const MAX_BUFFERED = 64 * 1024
@@ -16,11 +16,23 @@ function lastServerSocket (app: FastifyInstance, known: Set<WebSocket>): { ws: W
   return { ws, closed: new Promise((resolve) => ws.once('close', (code: number) => resolve(code))) }
 }
 
-/** The frames of a fastRunner run, checked up to (not including) its terminal frame; returns the chunks delivered. */
-function checkStream (t: Test, frames: Array<{ type: string, seq: number }>, label: string): number {
-  t.same(frames.map((f) => f.seq), frames.map((_, i) => i), `${label}: seq without gaps`)
+/**
+ * The frames of a fastRunner run, checked up to (not including) its terminal
+ * frame; returns the chunks delivered. On shutdown a connection writes each
+ * run's terminal frame after skipping the frames it had not sent: in v2 a
+ * seq gap right before the terminal frame is intended (v1 renumbers: none).
+ */
+function checkStream (t: Test, frames: Array<ServerFrame & { seq: number }>, label: string, version: 'v1' | 'v2' = 'v2'): number {
+  const before = frames.filter((f) => !isTerminal(f))
+  t.same(seqProblems(before, version), [], `${label}: seq without gaps up to the terminal frame`)
+  const terminal = frames.find(isTerminal)
+  if (terminal !== undefined) {
+    t.equal(frames.at(-1), terminal, `${label}: the terminal frame is last`)
+    t.ok(terminal.seq > (before.at(-1)?.seq ?? -1), `${label}: the terminal frame's seq follows every other`)
+    if (version === 'v1') t.same(seqProblems(frames, 'v1'), [], `${label}: v1 renumbers, so not even a gap before the terminal frame`)
+  }
   t.equal(frames[0]?.type, 'started', `${label}: started first`)
-  const body = frames.slice(1).filter((f) => !isTerminal(f as never)) as unknown as TokenFrame[]
+  const body = before.slice(1) as unknown as TokenFrame[]
   t.ok(body.every((f) => f.type === 'token'), `${label}: then tokens only`)
   const chunks = body.reduce((n, f) => n + f.chunks, 0)
   let expected = ''
@@ -35,7 +47,7 @@ function cancelReason (p: Probe): [unknown, unknown] {
 }
 
 t.test('fastify.close(): every run ends with cancelled (shutdown), then 1001; a reading client finishes the handshake; runner.close() awaited', async (t) => {
-  const probes: Record<string, Probe> = { r1: probe(), r2: probe() }
+  const probes: Record<string, Probe> = { r1: probe(), r2: probe(), v1: probe() }
   let abortedAtRunnerClose: boolean | undefined
   let runnerClosed = false
   const { app, url } = await startServer({
@@ -57,9 +69,13 @@ t.test('fastify.close(): every run ends with cancelled (shutdown), then 1001; a 
   const readerServer = lastServerSocket(app, known)
   const idle = await Client.connect(url)
   const idleServer = lastServerSocket(app, known)
+  const v1Reader = await Client.connect(url, { protocols: ['autogen-stream.v1'] })
+  lastServerSocket(app, known)
   reader.send({ type: 'start', runId: 'r1', task: 'x' })
   reader.send({ type: 'start', runId: 'r2', task: 'x' })
+  v1Reader.send({ type: 'start', runId: 'v1', task: 'x' })
   await reader.until(() => reader.run('r1').length > 10 && reader.run('r2').length > 10)
+  await v1Reader.until(() => v1Reader.run('v1').length > 10)
 
   await app.close()
   t.ok(runnerClosed, 'runner.close() was awaited')
@@ -78,12 +94,17 @@ t.test('fastify.close(): every run ends with cancelled (shutdown), then 1001; a 
     t.equal(frames.filter(isTerminal).length, 1, `${id}: one terminal frame, the last`)
   }
   t.equal(reader.frames.length, reader.run('r1').length + reader.run('r2').length, 'nothing but run frames')
+  t.same(await v1Reader.closed, { code: 1001, reason: 'The server is shutting down' })
+  const v1Frames = v1Reader.run('v1')
+  checkStream(t, v1Frames, 'v1', 'v1')
+  t.same(v1Frames.at(-1), { type: 'cancelled', runId: 'v1', seq: v1Frames.length - 1, reason: 'shutdown' }, 'v1: the final cancelled frame')
+  t.equal(v1Reader.frames.length, v1Frames.length, 'v1: nothing but run frames')
 
   t.same(await idle.closed, { code: 1001, reason: 'The server is shutting down' }, 'a connection without runs gets 1001 too')
   t.equal(await idleServer.closed, 1001)
   t.same(idle.frames, [])
 
-  await waitFor(() => probes.r1?.returned === true && probes.r2?.returned === true)
+  await waitFor(() => Object.values(probes).every((p) => p.returned))
   t.equal(app.autogenStream.connections, 0)
   t.equal(app.autogenStream.runs, 0)
 })
