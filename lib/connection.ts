@@ -97,7 +97,7 @@ export class Connection {
           return true
         }
         this.#log.warn({ bufferedBytes: bytes }, 'autogen-stream: slow consumer, closing')
-        void this.end(new SlowConsumerError(config.stallTimeout, bytes), 'slow_consumer')
+        this.end(new SlowConsumerError(config.stallTimeout, bytes), 'slow_consumer')
         return false
       },
       onDone: (attachment) => this.#done(attachment)
