@@ -16,7 +16,7 @@ import { LogGapError, type HostedRun, type LeaveReason, type Runs } from './runs
 import { Sender } from './sender.js'
 import type { Counters } from './stats.js'
 import {
-  checkClientFrame, PROTOCOL, PROTOCOLS, type AttachFrame, type CancelFrame, type CancelReason, type DetachFrame, type StopFrame,
+  checkClientFrame, PROTOCOL, PROTOCOLS, type AttachFrame, type ClientFrame, type CancelFrame, type CancelReason, type DetachFrame, type StopFrame,
   type ConnectionErrorFrame, type InputFrame, type ProtocolVersion, type StartFrame
 } from './schemas/frames.js'
 
@@ -34,6 +34,7 @@ export interface PluginState {
 interface Watch { hosted: HostedRun, attachment: Attachment }
 
 const OPEN = 1
+const V1 = 'autogen-stream.v1'
 
 /**
  * One WebSocket: parses and checks client frames, starts, attaches to and
@@ -60,6 +61,8 @@ export class Connection {
   readonly #runs = new Map<string, Watch>()
   /** Why the socket closes, when the server closes it: what a run with onDisconnect 'cancel' is cancelled with. */
   #closeReason: LeaveReason = 'disconnect'
+  /** While reading is paused (answers pile up unread): frames ws had already parsed, in order. */
+  #held: Array<[RawData, boolean]> | undefined
   #badFrames = 0
   readonly #bucket: TokenBucket
   #missedPongs = 0
@@ -80,7 +83,8 @@ export class Connection {
     this.#ws = ws
     this.#request = request
     this.#identity = identityOf(request)
-    this.#poolKey = this.#identity.anonymous === true ? `address:${request.ip}` : this.#identity.id
+    // Namespaced: an app's user id can never name an address's pool.
+    this.#poolKey = this.#identity.anonymous === true ? `address:${request.ip}` : `identity:${this.#identity.id}`
     this.#version = (PROTOCOLS as readonly string[]).includes(ws.protocol) ? ws.protocol as ProtocolVersion : PROTOCOL
     this.#bucket = new TokenBucket(state.config.frameRate, state.config.frameBurst)
     this.#log = request.log
@@ -90,7 +94,7 @@ export class Connection {
         // Runs that other connections read too go on at their pace: this
         // one lets go of them (`detached`, lagging) and may attach again.
         // Only a connection that holds nobody else back is a slow consumer.
-        const shared = [...this.#runs.values()].filter(({ hosted }) => hosted.watchers > 1 && !hosted.ended)
+        const shared = this.#version === V1 ? [] : [...this.#runs.values()].filter(({ hosted }) => hosted.watchers > 1 && !hosted.ended)
         if (shared.length > 0) {
           this.#log.info({ bufferedBytes: bytes, runs: shared.length }, 'autogen-stream: slow watcher, detached from runs others read')
           for (const { hosted } of shared) this.#leave(hosted.runId, 'lagging')
@@ -118,6 +122,12 @@ export class Connection {
   #onMessage (data: RawData, isBinary: boolean): void {
     // Frames still arriving after a close started (shutdown, slow consumer) start nothing.
     if (this.#closed || this.#ws.readyState !== OPEN) return
+    // Paused (see below): ws still emits the frames of the chunk it was
+    // parsing; they wait here, in order (at most one read's worth).
+    if (this.#held !== undefined) {
+      this.#held.push([data, isBinary])
+      return
+    }
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength
     if (size > this.#state.config.maxPayload) {
       this.end(new FrameTooLargeError(size, this.#state.config.maxPayload), 'client')
@@ -152,6 +162,35 @@ export class Connection {
       return
     }
     const frame = checked.frame
+    this.#handle(frame)
+    // A client that asks for answers (list, attach, errors) faster than it
+    // reads them is not read either: once maxBufferedBytes of answers wait
+    // in a congested socket, its next frames wait in the kernel (TCP pushes
+    // back on it) until the socket drains. Frames that need no answer
+    // (cancel, stop, input) are never held back by run frames alone.
+    if (this.#sender.answersOverBudget) this.#pauseReading()
+  }
+
+  #pauseReading (): void {
+    this.#held = []
+    this.#ws.pause()
+    this.#sender.whenWritable(() => {
+      const held = this.#held ?? []
+      this.#held = undefined
+      for (let i = 0; i < held.length; i++) {
+        const [data, isBinary] = held[i] as [RawData, boolean]
+        this.#onMessage(data, isBinary)
+        if (this.#held !== undefined) {
+          // Paused again: the rest waits behind what this frame's answer filled.
+          (this.#held as Array<[RawData, boolean]>).unshift(...held.slice(i + 1))
+          return
+        }
+      }
+      if (!this.#closed) this.#ws.resume()
+    })
+  }
+
+  #handle (frame: ClientFrame): void {
     switch (frame.type) {
       case 'start': this.#start(frame); break
       case 'cancel': this.#cancel(frame); break
@@ -164,18 +203,19 @@ export class Connection {
   }
 
   /** A client frame that cannot be served: an error frame, or a close once there were too many. */
-  #reject (err: AutogenStreamError, ref?: ConnectionErrorFrame['ref']): void {
+  #reject (err: AutogenStreamError, ref?: ConnectionErrorFrame['ref'], details?: Pick<ConnectionErrorFrame, 'oldestSeq' | 'lastSeq' | 'terminal'>): void {
     if (++this.#badFrames > this.#state.config.maxBadFrames) {
       this.end(new TooManyBadFramesError(this.#badFrames), 'client')
       return
     }
-    this.#answer(err, ref)
+    this.#answer(err, ref, details)
   }
 
   /** An error frame that is not the client's fault (the server is busy): it does not count toward maxBadFrames. */
-  #answer (err: AutogenStreamError, ref?: ConnectionErrorFrame['ref']): void {
+  #answer (err: AutogenStreamError, ref?: ConnectionErrorFrame['ref'], details?: Pick<ConnectionErrorFrame, 'oldestSeq' | 'lastSeq' | 'terminal'>): void {
     const frame: ConnectionErrorFrame = { type: 'error', code: err.code, message: err.message }
     if (ref !== undefined) frame.ref = ref
+    if (details !== undefined) Object.assign(frame, details)
     this.#sender.sendNow(frame)
   }
 
@@ -217,7 +257,8 @@ export class Connection {
       version: this.#version,
       starter,
       notify: this.#sender.kick,
-      onLagging: () => this.#leave(runId, 'lagging')
+      // v1 has no `detached`: a v1 watcher that lags is a slow consumer (its connection's stall).
+      onLagging: () => { if (this.#version !== V1) this.#leave(runId, 'lagging') }
     })
     if (!('runId' in attachment)) return attachment
     clearTimeout(this.#idleTimer)
@@ -265,10 +306,9 @@ export class Connection {
       this.#sender.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq, lastSeq: head, ended: hosted.ended })
     } catch (err) {
       if (!(err instanceof LogGapError)) throw err
-      const gap = new ResumeGapError(frame.runId, frame.after, err.oldest)
-      const answer: ConnectionErrorFrame = { type: 'error', code: gap.code, message: gap.message, ref, oldestSeq: err.oldest, lastSeq: err.head }
-      if (err.terminal !== undefined) answer.terminal = err.terminal
-      this.#sender.sendNow(answer)
+      // Counts toward maxBadFrames like any refusal: it may carry a large terminal frame.
+      this.#reject(new ResumeGapError(frame.runId, frame.after, err.oldest), ref,
+        err.terminal === undefined ? { oldestSeq: err.oldest, lastSeq: err.head } : { oldestSeq: err.oldest, lastSeq: err.head, terminal: err.terminal })
     }
   }
 

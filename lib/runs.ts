@@ -110,6 +110,8 @@ export class HostedRun {
     const max = this.#runs.config.maxWatchersPerRun
     if (this.#watchers.size >= max) return new TooManyWatchersError(this.runId, max)
     const reader = this.log.reader(after, opts.notify)
+    // Requests the runner still waits for (answered or timed-out ones are dropped here), logged at or before where this reader starts.
+    for (const requestId of this.#inputs.keys()) if (!this.run.awaitsInput(requestId)) this.#inputs.delete(requestId)
     const resend = opts.starter ? [] : [...this.#inputs.values()].filter((e) => e.seq <= reader.position)
     const attachment = new Attachment(this.runId, reader, {
       version: opts.version,
@@ -165,7 +167,11 @@ export class HostedRun {
         const frame = this.run.nextFrame()
         if (frame === null) break
         const entry = this.log.append(frame)
-        if (frame.type === 'input_request') this.#inputs.set(frame.requestId, entry)
+        if (frame.type === 'input_request') {
+          // Timed-out requests stay nowhere: the map holds only what the runner waits for.
+          for (const requestId of this.#inputs.keys()) if (!this.run.awaitsInput(requestId)) this.#inputs.delete(requestId)
+          this.#inputs.set(frame.requestId, entry)
+        }
         if (this.ended) this.#onEnded()
       }
       if (this.log.hasCredit) this.#clearLagTimer()
@@ -348,8 +354,14 @@ export class Runs {
       this.#retained.set(hosted.poolKey, kept)
     }
     kept.push(hosted)
-    // At most maxRunsPerIdentity ended runs are kept per identity (per address for anonymous ones): the oldest goes first.
-    while (kept.length > this.#poolCap) (kept.shift() as HostedRun).expire()
+    // At most maxRunsPerIdentity ended runs are kept per identity (per
+    // address for anonymous ones). Beyond, the oldest of whoever keeps the
+    // most goes first: one client behind an address cannot evict another's.
+    while (kept.length > this.#poolCap) {
+      const victim = oldestOfLargestOwner(kept)
+      kept.splice(kept.indexOf(victim), 1)
+      victim.expire()
+    }
     const timer = setTimeout(() => hosted.expire(), this.config.retainAfterEnd).unref()
     this.#retainTimers.set(hosted, timer)
   }
@@ -373,9 +385,9 @@ export class Runs {
     }
     pool.add(hosted)
     if (pool.size > this.#poolCap) {
-      const oldest = pool.values().next().value as HostedRun
-      this.undetached(oldest)
-      oldest.run.cancel('abandoned')
+      const victim = oldestOfLargestOwner(pool)
+      this.undetached(victim)
+      victim.run.cancel('abandoned')
     }
   }
 
@@ -422,6 +434,19 @@ export class Runs {
   clear (): void {
     for (const hosted of [...this.#byKey.values()]) this.forget(hosted)
   }
+}
+
+/** The oldest run of the owner with the most runs in `runs` (oldest first): who pays when a shared pool overflows. */
+function oldestOfLargestOwner (runs: Iterable<HostedRun>): HostedRun {
+  const byOwner = new Map<string, HostedRun[]>()
+  for (const hosted of runs) {
+    const mine = byOwner.get(hosted.ownerId)
+    if (mine === undefined) byOwner.set(hosted.ownerId, [hosted])
+    else mine.push(hosted)
+  }
+  let largest: HostedRun[] = []
+  for (const mine of byOwner.values()) if (mine.length > largest.length) largest = mine
+  return largest[0] as HostedRun
 }
 
 export { LogGapError }

@@ -67,6 +67,12 @@ export class Sender {
   readonly #runs: Attachment[] = []
   #cursor = 0
   #scheduled = false
+  /** Inside #flush: frames that arrive meanwhile are taken by the running loop, no second loop is scheduled. */
+  #flushing = false
+  /** Called once the socket takes bytes again (a connection that paused reading its client). */
+  #writable: Array<() => void> = []
+  /** Bytes of answers written since the socket last was under maxBufferedBytes. */
+  #answerBytes = 0
   #waiting = false
   #closed = false
   #sinceYield = 0
@@ -105,7 +111,32 @@ export class Sender {
 
   /** A connection-level frame (an error about a client frame): small, written at once. */
   sendNow (frame: ServerFrame): void {
+    const before = this.#ws.bufferedAmount
     this.#write(frame)
+    this.#answerBytes += this.#ws.bufferedAmount - before
+    // Answers count toward congestion like run frames: a socket they fill
+    // makes the sender wait (and starts the stall timer).
+    if (this.#congested()) this.#kick()
+  }
+
+  /**
+   * True when answers (sendNow: errors, list, attach, detach) written while
+   * the socket was congested reach maxBufferedBytes: the connection should
+   * stop reading frames that ask for more until the socket drains.
+   */
+  get answersOverBudget (): boolean {
+    if (!this.#congested()) this.#answerBytes = 0
+    return this.#answerBytes >= this.#maxBufferedBytes
+  }
+
+  /** Calls fn once the socket is under maxBufferedBytes again (or closed). */
+  whenWritable (fn: () => void): void {
+    if (!this.#congested() || this.#closed) {
+      fn()
+      return
+    }
+    this.#writable.push(fn)
+    this.#kick()
   }
 
   /**
@@ -148,12 +179,20 @@ export class Sender {
 
   close (): void {
     this.#closed = true
+    this.#wake()
     clearTimeout(this.#stallTimer)
     for (let i = this.#runs.length - 1; i >= 0; i--) this.#remove(i)
   }
 
+  #wake (): void {
+    this.#answerBytes = 0
+    const waiters = this.#writable
+    this.#writable = []
+    for (const fn of waiters) fn()
+  }
+
   #kick = (): void => {
-    if (this.#scheduled || this.#waiting || this.#closed) return
+    if (this.#scheduled || this.#waiting || this.#closed || this.#flushing) return
     this.#scheduled = true
     if (this.#sinceYield >= YIELD_EVERY) {
       setImmediate(this.#flushAfterYield)
@@ -177,12 +216,15 @@ export class Sender {
     // corks each frame itself; corks nest, so the socket flushes at our
     // uncork, at the end of this synchronous loop (no added latency).
     const raw = this.#raw
+    this.#flushing = true
     raw.cork?.()
     try {
       this.#flushBatch()
     } finally {
+      this.#flushing = false
       raw.uncork?.()
     }
+    if (!this.#waiting && this.#writable.length > 0 && !this.#congested()) this.#wake()
   }
 
   #flushBatch (): void {
@@ -287,6 +329,7 @@ export class Sender {
       if (!this.#congested()) {
         clearTimeout(this.#stallTimer)
         this.#stallTimer = undefined
+        this.#wake()
       }
       this.#kick()
     }

@@ -12,7 +12,8 @@ t.test('a client that stops reading cannot pile up cancelled runs: they count un
     maxRunsPerConnection: 4,
     maxBufferedBytes: 1024,
     stallTimeout: 0,
-    maxBadFrames: 9000
+    maxBadFrames: 9000,
+    onDisconnect: 'cancel'
   })
   t.after(() => app.close())
   const c = await Client.connect(url)
@@ -27,9 +28,14 @@ t.test('a client that stops reading cannot pile up cancelled runs: they count un
     c.send({ type: 'cancel', runId: `r${i}` })
   }
   // Three pairs fit beside the hog; every later start is refused and its
-  // cancel names an unknown run: 2 × 4,997 bad frames close the connection at the 9,001st.
-  await waitFor(() => app.autogenStream.connections === 0)
+  // cancel names an unknown run. Those refusals are answers the client does
+  // not read either: once maxBufferedBytes of them wait, the server stops
+  // reading the client (answers-to-a-client-that-does-not-read.test.ts).
+  const server = [...app.websocketServer.clients][0] as unknown as { isPaused: boolean }
+  await waitFor(() => server.isPaused)
   t.equal(app.autogenStream.counters.runsStarted, 4, 'the hog and three cancelled runs; never more than maxRunsPerConnection')
-  await waitFor(() => app.autogenStream.runs === 0)
-  t.equal(app.autogenStream.runs, 0)
+  t.equal(app.autogenStream.runs, 1, 'only the hog is still running: the cancelled runs ended')
+  c.ws.terminate()
+  await waitFor(() => app.autogenStream.connections === 0 && app.autogenStream.runs === 0)
+  t.equal(app.autogenStream.counters.runsStarted, 4, 'and no start behind the pause ever ran')
 })

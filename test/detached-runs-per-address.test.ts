@@ -34,10 +34,48 @@ t.test('anonymous clients of one address leave at most maxRunsPerIdentity runs d
   await waitFor(() => reasons.size === total - 6)
   t.equal(app.autogenStream.runsDetached, 6, '6 runs go on detached')
   t.equal(app.autogenStream.runs, 6)
-  // The oldest were abandoned, in the order they were left: c0r0 .. c3r1.
-  const abandoned = [...reasons.keys()]
-  t.same(abandoned, Array.from({ length: total - 6 }, (_, n) => `c${Math.floor(n / PER_CONNECTION)}r${n % PER_CONNECTION}`))
   t.same(new Set(reasons.values()), new Set(['The run was cancelled (abandoned)']))
+  // Each time, the oldest run of whoever (which connection) had the most detached was abandoned.
+  const survivors = Array.from({ length: total }, (_, n) => `c${Math.floor(n / PER_CONNECTION)}r${n % PER_CONNECTION}`).filter((id) => !reasons.has(id))
+  const perConnection = [0, 1, 2, 3, 4].map((c) => survivors.filter((id) => id.startsWith(`c${c}r`)).length)
+  t.same(perConnection, [1, 1, 1, 1, 2], `the survivors are spread over the connections: ${survivors.join(' ')}`)
+  t.same(survivors, ['c0r3', 'c1r3', 'c2r3', 'c3r3', 'c4r2', 'c4r3'], 'and they are the newest of each')
+})
+
+t.test('one anonymous client behind an address cannot push another\'s detached run out: the one with the most pays', async (t) => {
+  const reasons = new Map<string, string | undefined>()
+  const { app, url } = await startServer({
+    maxRunsPerIdentity: 4,
+    detachTimeout: 0,
+    runner: async function * (req: RunRequest, ctx: RunContext) {
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve))
+      reasons.set(req.runId, (ctx.signal.reason as { message?: string }).message)
+    }
+  })
+  t.after(() => app.close())
+  const victim = await Client.connect(url)
+  victim.send({ type: 'start', runId: 'victim', task: 'x' })
+  await victim.until((f) => f.length === 1)
+  const token = victim.tokens.get('victim')
+  victim.ws.terminate()
+  await waitFor(() => app.autogenStream.runsDetached === 1)
+  // The attacker leaves 4 runs at a time, 3 times, from new connections (new anonymous identities) on the same address.
+  for (let cycle = 0; cycle < 3; cycle++) {
+    const c = await Client.connect(url)
+    for (let i = 0; i < 4; i++) c.send({ type: 'start', runId: `a${cycle}r${i}`, task: 'x' })
+    await c.until((f) => f.filter((x) => x.type === 'started').length === 4)
+    c.ws.terminate()
+    await c.closed
+    await waitFor(() => app.autogenStream.connections === 0)
+  }
+  await waitFor(() => reasons.size === 9)
+  t.notOk(reasons.has('victim'), 'the victim\'s run was not abandoned')
+  t.equal(app.autogenStream.runsDetached, 4)
+  const back = await Client.connect(url)
+  t.after(() => back.close())
+  back.send({ type: 'attach', runId: 'victim', after: 0, resumeToken: token })
+  await back.until((f) => f.length === 1)
+  t.match(back.frames[0], { type: 'attached', runId: 'victim', after: 0, ended: false }, 'and it can be resumed')
 })
 
 t.test('an authenticated identity is bounded by maxRunsPerIdentity itself: a start beyond it is refused, nothing is abandoned', async (t) => {
