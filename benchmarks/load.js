@@ -101,6 +101,224 @@ async function streams (job) {
   }
 }
 
+// ------------------------------------------------------------ resume (v2)
+
+const V2 = 'autogen-stream.v2'
+const TERMINAL = new Set(['result', 'cancelled', 'error'])
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Opens a v2 connection; every frame goes to `onFrame(frame, bytes, at)`. */
+function openV2 (url, onFrame) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, [V2], { perMessageDeflate: false })
+    ws.on('message', (data) => { const at = now(); onFrame(JSON.parse(data), data.length, at) })
+    ws.once('open', () => { ws.on('error', () => {}); resolve(ws) })
+    ws.once('error', reject)
+  })
+}
+
+/**
+ * Starts a run of `tokens` chunks (rate 0: as fast as the runner can) on its
+ * own connection, which reads it live. `ended` resolves with the terminal frame.
+ */
+async function startRun (url, runId, tokens, rate) {
+  const run = { resumeToken: null, lastSeq: -1, chunks: 0, terminal: null }
+  let onStarted
+  let onEnded
+  const started = new Promise((resolve) => { onStarted = resolve })
+  const ended = new Promise((resolve) => { onEnded = resolve })
+  const ws = await openV2(url, (frame) => {
+    if (frame.runId !== runId) {
+      if (frame.type === 'error') { run.terminal = frame; onStarted(); onEnded(frame) }
+      return
+    }
+    if (frame.seq !== undefined) run.lastSeq = frame.seq
+    if (frame.type === 'started') { run.resumeToken = frame.resumeToken ?? null; onStarted() } else if (frame.type === 'token') run.chunks += frame.chunks
+    if (TERMINAL.has(frame.type)) { run.terminal = frame; onStarted(); onEnded(frame) }
+  })
+  ws.send(JSON.stringify({ type: 'start', runId, task: 'go', options: { tokens, rate } }))
+  return { ws, run, started, ended }
+}
+
+/** A finished run to attach to: started, read to its end, its connection closed. */
+async function resumeStart (job) {
+  const t0 = now()
+  const { ws, run, ended } = await startRun(job.url, job.runId, job.tokens, job.rate ?? 0)
+  const terminal = await Promise.race([ended, sleep(job.timeoutMs).then(() => null)])
+  ws.terminate()
+  if (terminal === null || terminal.type !== 'result') throw new Error(`run ${job.runId} did not end with a result: ${JSON.stringify(terminal)}`)
+  return { lastSeq: run.lastSeq, chunks: run.chunks, hasResumeToken: run.resumeToken !== null, seconds: (now() - t0) / 1000 }
+}
+
+/**
+ * `attaches` times on one connection: attach {after: -1}, note when
+ * `attached` and the first replayed frame arrive, then read the replay to
+ * the run's terminal frame (a finished run), or detach and wait for
+ * `detached` (`live`: the run is started here at `live.rate` chunks/s and
+ * attached to while it runs, its own connection reading it live; cancelled
+ * at the end). Each attach starts once the previous one is over.
+ */
+async function attachLatency (job) {
+  let live = null
+  if (job.live !== undefined) {
+    live = await startRun(job.url, job.runId, job.live.tokens, job.live.rate)
+    await live.started
+    await sleep(job.live.warmMs)
+  }
+  const attached = []
+  const first = []
+  const lastSeqs = []
+  let handle = () => {}
+  const ws = await openV2(job.url, (frame, bytes, at) => handle(frame, at))
+  const deadline = now() + job.timeoutMs
+  let endedEarly = false
+  try {
+    for (let i = 0; i < job.attaches && now() < deadline; i++) {
+      if (live !== null && live.run.terminal !== null) { endedEarly = true; break }
+      await new Promise((resolve, reject) => {
+        const t0 = now()
+        let seen = false
+        const timer = setTimeout(() => reject(new Error(`attach ${i}: not over in 30 s`)), 30_000)
+        const done = () => { clearTimeout(timer); resolve() }
+        handle = (frame, at) => {
+          if (frame.type === 'attached') {
+            attached.push(at - t0)
+            lastSeqs.push(frame.lastSeq)
+          } else if (frame.type === 'detached') {
+            done()
+          } else if (frame.type === 'error' && frame.seq === undefined) {
+            clearTimeout(timer)
+            reject(new Error(`${frame.code}: ${frame.message}`))
+          } else if (frame.runId === job.runId && frame.seq !== undefined) {
+            if (!seen) {
+              seen = true
+              first.push(at - t0)
+              // A detach that came after the terminal frame would be a bad frame (AGS_UNKNOWN_RUN), and maxBadFrames of them close the connection.
+              if (live !== null) ws.send(JSON.stringify({ type: 'detach', runId: job.runId }))
+            }
+            if (TERMINAL.has(frame.type)) {
+              if (live !== null) { clearTimeout(timer); reject(new Error('the live run ended during an attach')) } else done()
+            }
+          }
+        }
+        ws.send(JSON.stringify({ type: 'attach', runId: job.runId, after: -1 }))
+      })
+    }
+  } finally {
+    ws.terminate()
+    if (live !== null) {
+      if (live.run.terminal === null) live.ws.send(JSON.stringify({ type: 'cancel', runId: job.runId }))
+      await Promise.race([live.ended, sleep(5000)])
+      live.ws.terminate()
+    }
+  }
+  return {
+    attachedMs: percentiles(attached),
+    firstFrameMs: percentiles(first),
+    logEntriesAtAttach: lastSeqs.length ? { min: Math.min(...lastSeqs) + 1, max: Math.max(...lastSeqs) + 1 } : null,
+    endedEarly
+  }
+}
+
+/** One attach {after: -1}, read to the run's terminal frame: what the server answered and how much of the log it replayed. */
+async function attachOnce (job) {
+  const seen = { answer: null, replayed: 0, firstSeq: null }
+  let finish
+  const over = new Promise((resolve) => { finish = resolve })
+  const ws = await openV2(job.url, (frame) => {
+    if (frame.type === 'attached') seen.answer = { type: 'attached', oldestSeq: frame.oldestSeq ?? null, lastSeq: frame.lastSeq }
+    else if (frame.type === 'error' && frame.seq === undefined) { seen.answer = { type: 'error', code: frame.code, oldestSeq: frame.oldestSeq ?? null, lastSeq: frame.lastSeq ?? null }; finish() } else if (frame.runId === job.runId && frame.seq !== undefined) {
+      const n = frame.type === 'token' ? frame.chunks : 1
+      if (seen.firstSeq === null) seen.firstSeq = frame.seq - n + 1
+      seen.replayed += n
+      if (TERMINAL.has(frame.type)) finish()
+    }
+  })
+  ws.send(JSON.stringify({ type: 'attach', runId: job.runId, after: -1 }))
+  await Promise.race([over, sleep(job.timeoutMs)])
+  ws.terminate()
+  return seen
+}
+
+/**
+ * `clients` connections, opened first (replayOpen), then all attach
+ * {after: -1} to one finished run at once and read it to its terminal frame
+ * (replayGo); the orchestrator reads the server's CPU in between. Checks the
+ * v2 seq rule (seq - chunks === previous seq) on every client.
+ */
+let replaying = null
+async function replayOpen (job) {
+  const clients = []
+  for (let i = 0; i < job.clients; i++) {
+    const c = { frames: 0, tokenFrames: 0, merged: 0, maxChunks: 0, chunks: 0, bytes: 0, lastSeq: -1, seqErrors: 0, first: 0, end: 0, terminal: null, error: null, resolve: () => {} }
+    c.ws = await openV2(job.url, (frame, bytes, at) => {
+      if (frame.seq === undefined) {
+        if (frame.type === 'error') { c.error = frame.code; c.end = at; c.resolve() }
+        return
+      }
+      if (c.frames++ === 0) c.first = at
+      c.bytes += bytes
+      const n = frame.type === 'token' ? frame.chunks : 1
+      if (frame.seq - n !== c.lastSeq) c.seqErrors++
+      c.lastSeq = frame.seq
+      if (frame.type === 'token') {
+        c.tokenFrames++
+        c.chunks += frame.chunks
+        if (frame.chunks > 1) c.merged++
+        if (frame.chunks > c.maxChunks) c.maxChunks = frame.chunks
+      }
+      if (TERMINAL.has(frame.type)) { c.terminal = frame.type; c.end = at; c.resolve() }
+    })
+    clients.push(c)
+  }
+  replaying = { job, clients }
+  return { open: clients.length }
+}
+
+async function replayGo () {
+  if (replaying === null) throw new Error('replayGo without replayOpen')
+  const { job, clients } = replaying
+  replaying = null
+  const t0 = now()
+  const all = Promise.all(clients.map((c) => new Promise((resolve) => {
+    c.resolve = resolve
+    c.ws.send(JSON.stringify({ type: 'attach', runId: job.runId, after: -1 }))
+  })))
+  const finished = await Promise.race([all.then(() => true), sleep(job.timeoutMs).then(() => false)])
+  const tEnd = finished ? Math.max(...clients.map((c) => c.end)) : now()
+  for (const c of clients) c.ws.terminate()
+  const seconds = (tEnd - t0) / 1000
+  const sum = (key) => clients.reduce((n, c) => n + c[key], 0)
+  const frames = sum('frames')
+  const chunks = sum('chunks')
+  const bytes = sum('bytes')
+  const tokenFrames = sum('tokenFrames')
+  const perClient = clients.map((c) => (c.end - t0) / 1000).sort((a, b) => a - b)
+  return {
+    clients: job.clients,
+    seconds,
+    frames,
+    chunks,
+    bytes,
+    framesPerS: frames / seconds,
+    chunksPerS: chunks / seconds,
+    mbPerS: bytes / 1e6 / seconds,
+    firstFrameMs: percentiles(clients.map((c) => c.first - t0)),
+    clientSecondsMedian: perClient[Math.floor((perClient.length - 1) / 2)],
+    mergedShare: tokenFrames === 0 ? 0 : sum('merged') / tokenFrames,
+    chunksPerTokenFrame: tokenFrames === 0 ? 0 : chunks / tokenFrames,
+    maxChunksPerFrame: Math.max(...clients.map((c) => c.maxChunks)),
+    seqErrors: sum('seqErrors'),
+    errors: clients.map((c) => c.error).filter((e) => e !== null),
+    complete: finished && clients.every((c) => c.terminal === 'result' && c.chunks === job.expectedChunks && c.seqErrors === 0) ? 1 : 0
+  }
+}
+
+async function replay (job) {
+  await replayOpen(job)
+  return replayGo()
+}
+
 let idle = []
 async function openIdle (job) {
   const flavour = flavours[job.flavour]
@@ -129,6 +347,12 @@ process.on('message', async (msg) => {
     let result
     if (msg.job.kind === 'streams') result = await streams(msg.job)
     else if (msg.job.kind === 'idle') result = await openIdle(msg.job)
+    else if (msg.job.kind === 'resumeStart') result = await resumeStart(msg.job)
+    else if (msg.job.kind === 'attachLatency') result = await attachLatency(msg.job)
+    else if (msg.job.kind === 'replay') result = await replay(msg.job)
+    else if (msg.job.kind === 'attachOnce') result = await attachOnce(msg.job)
+    else if (msg.job.kind === 'replayOpen') result = await replayOpen(msg.job)
+    else if (msg.job.kind === 'replayGo') result = await replayGo()
     else if (msg.job.kind === 'release') { for (const ws of idle) ws.terminate(); idle = []; result = {} }
     process.send({ type: 'result', id: msg.id, result })
   } catch (err) {

@@ -65,6 +65,60 @@ ${lines}
 `
 }
 
+/** The scenarios in the order of their sections (section n is SECTIONS[n - 1]). */
+const SECTIONS = ['throughput', 'latency', 'slowConsumers', 'idleConnections', 'bridge', 'resume']
+
+/** Scenario 6: attach latency and replay throughput of protocol v2's resume. */
+function resumeSection (out, r, results) {
+  const z = r.sizes
+  const mib = (n) => `${num(n / 2 ** 20)} MiB`
+  const o = r.options.attachFinished
+  out.push('## 6. Resume: attach and replay', '')
+  out.push(`Protocol v2 keeps each run's frames in an in-memory log, apart from the connection that started it: a client sends \`attach {runId, after, resumeToken?}\` and gets an \`attached\` frame, then every frame with seq > after from the log (the replay), then the live ones. Measured on the plugin server with the in-process JS runner (chunks as fast as it can), v2 clients, on ${r.date.slice(0, 10)}${r.build ? `, commit ${r.build.commit}${r.build.libChanged ? ' with uncommitted changes in lib/' : ''}` : ''}${results.repetitions > 1 ? `, ${results.repetitions} servers per row` : ''}${r.loadAverage === undefined ? '' : ` (1-minute load average ${num(r.loadAverage.before, 2)} before, ${num(r.loadAverage.after, 2)} after: the machine's other work)`}.`, '')
+  const d = r.defaults
+  let defaults = ''
+  if (d?.answer?.type === 'attached') defaults = `: measured here, an \`attach {after: -1}\` to a finished run of ${num(d.chunks)} chunks (${num(d.entries)} log entries) replayed ${num(d.replayed)} of them, from seq ${num(d.firstSeq)}`
+  else if (d?.answer?.type === 'error') defaults = `: measured here, an \`attach {after: -1}\` to a finished run of ${num(d.chunks)} chunks got ${d.answer.code}${d.answer.oldestSeq === null ? '' : ` (oldest seq kept: ${num(d.answer.oldestSeq)})`}`
+  const od = d?.options
+  const theDefaults = od
+    ? `the defaults (\`maxRunLag: { events: ${num(od.maxRunLag.events)}, bytes: ${mib(od.maxRunLag.bytes)} }\`, \`retainEvents: ${num(od.retainEvents)}\`, \`retainBytes: ${mib(od.retainBytes)}\`, \`maxWatchersPerRun: ${od.maxWatchersPerRun}\`) keep a bounded tail of a finished run's log`
+    : 'the defaults keep a bounded tail of a finished run\'s log'
+  out.push(`Options: ${theDefaults}${defaults}. Here the server is sized so that a run's log keeps the whole run of N chunks: \`maxRunLag: { events: N + 10, bytes: ${mib(o.maxRunLag.bytes)} }\`, \`retainEvents: N + 10\`, \`retainBytes: ${mib(o.retainBytes)}\`, \`retainAfterEnd: ${num(o.retainAfterEnd)}\` ms and \`maxWatchersPerRun: ${o.maxWatchersPerRun}\`. Every connection is authenticated as one identity (the \`authenticate\` option), which owns the runs, so \`attach\` needs no resumeToken. A run is started and read to its end by one connection, which then closes, before anyone attaches.`, '')
+  out.push('No baseline: AutoGen Studio and the FastAPI sample have no resume (a run lives and dies with its WebSocket), so there is nothing to compare against in this harness.', '')
+
+  out.push('### Attach latency', '')
+  out.push(`One connection sends \`attach {after: -1}\` ${num(z.attaches)} times, one after the other (after ${num(Math.ceil(z.attaches / 4))} untimed ones): the time from sending it to receiving \`attached\`, and to receiving the first replayed frame (the run's \`started\`, seq 0). Finished run: each attach reads the whole replay, to the \`result\`, before the next. Live run: started at ${num(z.liveRate)} chunks/s (read live by its own connection) and attached to after ${num(z.liveWarmMs / 1000)} s; each attach detaches after its first frame and waits for \`detached\`.`, '')
+  out.push('| run | log entries at attach | attaches | attach → `attached` p50 ms | p99 ms | attach → first replayed frame p50 ms | p99 ms |', '|---|---|---|---|---|---|---|')
+  for (const a of Object.values(r.attach)) {
+    const lo = med(a.logEntriesMin); const hi = med(a.logEntriesMax)
+    out.push(`| ${a.label} | ${lo === hi ? num(lo) : `${num(lo)}–${num(hi)}`} | ${fig(a.samples)} | ${fig(a.attachedP50, 2)} | ${fig(a.attachedP99, 2)} | ${fig(a.firstFrameP50, 2)} | ${fig(a.firstFrameP99, 2)} |`)
+  }
+  out.push('', `The \`attached\` frame is written at once and the replay follows it from the sender's next flush, so the first replayed frame arrives right behind it. The server's work for an attach does not grow with the log (a reader starts at a position; nothing is copied); what these figures show is the round trip over loopback and the scheduling of the server and client processes on ${results.machine.cores} cores.`, '')
+
+  out.push('### Replay throughput', '')
+  out.push(`A finished run of N chunks; 1 or 10 connections, opened first, send \`attach {after: -1}\` at once and each reads the whole log to the \`result\`. Each row: per server, one untimed replay, then the median of ${z.replays} replays of the same run. Frames/s, chunks/s and MB/s (WebSocket payloads, the frames' JSON, 10⁶ bytes) are summed over the clients, from the first \`attach\` to the last client's \`result\`; server CPU per replayed chunk over all clients. Memory: the log's bytes (frames' JSON, \`fastify.autogenStream.logBytes\`), and the server's growth from before the run to after it, both after a full GC, with only the finished run held; then RSS growth at the peak of the replays. All clients run in the one load-generator process, which parses every frame.`, '')
+  out.push('| chunks | clients | frames/s | chunks/s | MB/s | seconds | chunks per token frame | server CPU µs/chunk | server CPU busy | log MiB | held: heap and buffers MiB | held: RSS MiB | RSS peak during replays MiB | all delivered, seq rule held |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+  const perChunk = []
+  const mergedSizes = new Set()
+  const plainSizes = new Set()
+  for (const [tokens, row] of Object.entries(r.replay)) {
+    for (const [clients, x] of Object.entries(row)) {
+      const busy = med(x.serverBusy) ?? (med(x.serverCpuUsPerChunk) * med(x.chunksPerS)) / 1e6
+      if (med(x.chunksPerTokenFrame) > 1.001 || med(x.maxChunksPerFrame) > 1) mergedSizes.add(num(Number(tokens)))
+      else plainSizes.add(num(Number(tokens)))
+      perChunk.push((med(x.heldHeapMiB) * 2 ** 20) / Number(tokens))
+      out.push(`| ${num(Number(tokens))} | ${clients} | ${fig(x.framesPerS)} | ${fig(x.chunksPerS)} | ${fig(x.mbPerS, 1)} | ${fig(x.seconds, 3)} | ${fig(x.chunksPerTokenFrame, 2)} (max ${fig(x.maxChunksPerFrame)}) | ${fig(x.serverCpuUsPerChunk, 2)} | ${num(100 * busy)}% | ${fig(x.logMiB, 1)} | ${fig(x.heldHeapMiB, 1)} | ${fig(x.heldRssMiB, 1)} | ${fig(x.replayPeakRssMiB, 1)} | ${med(x.complete) === 1 && med(x.seqErrors) === 0 ? 'yes' : '**no**'} |`)
+    }
+  }
+  const list = (set) => [...set].join(' and ')
+  out.push('')
+  out.push(`"Server CPU busy" is the server's CPU time over the replays' wall time: near 100%, the server was the limit; well under it, the clients were (all in one load-generator process, on the same ${results.machine.cores} cores as the server). ` +
+    (mergedSizes.size > 0
+      ? `Replays of ${list(mergedSizes)} chunks went out in fewer frames than chunks: the sender merges consecutive chunks of one message into one \`token\` frame (up to ${fig(Math.max(...Object.values(r.replay).flatMap((row) => Object.values(row).map((x) => med(x.maxChunksPerFrame)))))} chunks per frame here: a frame never spans two messages, and the synthetic runner starts a new message every 1,024 chunks) once its socket has been congested (more than maxBufferedBytes unsent: the client fell behind), and then keeps merging until it has caught up with the log, that is, for the rest of the replay; each reader's merged frames are encoded for it alone. ${plainSizes.size > 0 ? `Replays of ${list(plainSizes)} chunks went out one frame per chunk: they never congested the socket (over loopback the kernel's buffers took them whole). ` : ''}The seq rule (\`seq - chunks\` is the previous seq) held in every replay.`
+      : 'Every replayed chunk went out as its own frame: the sender merges chunks only after its socket has been congested (more than maxBufferedBytes unsent), and over loopback the kernel took the frames as fast as these clients read them. A client that reads slower than the server writes gets the rest of its replay merged (the sender merges until it has caught up with the log).') +
+    ` A finished run held in memory cost about ${num(Math.min(...perChunk))}–${num(Math.max(...perChunk))} bytes of heap and buffers per chunk (its frame object and its encoded JSON, kept side by side), against ${num(med(Object.values(Object.values(r.replay)[0])[0].logMiB) * 2 ** 20 / Number(Object.keys(r.replay)[0]))} bytes of JSON: the log's \`logBytes\` counts only the JSON, and retainBytes bounds only that.`, '')
+}
+
 export function writeReport (results, root) {
   const s = results.scenarios
   const m = results.machine
@@ -72,7 +126,19 @@ export function writeReport (results, root) {
   const headline = []
   out.push('# Benchmarks', '')
   out.push(`Generated by \`npm run bench\` (benchmarks/run.js) from \`benchmarks/results/${results.quick ? 'quick' : 'latest'}.json\`; do not edit by hand.`)
-  out.push(`Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node ${m.node}, Python ${m.python}, ${m.date.slice(0, 10)}.`)
+  // With --merge, scenarios kept from earlier runs say which run (machine, date) measured them.
+  const machineLine = (x) => `${x.cores} cores (${x.cpu}), ${x.memoryGiB} GiB, Node ${x.node}, Python ${x.python}, ${x.date.slice(0, 10)}`
+  const groups = new Map()
+  for (const name of SECTIONS.filter((n) => s[n] !== undefined)) {
+    const line = machineLine(results.measuredOn?.[name] ?? m)
+    groups.set(line, [...(groups.get(line) ?? []), name])
+  }
+  if (groups.size <= 1) {
+    out.push(`Machine: ${machineLine(m)}.`)
+  } else {
+    const which = (names) => `${names.length > 1 ? 'scenarios' : 'scenario'} ${names.map((n) => SECTIONS.indexOf(n) + 1).join(', ')}`
+    out.push(`Scenarios measured by different runs (\`--only\` with \`--merge\` keeps the figures of the others): ${[...groups].map(([line, names]) => `${which(names)} on ${line}`).join('; ')}. Figures of different runs may come from different hardware: compare within a scenario.`)
+  }
   out.push(`Each figure is the median of ${results.repetitions} repetition(s) (slow consumers: 2 for the plugin, 1 for the naive baseline), with min–max in parentheses. Servers, the load generator and Python run as separate processes on the same ${m.cores} cores, over 127.0.0.1.`, '')
   out.push('Baselines, in the same run: **raw ws** (a bare `ws` server sending one token frame per chunk as fast as it can: the ceiling for one frame per token), **naive @fastify/websocket** (`socket.send()` of every AutoGen event, verbatim, never waiting: what tutorials and AutoGen Studio-style code do), and for the bridge **AutoGen in-process** (the team consumed in Python with nothing attached) and **FastAPI + uvicorn** awaiting `send_json` per event (the AutoGen Studio / FastAPI sample pattern).', '')
 
@@ -152,7 +218,9 @@ export function writeReport (results, root) {
     out.push(`Stalled clients: ${st.runs} runs of 200,000 words whose clients do not read. Worker RSS (both workers) started at ${num(st.workersRssStartMiB, 1)} MiB and moved by ${num(st.workersRssGrowthSecondHalfMiB, 1)} MiB over the second half of the stall (goal: flat).`, '')
   }
 
-  out.push('## 6. Cost per token', '', 'Server CPU microseconds per delivered token are in the tables of scenarios 1 and 5.', '')
+  if (s.resume) resumeSection(out, s.resume, results)
+
+  out.push(`## ${s.resume ? 7 : 6}. Cost per token`, '', 'Server CPU microseconds per delivered token are in the tables of scenarios 1 and 5.', '')
   const notes = join(root, 'benchmarks', 'profile-notes.md')
   if (existsSync(notes)) out.push(readFileSync(notes, 'utf8'))
 

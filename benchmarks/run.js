@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=throughput,latency,...]
+// npm run bench [-- --quick] [-- --only=throughput,latency,...] [-- --merge]
 //
 // Every scenario runs the plugin and its baselines in the same run, each
 // server in its own process, the load generator in another, all over
@@ -6,7 +6,7 @@
 // and docs/benchmarks.md is regenerated from them.
 import { fork, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeReport } from './report.js'
@@ -23,8 +23,8 @@ const venvPython = join(root, '.venv', 'bin', 'python')
 const benchPython = join(root, '.venv-bench', 'bin', 'python')
 
 const sizes = quick
-  ? { throughputTotal: Number(process.env.BENCH_THROUGHPUT_TOTAL ?? 60_000), streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 2, slowClients: 50, slowTokens: 40_000, slowSeconds: 4, idle: 2000, bridgeRuns: [1, 50], bridgeWords: Number(process.env.BENCH_BRIDGE_WORDS ?? 600), bridgeStallRuns: 20, bridgeStallSeconds: 2 }
-  : { throughputTotal: 400_000, streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 10, slowClients: 200, slowTokens: 60_000, slowSeconds: 20, idle: 10_000, bridgeRuns: [1, 50, 200], bridgeWords: 5000, bridgeStallRuns: 50, bridgeStallSeconds: 10 }
+  ? { throughputTotal: Number(process.env.BENCH_THROUGHPUT_TOTAL ?? 60_000), streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 2, slowClients: 50, slowTokens: 40_000, slowSeconds: 4, idle: 2000, bridgeRuns: [1, 50], bridgeWords: Number(process.env.BENCH_BRIDGE_WORDS ?? 600), bridgeStallRuns: 20, bridgeStallSeconds: 2, resumeAttaches: 50, resumeAttachTokens: 10_000, resumeLiveRate: 1000, resumeReplayTokens: [10_000, 100_000], resumeReplayClients: [1, 10], resumeReplays: 3 }
+  : { throughputTotal: 400_000, streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 10, slowClients: 200, slowTokens: 60_000, slowSeconds: 20, idle: 10_000, bridgeRuns: [1, 50, 200], bridgeWords: 5000, bridgeStallRuns: 50, bridgeStallSeconds: 10, resumeAttaches: 200, resumeAttachTokens: 10_000, resumeLiveRate: 1000, resumeReplayTokens: [10_000, 100_000], resumeReplayClients: [1, 10], resumeReplays: 5 }
 
 // ---------------------------------------------------------------- processes
 
@@ -237,6 +237,173 @@ async function idleConnections (load) {
   return out
 }
 
+// ------------------------------------------------------------------ resume
+
+/** One identity for every connection of the resume scenario (the server's authenticate option): it owns the run, so attach needs no resumeToken. */
+const RESUME_IDENTITY = 'bench-user'
+const RESUME_LOG_BYTES = 2 ** 30
+
+/**
+ * Server options under which a run's log keeps a whole run of `tokens`
+ * chunks: the producer is never held (maxRunLag), nothing already read is
+ * trimmed (retainEvents, retainBytes), the ended run is kept for the whole
+ * measurement (retainAfterEnd), and 10 clients may read it at once.
+ */
+function resumeOptions (tokens) {
+  return { maxRunLag: { events: tokens + 10, bytes: RESUME_LOG_BYTES }, retainEvents: tokens + 10, retainBytes: RESUME_LOG_BYTES, retainAfterEnd: 600_000, maxWatchersPerRun: 64 }
+}
+
+function withResumeServer (load, tokens, fn) {
+  return withServer('plugin', { resume: resumeOptions(tokens), identity: RESUME_IDENTITY }, async (server) => {
+    // Warm: one small run, replayed once and attached to a few times.
+    const warm = Math.min(2000, tokens)
+    await load.run({ kind: 'resumeStart', url: server.url, runId: 'warm', tokens: warm, timeoutMs: 60_000 })
+    await load.run({ kind: 'replay', url: server.url, runId: 'warm', clients: 1, expectedChunks: warm, timeoutMs: 60_000 })
+    await load.run({ kind: 'attachLatency', url: server.url, runId: 'warm', attaches: 20, timeoutMs: 60_000 })
+    return fn(server)
+  })
+}
+
+/** Samples the server's RSS while `promise` runs; the peak, in bytes. */
+async function peakRss (server, promise) {
+  let peak = 0
+  // An object, so the loop below sees the callback's write (and lint knows it).
+  const state = { running: true }
+  promise.finally(() => { state.running = false }).catch(() => {})
+  while (state.running) {
+    const s = await server.stats()
+    peak = Math.max(peak, s.rss)
+    await Promise.race([promise.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 50))])
+  }
+  return { peak, result: await promise }
+}
+
+/** The plugin's own defaults for the options the resume scenario sets, as this build has them (dist/options.js is internal: null if it moved). */
+async function resumeDefaults () {
+  try {
+    const { normalizeOptions } = await import(new URL('../dist/options.js', import.meta.url).href)
+    const c = normalizeOptions({ runner: () => {} })
+    return { maxRunLag: c.maxRunLag, retainEvents: c.retainEvents, retainBytes: c.retainBytes, retainAfterEnd: c.retainAfterEnd, maxWatchersPerRun: c.maxWatchersPerRun }
+  } catch {
+    return null
+  }
+}
+
+/** The commit measured, and whether lib/ had uncommitted changes then (read-only git). */
+function buildOf () {
+  const git = (...a) => spawnSync('git', a, { cwd: root, encoding: 'utf8' })
+  const commit = git('rev-parse', '--short', 'HEAD')
+  if (commit.status !== 0) return null
+  return { commit: commit.stdout.trim(), libChanged: git('status', '--porcelain', '--', 'lib').stdout.trim() !== '' }
+}
+
+async function resume (load) {
+  const N = sizes.resumeAttachTokens
+  const liveSeconds = 30
+  const liveTokens = sizes.resumeLiveRate * liveSeconds
+  const out = {
+    // Its own date and sizes: with --merge the file's machine and sizes are those of the latest run.
+    date: new Date().toISOString(),
+    sizes: { attaches: sizes.resumeAttaches, attachTokens: N, liveRate: sizes.resumeLiveRate, liveTokens, liveWarmMs: quick ? 1000 : 2000, replayTokens: sizes.resumeReplayTokens, replayClients: sizes.resumeReplayClients, replays: sizes.resumeReplays },
+    identity: RESUME_IDENTITY,
+    build: buildOf(),
+    options: { attachFinished: resumeOptions(N), attachLive: resumeOptions(liveTokens), replay: Object.fromEntries(sizes.resumeReplayTokens.map((t) => [t, resumeOptions(t)])) },
+    // The 1-minute load average before and after: other work on the machine shows here.
+    loadAverage: { before: loadavg()[0] },
+    attach: {},
+    replay: {}
+  }
+  // What the defaults make of the same attach: the log keeps only a tail of a finished run.
+  out.defaults = await withServer('plugin', { identity: RESUME_IDENTITY }, async (server) => {
+    const run = await load.run({ kind: 'resumeStart', url: server.url, runId: 'finished', tokens: N, timeoutMs: 120_000 })
+    const seen = await load.run({ kind: 'attachOnce', url: server.url, runId: 'finished', timeoutMs: 30_000 })
+    return { chunks: N, entries: run.lastSeq + 1, options: await resumeDefaults(), ...seen }
+  })
+  log(`resume with the default options, attach {after: -1} to a finished run of ${N} chunks: ${JSON.stringify(out.defaults.answer)}, ${out.defaults.entries} entries, replayed ${out.defaults.replayed} from seq ${out.defaults.firstSeq}`)
+
+  // (1) attach latency: attach {after: -1}, first replayed frame, detach; again.
+  const latency = (res, extra) => ({
+    attachedP50: res.attachedMs.p50,
+    attachedP99: res.attachedMs.p99,
+    firstFrameP50: res.firstFrameMs.p50,
+    firstFrameP99: res.firstFrameMs.p99,
+    samples: res.firstFrameMs.count,
+    logEntriesMin: res.logEntriesAtAttach?.min ?? null,
+    logEntriesMax: res.logEntriesAtAttach?.max ?? null,
+    ...extra
+  })
+  out.attach.finished = await repeat(() => withResumeServer(load, N, async (server) => {
+    const run = await load.run({ kind: 'resumeStart', url: server.url, runId: 'finished', tokens: N, timeoutMs: 120_000 })
+    // Untimed first: the first attaches to a run of this size are measurably slower (JIT, heap growth).
+    await load.run({ kind: 'attachLatency', url: server.url, runId: 'finished', attaches: Math.ceil(sizes.resumeAttaches / 4), timeoutMs: 120_000 })
+    const res = await load.run({ kind: 'attachLatency', url: server.url, runId: 'finished', attaches: sizes.resumeAttaches, timeoutMs: 120_000 })
+    return latency(res, { label: `finished run, ${N.toLocaleString('en-US')} chunks`, chunks: run.chunks })
+  }))
+  log(`resume attach, finished run of ${N} chunks: attached p50 ${fmt(out.attach.finished.attachedP50)} ms p99 ${fmt(out.attach.finished.attachedP99)} ms; first frame p50 ${fmt(out.attach.finished.firstFrameP50)} ms p99 ${fmt(out.attach.finished.firstFrameP99)} ms`)
+  const warmMs = out.sizes.liveWarmMs
+  out.attach.live = await repeat(() => withResumeServer(load, liveTokens, async (server) => {
+    const res = await load.run({ kind: 'attachLatency', url: server.url, runId: 'live', attaches: sizes.resumeAttaches, live: { tokens: liveTokens, rate: sizes.resumeLiveRate, warmMs }, timeoutMs: (liveSeconds - warmMs / 1000 - 2) * 1000 })
+    return latency(res, { label: `live run, ${sizes.resumeLiveRate.toLocaleString('en-US')} chunks/s`, endedEarly: res.endedEarly ? 1 : 0 })
+  }))
+  log(`resume attach, live run at ${sizes.resumeLiveRate} chunks/s: attached p50 ${fmt(out.attach.live.attachedP50)} ms p99 ${fmt(out.attach.live.attachedP99)} ms; first frame p50 ${fmt(out.attach.live.firstFrameP50)} ms p99 ${fmt(out.attach.live.firstFrameP99)} ms`)
+
+  // (2) replay throughput: 1 and 10 clients attach at once to a finished run and read all of it.
+  for (const tokens of sizes.resumeReplayTokens) {
+    out.replay[tokens] = {}
+    for (const clients of sizes.resumeReplayClients) {
+      out.replay[tokens][clients] = await repeat(() => withResumeServer(load, tokens, async (server) => {
+        const base = await server.stats(true)
+        await load.run({ kind: 'resumeStart', url: server.url, runId: 'replayed', tokens, timeoutMs: 300_000 })
+        const held = await server.stats(true)
+        const job = { kind: 'replay', url: server.url, runId: 'replayed', clients, expectedChunks: tokens, timeoutMs: 300_000 }
+        // One untimed replay of this run, then the timed ones (a replay of 10,000 chunks lasts milliseconds: one alone is noise).
+        await load.run(job)
+        // Server CPU from after the clients' connections are open to the last client's terminal frame.
+        let cpuUs = 0
+        let peak = 0
+        const replays = []
+        for (let k = 0; k < sizes.resumeReplays; k++) {
+          await load.run({ ...job, kind: 'replayOpen' })
+          const before = await server.stats()
+          const sampled = await peakRss(server, load.run({ kind: 'replayGo' }))
+          const after = await server.stats()
+          cpuUs += after.cpuUs - before.cpuUs
+          peak = Math.max(peak, sampled.peak, after.rss)
+          replays.push(sampled.result)
+        }
+        const mid = (key) => summarize(replays.map((r) => r[key])).median
+        return {
+          framesPerS: mid('framesPerS'),
+          chunksPerS: mid('chunksPerS'),
+          mbPerS: mid('mbPerS'),
+          seconds: mid('seconds'),
+          firstFrameMs: summarize(replays.map((r) => r.firstFrameMs?.p50)).median,
+          framesPerClient: mid('frames') / clients,
+          bytesPerClient: mid('bytes') / clients,
+          chunksPerTokenFrame: mid('chunksPerTokenFrame'),
+          mergedShare: mid('mergedShare'),
+          maxChunksPerFrame: Math.max(...replays.map((r) => r.maxChunksPerFrame)),
+          seqErrors: replays.reduce((n, r) => n + r.seqErrors, 0),
+          complete: replays.every((r) => r.complete === 1) ? 1 : 0,
+          replays: replays.length,
+          // The finished run's log (logBytes counts the frames' JSON), and what the server holds for it after a full GC.
+          logMiB: (held.logBytes - base.logBytes) / 2 ** 20,
+          heldRssMiB: (held.rss - base.rss) / 2 ** 20,
+          heldHeapMiB: (held.heapUsed + held.external - base.heapUsed - base.external) / 2 ** 20,
+          replayPeakRssMiB: (peak - held.rss) / 2 ** 20,
+          serverCpuUsPerChunk: cpuUs / replays.reduce((n, r) => n + r.chunks, 0),
+          // Server CPU time over the replays' wall time: under 1, the server was not what limited them.
+          serverBusy: cpuUs / 1e6 / replays.reduce((n, r) => n + r.seconds, 0)
+        }
+      }))
+      const r = out.replay[tokens][clients]
+      log(`resume replay ${tokens} chunks to ${clients} client(s): ${fmt(r.framesPerS)} frames/s, ${fmt(r.chunksPerS)} chunks/s, ${fmt(r.mbPerS)} MB/s, ${fmt(r.chunksPerTokenFrame)} chunks/frame, complete ${fmt(r.complete)}, log ${fmt(r.logMiB)} MiB`)
+    }
+  }
+  out.loadAverage.after = loadavg()[0]
+  return out
+}
+
 // ---------------------------------------------------------- Python bridge
 
 function ensureBenchVenv () {
@@ -353,14 +520,18 @@ const results = {
   repetitions: REPS,
   machine: { cores: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, python: pythonVersion, date: new Date().toISOString() },
   sizes,
-  scenarios: {}
+  scenarios: {},
+  // Which run measured each scenario: with --merge, the kept ones were measured by an earlier run, maybe on another machine.
+  measuredOn: {}
 }
-const scenarios = { throughput, latency, slowConsumers, idleConnections, bridge }
+const scenarios = { throughput, latency, slowConsumers, idleConnections, bridge, resume }
 // --merge: keep the other scenarios of the existing results file (with --only).
 mkdirSync(join(here, 'results'), { recursive: true })
 const file = join(here, 'results', quick ? 'quick.json' : 'latest.json')
 if (args.includes('--merge') && existsSync(file)) {
-  results.scenarios = JSON.parse(readFileSync(file, 'utf8')).scenarios
+  const previous = JSON.parse(readFileSync(file, 'utf8'))
+  results.scenarios = previous.scenarios
+  for (const name of Object.keys(previous.scenarios)) results.measuredOn[name] = previous.measuredOn?.[name] ?? previous.machine
 }
 const load = await startLoad()
 try {
@@ -368,6 +539,7 @@ try {
     if (only !== undefined && !only.includes(name)) continue
     log(`== ${name}`)
     results.scenarios[name] = await fn(load)
+    results.measuredOn[name] = results.machine
     // Saved after every scenario: a failure later loses nothing measured.
     writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
   }

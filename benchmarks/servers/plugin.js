@@ -20,6 +20,11 @@ await app.register(autogenStream, {
   maxRunsPerIdentity: 0,
   stallTimeout: 0,
   pingInterval: 0,
+  // The resume scenario: options sized so that a run's log keeps the whole
+  // run (maxRunLag, retainEvents, retainBytes, retainAfterEnd, maxWatchersPerRun),
+  // and one authenticated identity that owns the run on every connection.
+  ...(config.resume ?? {}),
+  ...(config.identity === undefined ? {} : { authenticate: () => ({ id: config.identity }) }),
   runner: python ?? ((req, ctx) => syntheticRun(req.runId, Number(req.options.tokens), Number(req.options.rate ?? 0), ctx.signal))
 })
 await app.listen({ port: 0, host: '127.0.0.1' })
@@ -29,5 +34,6 @@ serve(app.server.address().port, () => {
   let buffered = 0
   for (const ws of app.websocketServer.clients) buffered += ws.bufferedAmount
   const workers = python === undefined ? [] : python.pids.map((pid) => ({ pid, rss: pid === undefined ? 0 : rssOf(pid) }))
-  return { buffered, connections: app.autogenStream.connections, counters: { ...app.autogenStream.counters }, workers, ...pulledSummary() }
+  const { connections, logBytes, runsRetained } = app.autogenStream
+  return { buffered, connections, logBytes, runsRetained, counters: { ...app.autogenStream.counters }, workers, ...pulledSummary() }
 }, () => app.close())
