@@ -80,7 +80,8 @@ export class Attachment {
       return this.#encode({ ...frame, resumeToken: this.#opts.resumeToken })
     }
     if (this.#opts.version === V1) return this.#encode(frame)
-    return { frame, data: entry.data }
+    // The log's entry itself: no copy, no allocation per frame.
+    return entry
   }
 
   /**
@@ -95,6 +96,11 @@ export class Attachment {
     if (first !== undefined && first.frame.type === 'started' && first !== this.#reader.peek()) this.#first = first
     this.#resend = []
     return true
+  }
+
+  /** Tells the log how far this connection got (the sender calls it once per batch). */
+  commit (): void {
+    this.#reader.commit()
   }
 
   /** Stops reading: the log no longer waits for this connection. */

@@ -94,7 +94,7 @@ export interface AutogenStreamOptions {
    * longer pulled: entries and bytes. Default { events: 256, bytes: 1 MiB }.
    */
   maxRunLag?: { events?: number, bytes?: number }
-  /** Entries already read that a run's log keeps for a resume that goes back (what was in flight when a connection dropped). Default 4096. */
+  /** Entries already read that a run's log keeps for a resume that goes back (what was in flight when a connection dropped). Default 1024. */
   retainEvents?: number
   /** Bytes of entries already read that a run's log keeps for a resume. Default 1 MiB. */
   retainBytes?: number
@@ -319,7 +319,7 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
       events: integerOption((lag as Record<string, unknown>).events, 'maxRunLag.events', 256, 1),
       bytes: integerOption((lag as Record<string, unknown>).bytes, 'maxRunLag.bytes', 1024 * 1024, 1024)
     },
-    retainEvents: integer(opts, 'retainEvents', 4096, 0),
+    retainEvents: integer(opts, 'retainEvents', 1024, 0),
     retainBytes: integer(opts, 'retainBytes', 1024 * 1024, 0),
     retainAfterEnd: integer(opts, 'retainAfterEnd', 60_000, 0, MAX_DELAY),
     maxWatchersPerRun: integer(opts, 'maxWatchersPerRun', 8, 1, 1024)

@@ -158,15 +158,23 @@ export class HostedRun {
     if (this.#pumping) return
     this.#pumping = true
     try {
+      // The room left under maxRunLag, counted down here rather than asked of the log per frame.
+      let room = this.log.room
       while (!this.ended) {
         // A cancelled or timed-out run's last frames go in whatever the lag.
-        if (this.run.active && !this.log.hasCredit) {
-          this.#armLagTimer()
-          break
+        if (this.run.active && (room.events <= 0 || room.bytes <= 0)) {
+          // Asking hasCredit also tells the log that the producer waits for credit.
+          if (!this.log.hasCredit) {
+            this.#armLagTimer()
+            break
+          }
+          room = this.log.room
         }
         const frame = this.run.nextFrame()
         if (frame === null) break
         const entry = this.log.append(frame)
+        room.events--
+        room.bytes -= entry.data.length
         if (frame.type === 'input_request') {
           // Timed-out requests stay nowhere: the map holds only what the runner waits for.
           for (const requestId of this.#inputs.keys()) if (!this.run.awaitsInput(requestId)) this.#inputs.delete(requestId)

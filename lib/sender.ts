@@ -171,6 +171,7 @@ export class Sender {
     } finally {
       raw.uncork?.()
     }
+    attachment.commit()
     if (attachment.done) {
       this.#remove(index)
       this.#hooks.onDone(attachment)
@@ -224,6 +225,8 @@ export class Sender {
       this.#flushing = false
       raw.uncork?.()
     }
+    // Once per batch, not per frame: the logs learn how far this connection got (credit for their runs, trimming).
+    for (const attachment of this.#runs) attachment.commit()
     if (!this.#waiting && this.#writable.length > 0 && !this.#congested()) this.#wake()
   }
 
@@ -261,6 +264,7 @@ export class Sender {
       const out = attachment.next(this.#merge)
       // Removing keeps the cursor on the attachment that moved into this slot.
       if (attachment.done) {
+        attachment.commit()
         this.#remove(index)
         this.#hooks.onDone(attachment)
       } else {

@@ -21,11 +21,14 @@ t.test('the producer has credit only while the slowest reader is under maxRunLag
   while (log.hasCredit) log.append(token(seq++))
   t.equal(seq, 8, 'held after 8 unread entries')
   while (fast.take() !== undefined);
+  fast.commit()
   t.equal(fast.position, 7)
   t.notOk(log.hasCredit, 'the fast reader does not free the slow one\'s lag')
   t.equal(credits, 0)
   slow.take()
-  t.equal(credits, 1, 'credit again once the slowest moved')
+  t.equal(credits, 0, 'a take alone tells the log nothing...')
+  slow.commit()
+  t.equal(credits, 1, '...its commit does: credit again once the slowest moved')
   t.ok(log.hasCredit)
   slow.close()
   t.ok(log.hasCredit, 'with the slow one gone, the fast one sets the pace')
@@ -36,7 +39,7 @@ t.test('with nobody attached, the furthest position read sets the lag', async (t
   const reader = log.reader(-1, () => {})
   for (let seq = 0; seq < 5; seq++) log.append(token(seq))
   reader.take(); reader.take(); reader.take()
-  reader.close()
+  reader.close() // what it took counts once it leaves
   t.same(log.lag, { events: 2, bytes: log.lag.bytes })
   let seq = 5
   while (log.hasCredit) log.append(token(seq++))
@@ -49,6 +52,7 @@ t.test('read entries beyond retainEvents/retainBytes are trimmed; unread and the
   for (let seq = 0; seq < 10; seq++) log.append(token(seq))
   t.equal(log.oldest, 0, 'nothing read: nothing trimmed')
   for (let i = 0; i < 6; i++) reader.take()
+  reader.commit()
   t.equal(log.oldest, 3, 'read 0..5, the last 3 kept')
   t.throws(() => log.reader(1, () => {}), { message: 'entries after seq 1 are no longer kept; the oldest is 3', oldest: 3, head: 9 })
   const from2 = log.reader(2, () => {})
@@ -75,6 +79,7 @@ t.test('bytes held: the store counts what its logs keep, and dropping a log free
   t.equal(store.bytes, log.bytes)
   t.ok(store.bytes > 0)
   reader.take(); reader.take()
+  reader.commit()
   t.equal(log.oldest, 2, 'nothing retained: read entries go')
   t.equal(store.bytes, log.bytes)
   store.drop('k')
@@ -104,6 +109,7 @@ t.test('property: whatever the readers do, memory stays within lag + tail, and e
             if (e === undefined) break
             seen[op[1]]?.push(e.seq)
           }
+          readers[op[1]]?.commit()
         } else {
           const old = readers[op[1]] as ReturnType<typeof log.reader>
           const position = old.position

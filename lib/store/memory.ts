@@ -58,6 +58,11 @@ export class MemoryRunLog implements RunLog {
     return { events: this.#head - floor, bytes: this.#totalAt(this.#head) - this.#totalAt(floor) }
   }
 
+  get room (): { events: number, bytes: number } {
+    const lag = this.lag
+    return { events: this.#limits.lagEvents - lag.events, bytes: this.#limits.lagBytes - lag.bytes }
+  }
+
   get hasCredit (): boolean {
     if (this.#terminal !== undefined) return false
     const lag = this.lag
@@ -79,8 +84,8 @@ export class MemoryRunLog implements RunLog {
     this.#head = frame.seq
     this.#onBytes(data.length)
     if (frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error') this.#terminal = slot
+    // No trim here: an append adds unread entries; readers' commits trim.
     for (const reader of this.#readers) reader.notify()
-    this.#trim()
     return slot
   }
 
@@ -113,7 +118,7 @@ export class MemoryRunLog implements RunLog {
 
   /** @internal A reader moved on, or left. */
   moved (reader: MemoryLogReader): void {
-    if (reader.position > this.#reached) this.#reached = reader.position
+    if (reader.committed > this.#reached) this.#reached = reader.committed
     this.#trim()
     if (this.#waitingForCredit && this.#terminal === undefined) {
       const lag = this.lag
@@ -133,7 +138,7 @@ export class MemoryRunLog implements RunLog {
   #floor (): number {
     if (this.#readers.size === 0) return this.#reached
     let floor = Infinity
-    for (const reader of this.#readers) if (reader.position < floor) floor = reader.position
+    for (const reader of this.#readers) if (reader.committed < floor) floor = reader.committed
     return floor
   }
 
@@ -169,6 +174,8 @@ export class MemoryRunLog implements RunLog {
 
 class MemoryLogReader implements LogReader {
   #position: number
+  /** The position the log last learnt of (commit): it counts for credit and trimming. */
+  #committed: number
   readonly #log: MemoryRunLog
   readonly #notify: () => void
   #closed = false
@@ -176,10 +183,13 @@ class MemoryLogReader implements LogReader {
   constructor (log: MemoryRunLog, position: number, notify: () => void) {
     this.#log = log
     this.#position = position
+    this.#committed = position
     this.#notify = notify
   }
 
   get position (): number { return this.#position }
+  /** @internal What the log counts: the position at the last commit. */
+  get committed (): number { return this.#committed }
 
   notify (): void {
     if (!this.#closed) this.#notify()
@@ -193,22 +203,26 @@ class MemoryLogReader implements LogReader {
     const entry = this.peek()
     if (entry === undefined) return undefined
     this.#position = entry.seq
-    this.#log.moved(this)
     return entry
+  }
+
+  commit (): void {
+    if (this.#closed || this.#position === this.#committed) return
+    this.#committed = this.#position
+    this.#log.moved(this)
   }
 
   skipToEnd (): boolean {
     const terminal = this.#log.terminal
     if (this.#closed || terminal === undefined) return false
-    if (this.#position < terminal.seq - 1) {
-      this.#position = terminal.seq - 1
-      this.#log.moved(this)
-    }
+    if (this.#position < terminal.seq - 1) this.#position = terminal.seq - 1
+    this.commit()
     return true
   }
 
   close (): void {
     if (this.#closed) return
+    this.#committed = this.#position
     this.#closed = true
     this.#log.left(this)
   }

@@ -43,7 +43,14 @@ export interface LogReader {
   readonly position: number
   /** The next entry, or undefined when the reader has caught up. */
   peek (): LogEntry | undefined
+  /** The next entry; the log learns that the reader moved at commit(). */
   take (): LogEntry | undefined
+  /**
+   * Tells the log how far this reader got (once per batch of takes, not per
+   * entry): what frees the producer's credit and trims the tail. (Redis:
+   * one write of the reader's position per batch.)
+   */
+  commit (): void
   /** Skips to the terminal entry (the last frame a closing connection writes); false when the run has not ended. */
   skipToEnd (): boolean
   close (): void
@@ -63,6 +70,8 @@ export interface RunLog {
   readonly readers: number
   /** True while the producer may append (the lag is under its bounds, or the run has ended). */
   readonly hasCredit: boolean
+  /** How many entries and bytes the producer may append before the lag reaches its bounds (<= 0: none). */
+  readonly room: { events: number, bytes: number }
   append (frame: RunFrame): LogEntry
   /**
    * A reader from after `after` (-1: from the oldest entry kept). Throws
