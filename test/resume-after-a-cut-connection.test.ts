@@ -59,14 +59,7 @@ t.test('A is cut mid-run; B attaches with A\'s last seq and token; A + B is the 
   const { app, url, p, gate } = await serve(t, { script, hold: HOLD, opts: {} })
   const whole = await referenceRun(t, url, script, app)
 
-  const { client: a, server: aServer } = await connectTracked(app, url)
-  aServer.once('close', () => gate.open())
-  a.send({ type: 'start', runId: 'r', task: 'x' })
-  await a.until(() => lastSeqOf(a.run('r')) >= SEEN)
-  a.ws.terminate()
-  await a.closed
-  const fromA = a.run('r')
-  const L = lastSeqOf(fromA)
+  const { a, fromA, L } = await startAndCut(app, url, gate, SEEN)
   const token = a.tokens.get('r')
   t.ok(L >= SEEN && L < seqOfItem(HOLD), `A was cut mid-run, after seq ${L}`)
   t.type(token, 'string', 'A got the resume token in its started frame')
@@ -115,14 +108,7 @@ t.test('B reads the replay paused (its socket congested): the replay is coalesce
   })
   const whole = await referenceRun(t, url, script, app)
 
-  const { client: a, server: aServer } = await connectTracked(app, url)
-  aServer.once('close', () => gate.open())
-  a.send({ type: 'start', runId: 'r', task: 'x' })
-  await a.until(() => lastSeqOf(a.run('r')) >= SEEN)
-  a.ws.terminate()
-  await a.closed
-  const fromA = a.run('r')
-  const L = lastSeqOf(fromA)
+  const { a, fromA, L } = await startAndCut(app, url, gate, SEEN)
   await waitFor(() => p.pulled > HOLD + BIG_LAG / 2)
   t.equal(app.autogenStream.runsDetached, 1)
 
@@ -144,3 +130,15 @@ t.test('B reads the replay paused (its socket congested): the replay is coalesce
   t.same(seqProblems(joined), [], 'A + B: every seq from 0 once')
   t.same(transcriptOf(joined), transcriptOf(whole), 'A + B is the uninterrupted transcript')
 })
+
+/** Client A starts run r, reads until it has seen seq `seen`, and is cut; the gate opens once the server saw it go. */
+async function startAndCut (app: Parameters<typeof connectTracked>[0], url: string, gate: { open: () => void }, seen: number) {
+  const { client: a, server: aServer } = await connectTracked(app, url)
+  aServer.once('close', () => gate.open())
+  a.send({ type: 'start', runId: 'r', task: 'x' })
+  await a.until(() => lastSeqOf(a.run('r')) >= seen)
+  a.ws.terminate()
+  await a.closed
+  const fromA = a.run('r')
+  return { a, fromA, L: lastSeqOf(fromA) }
+}

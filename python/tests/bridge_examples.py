@@ -87,23 +87,33 @@ def get_weather(city: str) -> str:
     return f"The weather in {city} is sunny, 21 degrees."
 
 
-def tool_agent(request: RunRequest) -> AssistantAgent:
-    """Calls get_weather once. AgentChat yields ToolCallRequestEvent,
-    ToolCallExecutionEvent, then (reflect_on_tool_use=False) a
-    ToolCallSummaryMessage as the answer."""
-    call = CreateResult(
+def _weather_call() -> CreateResult:
+    """The model's one tool call of the tool examples: get_weather for Paris."""
+    return CreateResult(
         finish_reason="function_calls",
         content=[FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')],
         usage=RequestUsage(prompt_tokens=12, completion_tokens=8),
         cached=False,
     )
-    model_info = ModelInfo(
+
+
+def _tool_model_info() -> ModelInfo:
+    """A replay model that may call functions."""
+    return ModelInfo(
         vision=False,
         function_calling=True,
         json_output=False,
         family=ModelFamily.UNKNOWN,
         structured_output=False,
     )
+
+
+def tool_agent(request: RunRequest) -> AssistantAgent:
+    """Calls get_weather once. AgentChat yields ToolCallRequestEvent,
+    ToolCallExecutionEvent, then (reflect_on_tool_use=False) a
+    ToolCallSummaryMessage as the answer."""
+    call = _weather_call()
+    model_info = _tool_model_info()
     return _assistant("assistant", [call], model_info=model_info, tools=[get_weather], reflect_on_tool_use=False)
 
 
@@ -304,19 +314,8 @@ def tool_team(request: RunRequest) -> RoundRobinGroupChat:
     answer of ``options.words`` (default 2000) words "r0 r1 ..."; then a
     writer streams as many words "s0 s1 ...". Ends after the writer."""
     words = _words_option(request, 2000)
-    call = CreateResult(
-        finish_reason="function_calls",
-        content=[FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')],
-        usage=RequestUsage(prompt_tokens=12, completion_tokens=8),
-        cached=False,
-    )
-    model_info = ModelInfo(
-        vision=False,
-        function_calling=True,
-        json_output=False,
-        family=ModelFamily.UNKNOWN,
-        structured_output=False,
-    )
+    call = _weather_call()
+    model_info = _tool_model_info()
     researcher = _assistant(
         "researcher",
         [call, " ".join(f"r{i}" for i in range(words))],
