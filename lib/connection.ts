@@ -324,6 +324,7 @@ export class Connection {
     if (watch === undefined) return false
     this.#runs.delete(runId)
     this.#sender.remove(watch.attachment)
+    this.#sender.writeFirst(watch.attachment)
     const lastSeq = watch.attachment.position
     watch.hosted.leave(watch.attachment, reason)
     this.#sender.sendNow({ type: 'detached', runId, reason, lastSeq })

@@ -151,6 +151,18 @@ export class Sender {
     }
   }
 
+  /**
+   * Writes an attachment's first frame if it has sent none (a run's
+   * `started`, even past the byte limit: one small frame), so that a run
+   * detached at once was still announced before its `detached`.
+   */
+  writeFirst (attachment: Attachment): void {
+    if (this.#closed || attachment.position !== -1) return
+    const out = attachment.next(false)
+    if (out !== null) this.#send(out)
+    attachment.commit()
+  }
+
   /** Writes what an attachment has waiting now (a just-cancelled run's last frames), unless the socket is congested. */
   flushIfFree (attachment: Attachment): void {
     if (this.#waiting || this.#closed || this.#congested()) return
