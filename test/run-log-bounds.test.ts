@@ -143,3 +143,20 @@ t.test('property: whatever the readers do, memory stays within lag + tail, and e
   fc.assert(property, { seed, numRuns: 300 })
   t.pass('300 cases')
 })
+
+t.test('entries every reader has passed keep only their bytes; a replay gets the same frames back', async (t) => {
+  const log = new MemoryRunLog(limits({ lagEvents: 100, retainEvents: 100 }))
+  const reader = log.reader(-1, () => {})
+  const frames = Array.from({ length: 5 }, (_, seq) => token(seq, `text ${seq} ✓`))
+  for (const frame of frames) log.append(frame)
+  const peeker = log.reader(-1, () => {})
+  t.equal(peeker.peek()?.frame, frames[0], 'unread: the frame object itself')
+  peeker.close()
+  while (reader.take() !== undefined);
+  reader.commit()
+  const replay = log.reader(-1, () => {})
+  const again: RunFrame[] = []
+  for (let e = replay.take(); e !== undefined; e = replay.take()) again.push(e.frame)
+  t.same(again, frames, 'the same frames, parsed from their bytes')
+  t.not(again[0], frames[0], 'no longer the object that was appended')
+})

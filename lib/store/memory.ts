@@ -21,9 +21,33 @@ import { LogGapError, type LogEntry, type LogLimits, type LogReader, type RunLog
  * terminal frame, which is appended whatever the lag).
  */
 
-interface Slot extends LogEntry {
+/*
+ * Entries every reader has passed keep only their bytes: their frame object
+ * is dropped (fewer live objects for the garbage collector to trace while
+ * the tail is kept) and parsed again from the bytes by a replay.
+ */
+class Slot implements LogEntry {
+  readonly seq: number
+  readonly data: Buffer
   /** Bytes of every entry up to and including this one, since the log began. */
   readonly total: number
+  #frame: RunFrame | undefined
+
+  constructor (frame: RunFrame, data: Buffer, total: number) {
+    this.seq = frame.seq
+    this.#frame = frame
+    this.data = data
+    this.total = total
+  }
+
+  get frame (): RunFrame {
+    return this.#frame ?? JSON.parse(this.data.toString()) as RunFrame
+  }
+
+  /** Every reader has passed it. */
+  settle (): void {
+    this.#frame = undefined
+  }
 }
 
 export class MemoryRunLog implements RunLog {
@@ -38,6 +62,8 @@ export class MemoryRunLog implements RunLog {
   #reached = -1
   readonly #readers = new Set<MemoryLogReader>()
   #terminal: LogEntry | undefined
+  /** Entries up to this seq have dropped their frame object (Slot.settle). */
+  #settled = -1
   #creditListener: (() => void) | undefined
   #waitingForCredit = false
   readonly #onBytes: (delta: number) => void
@@ -79,7 +105,7 @@ export class MemoryRunLog implements RunLog {
     if (this.#terminal !== undefined) throw new Error('the run\'s log has ended')
     if (frame.seq !== this.#head + 1) throw new Error(`seq ${frame.seq} does not follow ${this.#head}`)
     const data = Buffer.from(JSON.stringify(frame))
-    const slot: Slot = { seq: frame.seq, frame, data, total: this.#totalAt(this.#head) + data.length }
+    const slot = new Slot(frame, data, this.#totalAt(this.#head) + data.length)
     this.#entries.push(slot)
     this.#head = frame.seq
     this.#onBytes(data.length)
@@ -120,6 +146,7 @@ export class MemoryRunLog implements RunLog {
   moved (reader: MemoryLogReader): void {
     if (reader.committed > this.#reached) this.#reached = reader.committed
     this.#trim()
+    this.#settle()
     if (this.#waitingForCredit && this.#terminal === undefined) {
       const lag = this.lag
       if (lag.events < this.#limits.lagEvents && lag.bytes < this.#limits.lagBytes) {
@@ -133,6 +160,17 @@ export class MemoryRunLog implements RunLog {
   left (reader: MemoryLogReader): void {
     this.#readers.delete(reader)
     this.moved(reader)
+  }
+
+  /** Drops the frame objects of the entries every reader has passed (not the terminal's: a gap answer sends it). */
+  #settle (): void {
+    const floor = Math.min(this.#floor(), this.#head)
+    const oldest = this.oldest
+    for (let seq = Math.max(this.#settled + 1, oldest); seq <= floor; seq++) {
+      const slot = this.#entries[this.#start + (seq - oldest)] as Slot
+      if (slot !== this.#terminal) slot.settle()
+    }
+    if (floor > this.#settled) this.#settled = floor
   }
 
   #floor (): number {
