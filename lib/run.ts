@@ -131,8 +131,6 @@ export class Run extends Readable {
 
   /** False once cancelled or timed out, even before the terminal frame is out. */
   get active (): boolean { return !this.#finished && this.#ending === undefined }
-  /** True once the terminal frame has been handed out. */
-  get finished (): boolean { return this.#finished }
 
   override _read (): void {
     if (this.#pulling || this.#sourceDone || this.#iterator === undefined) return

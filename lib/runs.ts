@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { Attachment } from './attachment.js'
 import {
@@ -9,7 +9,7 @@ import type { RunAdmission } from './limits.js'
 import { Run } from './run.js'
 import type { Identity } from './runner.js'
 import type { Counters } from './stats.js'
-import { LogGapError, type LogEntry, type LogLimits, type RunLog, type RunStore } from './store/types.js'
+import type { LogEntry, LogLimits, RunLog, RunStore } from './store/types.js'
 import type { CancelReason, ProtocolVersion, RunSummary, StartFrame } from './schemas/frames.js'
 
 /*
@@ -94,13 +94,6 @@ export class HostedRun {
     return summary
   }
 
-  /** Checks a presented resume token in constant time. */
-  tokenMatches (token: string): boolean {
-    const a = Buffer.from(token)
-    const b = Buffer.from(this.resumeToken)
-    return a.length === b.length && timingSafeEqual(a, b)
-  }
-
   /**
    * A connection starts reading from after `after`. Throws LogGapError when
    * that is older than what is kept. `notify` wakes the connection's sender;
@@ -110,8 +103,8 @@ export class HostedRun {
     const max = this.#runs.config.maxWatchersPerRun
     if (this.#watchers.size >= max) return new TooManyWatchersError(this.runId, max)
     const reader = this.log.reader(after, opts.notify)
-    // Requests the runner still waits for (answered or timed-out ones are dropped here), logged at or before where this reader starts.
-    for (const requestId of this.#inputs.keys()) if (!this.run.awaitsInput(requestId)) this.#inputs.delete(requestId)
+    // Requests the runner still waits for, logged at or before where this reader starts.
+    this.#pruneInputs()
     const resend = opts.starter ? [] : [...this.#inputs.values()].filter((e) => e.seq <= reader.position)
     const attachment = new Attachment(this.runId, reader, {
       version: opts.version,
@@ -176,8 +169,7 @@ export class HostedRun {
         room.events--
         room.bytes -= entry.data.length
         if (frame.type === 'input_request') {
-          // Timed-out requests stay nowhere: the map holds only what the runner waits for.
-          for (const requestId of this.#inputs.keys()) if (!this.run.awaitsInput(requestId)) this.#inputs.delete(requestId)
+          this.#pruneInputs()
           this.#inputs.set(frame.requestId, entry)
         }
         if (this.ended) this.#onEnded()
@@ -186,6 +178,11 @@ export class HostedRun {
     } finally {
       this.#pumping = false
     }
+  }
+
+  /** Drops the input requests the runner no longer waits for (timed out, or rejected). */
+  #pruneInputs (): void {
+    for (const requestId of this.#inputs.keys()) if (!this.run.awaitsInput(requestId)) this.#inputs.delete(requestId)
   }
 
   /** An `input` frame: the first answer wins. */
@@ -274,13 +271,6 @@ export class Runs {
     }
   }
 
-  /** Runs that have not ended. */
-  get active (): number {
-    let n = 0
-    for (const hosted of this.#byKey.values()) if (!hosted.ended) n++
-    return n
-  }
-
   /** Figures for fastify.autogenStream. */
   figures (): { active: number, attached: number, detached: number, retained: number, logBytes: number } {
     let active = 0
@@ -342,7 +332,8 @@ export class Runs {
     const own = this.#byOwner.get(identityId)?.get(runId)
     if (resumeToken === undefined) return own
     const hosted = this.#byToken.get(resumeToken)
-    return hosted !== undefined && hosted.runId === runId && hosted.tokenMatches(resumeToken) ? hosted : undefined
+    // Found by the token itself: the map's key is the proof; the runId must name that run too.
+    return hosted?.runId === runId ? hosted : undefined
   }
 
   list (identityId: string): RunSummary[] {
@@ -456,5 +447,3 @@ function oldestOfLargestOwner (runs: Iterable<HostedRun>): HostedRun {
   for (const mine of byOwner.values()) if (mine.length > largest.length) largest = mine
   return largest[0] as HostedRun
 }
-
-export { LogGapError }
