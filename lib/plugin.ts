@@ -145,6 +145,16 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     runs.shutdown()
     await Promise.all([...state.connections].map((c) => c.end(new ShutdownError(), 'shutdown')))
   })
+  // @fastify/websocket ends a refused upgrade's socket in its onResponse
+  // hook only when its own onRequest hook ran. An app hook added before this
+  // plugin (a rate limit, an auth check) that answers an upgrade in
+  // onRequest stops that from running: the 429 or 503 goes out and the
+  // socket stays open for ever, holding server.close(). End it here too.
+  fastify.addHook('onResponse', async (request) => {
+    if ((request as { ws?: unknown }).ws !== true && String(request.headers.upgrade).toLowerCase() === 'websocket') {
+      request.raw.socket?.destroy()
+    }
+  })
   // app.ready() and listen() fail when the runner cannot serve at all (a
   // Python without the bridge), instead of every run failing later.
   fastify.addHook('onReady', async () => {

@@ -158,8 +158,9 @@ export class Client extends Emitter<ClientEvents> {
     return this.#runs
   }
 
-  /** Starts a run. The returned run streams as frames arrive; it survives reconnects. */
+  /** Starts a run. The returned run streams as frames arrive; it survives reconnects. Throws AGS_CLIENT_CLOSED on a closed client. */
   start (task: StartFrame['task'], options: StartOptions = {}): ClientRun {
+    if (this.state === 'closed') throw this.#closedError()
     const runId = options.runId ?? randomId()
     if (this.#runs.has(runId)) throw new AutogenStreamError('AGS_DUPLICATE_RUN_ID', `This client already reads a run "${runId}"`, { runId })
     const run = new ClientRun(this.#host, runId, options.options === undefined ? { task } : { task, options: options.options })
@@ -169,6 +170,7 @@ export class Client extends Emitter<ClientEvents> {
 
   /** Reads a run from after seq `after` (default -1: everything the server keeps). `resumeToken` is needed when this connection's identity does not own it. */
   attach (runId: string, options: { after?: number, resumeToken?: string } = {}): ClientRun {
+    if (this.state === 'closed') throw this.#closedError()
     const known = this.#runs.get(runId)
     if (known !== undefined) return known
     const run = new ClientRun(this.#host, runId, { resumeToken: options.resumeToken, after: options.after ?? -1 })
@@ -220,10 +222,6 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   #add (run: ClientRun): void {
-    if (this.state === 'closed') {
-      run[kFail](this.#closedError())
-      return
-    }
     this.#runs.set(run.runId, run)
     if (this.#ws?.readyState === OPEN) run[kSocket]()
     else this.#ensure()

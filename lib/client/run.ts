@@ -252,19 +252,18 @@ export class ClientRun extends Emitter<RunEvents> {
     if (frame.seq <= this.lastSeq) return // already had it
     this.lastSeq = frame.seq
     this.#started = true
-    if (frame.type !== 'started' && frame.type !== 'queued') this.#setState('running')
+    // The state first: listeners of 'frame' see the run as the frame left it.
+    if (frame.type === 'started') {
+      if (typeof frame.resumeToken === 'string') this.resumeToken = frame.resumeToken
+      this.#host.changed(this)
+    } else if (frame.type === 'queued') {
+      this.queuePosition = frame.position
+    }
+    if (frame.type !== 'queued') this.#setState('running')
+    else this.#setState('queued')
     for (const sink of this.#sinks) sink.push(frame)
     this.emit('frame', frame)
     switch (frame.type) {
-      case 'started':
-        if (typeof frame.resumeToken === 'string') this.resumeToken = frame.resumeToken
-        this.#setState('running')
-        this.#host.changed(this)
-        break
-      case 'queued':
-        this.queuePosition = frame.position
-        this.#setState('queued')
-        break
       case 'token':
         this.emit('token', frame)
         this.emit('message', this.#transcript.token(frame))

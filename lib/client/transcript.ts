@@ -16,9 +16,13 @@ import type { EventFrame, TokenFrame } from '../schemas/frames.js'
  *                           and an entry of its own (so that the entries'
  *                           `event`s are exactly AutoGen's messages)
  *
+ * An event that carries the id of a streamed message (AutoGen 0.7 gives a
+ * model's ThoughtEvent the chunks' id, and the final message a new one)
+ * hands that message to the source's next chat message instead.
+ *
  * Entries are mutable and keyed: a UI keeps one node per `key` and
- * redraws the entry a change names. `entries.filter(e => e.event)` maps to
- * the run's TaskResult.messages, in order (streaming chunks are not in it).
+ * redraws the entry a change names. `events()` (entries' `event`s in seq
+ * order) is the run's TaskResult.messages (streaming chunks are not in it).
  */
 
 export interface ToolCall {
@@ -38,6 +42,8 @@ interface EntryBase {
   source: string
   /** AutoGen's own object, when it has arrived: a final message or an event. */
   event?: AutoGenEvent
+  /** The seq of `event`'s frame. */
+  seq?: number
 }
 
 /** A chat message: streamed text until AutoGen's final message replaces it. */
@@ -85,6 +91,8 @@ export class Transcript {
   #next = 0
   /** Streaming messages not yet replaced, by full_message_id. */
   readonly #streaming = new Map<string, MessageEntry>()
+  /** Streamed messages whose final message will come with another id, by source. */
+  readonly #awaitingFinal = new Map<string, MessageEntry>()
   /** Tool calls waiting for their result, by call id. */
   readonly #calls = new Map<string, ToolCall>()
 
@@ -106,24 +114,32 @@ export class Transcript {
     const event = frame.event
     const type = typeof event.type === 'string' ? event.type : 'unknown'
     const source = typeof (event as { source?: unknown }).source === 'string' ? (event as { source: string }).source : ''
+    const id = (event as { id?: unknown }).id
     if (isChatMessage(type)) {
-      const id = (event as { id?: unknown }).id
-      const streamed = (typeof id === 'string' ? this.#streaming.get(id) : undefined) ?? this.#openWithoutId(source)
+      const streamed = (typeof id === 'string' ? this.#streaming.get(id) : undefined) ?? this.#awaitingFinal.get(source) ?? this.#openWithoutId(source)
       if (streamed !== undefined) {
         if (streamed.fullMessageId !== null) this.#streaming.delete(streamed.fullMessageId)
+        if (this.#awaitingFinal.get(source) === streamed) this.#awaitingFinal.delete(source)
         streamed.type = type
         streamed.text = textOf(event)
         streamed.streaming = false
         streamed.event = event
+        streamed.seq = frame.seq
         return streamed
       }
-      return this.#push({ kind: 'message', key: this.#key(), source, type, text: textOf(event), streaming: false, fullMessageId: null, event })
+      return this.#push({ kind: 'message', key: this.#key(), source, type, text: textOf(event), streaming: false, fullMessageId: null, event, seq: frame.seq })
     }
+    const streamed = typeof id === 'string' ? this.#streaming.get(id) : undefined
+    if (streamed !== undefined) {
+      this.#streaming.delete(id as string)
+      this.#awaitingFinal.set(streamed.source, streamed)
+    }
+    const seq = frame.seq
     switch (type) {
       case 'ToolCallRequestEvent': {
         const calls = ((event as ToolCallRequestEvent).content ?? []).map((call) => ({ id: call.id, name: call.name, arguments: call.arguments }))
         for (const call of calls) this.#calls.set(call.id, call)
-        return this.#push({ kind: 'tool_calls', key: this.#key(), source, calls, event })
+        return this.#push({ kind: 'tool_calls', key: this.#key(), source, calls, event, seq })
       }
       case 'ToolCallExecutionEvent': {
         const results = (event as ToolCallExecutionEvent).content ?? []
@@ -134,19 +150,19 @@ export class Transcript {
           call.result = result.content
           call.isError = result.is_error === true
         }
-        return this.#push({ kind: 'tool_results', key: this.#key(), source, results, event })
+        return this.#push({ kind: 'tool_results', key: this.#key(), source, results, event, seq })
       }
       case 'ThoughtEvent':
-        return this.#push({ kind: 'thought', key: this.#key(), source, text: textOf(event), event })
+        return this.#push({ kind: 'thought', key: this.#key(), source, text: textOf(event), event, seq })
       case 'SelectSpeakerEvent': {
         const content = (event as { content?: unknown }).content
         const speakers = Array.isArray(content) ? content.filter((s): s is string => typeof s === 'string') : []
-        return this.#push({ kind: 'speaker', key: this.#key(), source, speakers, event })
+        return this.#push({ kind: 'speaker', key: this.#key(), source, speakers, event, seq })
       }
       case 'UserInputRequestedEvent':
-        return this.#push({ kind: 'input_requested', key: this.#key(), source, requestId: String((event as { request_id?: unknown }).request_id ?? ''), event })
+        return this.#push({ kind: 'input_requested', key: this.#key(), source, requestId: String((event as { request_id?: unknown }).request_id ?? ''), event, seq })
       default:
-        return this.#push({ kind: 'event', key: this.#key(), source, type, event })
+        return this.#push({ kind: 'event', key: this.#key(), source, type, event, seq })
     }
   }
 
@@ -155,11 +171,13 @@ export class Transcript {
     return this.#push({ kind: 'gap', key: this.#key(), from, to })
   }
 
-  /** AutoGen's objects in order: a finished run's equal its TaskResult.messages. */
+  /** AutoGen's objects in seq order: a finished run's equal its TaskResult.messages. */
   events (): AutoGenEvent[] {
-    const out: AutoGenEvent[] = []
-    for (const entry of this.entries) if ('event' in entry && entry.event !== undefined) out.push(entry.event)
-    return out
+    const found: Array<{ seq: number, event: AutoGenEvent }> = []
+    for (const entry of this.entries) {
+      if (entry.kind !== 'gap' && entry.event !== undefined) found.push({ seq: entry.seq ?? 0, event: entry.event })
+    }
+    return found.sort((a, b) => a.seq - b.seq).map((e) => e.event)
   }
 
   /** The source's latest message when it is still streaming without an id. */
