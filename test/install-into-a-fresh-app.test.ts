@@ -6,9 +6,10 @@
  * the interpreter and the set-up command), run the shipped
  * `npx fastify-autogen-stream setup-python` (a .venv with the bridge and
  * AutoGen from PyPI), then start the app's own server on its own factory
- * module and stream a run to its result over a WebSocket.
+ * module and stream a run to its result over a WebSocket, raw and through
+ * the packed `fastify-autogen-stream/client`.
  *
- * Fixtures: test/fixtures/consumer/ (my_agents.py, server.mjs, consumer.ts,
+ * Fixtures: test/fixtures/consumer/ (my_agents.py, server.mjs, client.mjs, consumer.ts,
  * tsconfig.json). Everything happens in a temporary directory, removed
  * after. The build in dist/ must be there (npm test builds first): packing
  * runs no scripts. Every child gets a user's environment: nothing of the npm,
@@ -288,6 +289,13 @@ await step('the app\'s server streams a run of its own factory to its result', a
   const result = frames.at(-1) as ResultFrame
   t.equal(result.result.type, 'TaskResult')
   t.equal(result.result.messages.length, 2)
+
+  // The packed client, in Node with ws: the same run assembled into messages.
+  const clientEnd = await finished(start('node', ['client.mjs', url, task], app), 60_000)
+  t.equal(clientEnd.code, 0, clientEnd.code === 0 ? 'client.mjs exits 0' : why(clientEnd))
+  const assembled = JSON.parse(clientEnd.stdout.trim().split('\n').at(-1) ?? '{}') as { messages?: unknown, eventsAreTheResult?: boolean }
+  t.same(assembled.messages, [['message', 'user', task, false], ['message', 'assistant', ANSWER, false]], 'fastify-autogen-stream/client assembles the answer')
+  t.equal(assembled.eventsAreTheResult, true, 'its events are the TaskResult\'s messages')
 
   child.stdin.end()
   const end = await exit

@@ -15,10 +15,10 @@ import { loadRuns, savedRun, saveRuns, type SavedRun, type StorageLike } from '.
  *                               └─ close() / refused / retries spent ─► closed
  */
 
-/** The platform WebSocket's constructor (browsers, Node ≥ 22) or the `ws` package's. */
-export interface WebSocketConstructor {
-  new (url: string, protocols?: string | string[], options?: { headers?: Record<string, string> }): WebSocketLike
-}
+/** The platform WebSocket's constructor (browsers, Node ≥ 22) or the `ws` package's: both fit as they are, no cast needed. */
+export type WebSocketConstructor = new (url: string, protocols: string[], options: { headers: Record<string, string> }) => object
+/** How the client calls it: browsers' takes no third argument (and has no headers to set). */
+type OpenSocket = new (url: string, protocols: string[], options?: { headers: Record<string, string> }) => WebSocketLike
 
 /** The part of the WebSocket API the client uses (browsers' and `ws`'s alike). */
 export interface WebSocketLike {
@@ -107,7 +107,7 @@ export class Client extends Emitter<ClientEvents> {
   state: ConnectionState = 'idle'
   readonly #url: string
   readonly #options: ClientOptions
-  readonly #WebSocket: WebSocketConstructor
+  readonly #WebSocket: OpenSocket
   readonly #reconnect: Required<ReconnectOptions> | false
   readonly #storageKey: string
   readonly #runs = new Map<string, ClientRun>()
@@ -136,7 +136,7 @@ export class Client extends Emitter<ClientEvents> {
     if (WS === undefined) {
       throw new AutogenStreamError('AGS_NO_WEBSOCKET', 'No WebSocket implementation: pass { WebSocket } (e.g. import { WebSocket } from \'ws\') on Node < 22')
     }
-    this.#WebSocket = WS
+    this.#WebSocket = WS as unknown as OpenSocket
     this.#reconnect = options.reconnect === false
       ? false
       : { retries: 20, minDelay: 250, maxDelay: 10000, jitter: 0.5, ...options.reconnect }
