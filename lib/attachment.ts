@@ -31,6 +31,8 @@ export interface AttachmentOptions {
   resumeToken?: string
   /** Pending input requests logged at or before the position attached from: sent again first. */
   resend?: LogEntry[]
+  /** v2: whether the run still waits for a request; one it no longer waits for goes out marked `answered`. */
+  isPending?: (requestId: string) => boolean
 }
 
 const V1 = 'autogen-stream.v1'
@@ -78,6 +80,10 @@ export class Attachment {
     }
     if (frame.type === 'started' && this.#opts.resumeToken !== undefined) {
       return this.#encode({ ...frame, resumeToken: this.#opts.resumeToken })
+    }
+    // A replay (or a slow watcher) reaching a request that was answered meanwhile: not one to show.
+    if (frame.type === 'input_request' && this.#opts.isPending?.(frame.requestId) === false) {
+      return this.#encode({ ...frame, answered: true })
     }
     if (this.#opts.version === V1) return this.#encode(frame)
     // The log's entry itself: no copy, no allocation per frame.

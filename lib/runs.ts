@@ -58,6 +58,11 @@ export class HostedRun {
   readonly #watchers = new Map<Attachment, { onLagging: () => void }>()
   /** Input requests still pending, by request id: sent again to whoever attaches. */
   readonly #inputs = new Map<string, LogEntry>()
+  readonly #isPending = (requestId: string): boolean => {
+    this.#pruneInputs()
+    return this.#inputs.has(requestId)
+  }
+
   #pumping = false
   #detachTimer: NodeJS.Timeout | undefined
   #lagTimer: NodeJS.Timeout | undefined
@@ -111,6 +116,7 @@ export class HostedRun {
       coalesceTokens: this.#runs.config.coalesceTokens,
       maxTokenFrameChars: this.#runs.config.maxTokenFrameChars,
       ...(opts.starter && opts.version !== 'autogen-stream.v1' ? { resumeToken: this.resumeToken } : {}),
+      ...(opts.version !== 'autogen-stream.v1' ? { isPending: this.#isPending } : {}),
       resend
     })
     this.#watchers.set(attachment, { onLagging: opts.onLagging })

@@ -2,7 +2,8 @@ import t from 'tap'
 import { startServer } from './fixtures/server.js'
 import { Gate, makeScript, runnerProbe, scriptRunner } from './fixtures/resume.js'
 import { nodeClient, terminateAll, untilFrame } from './fixtures/client.js'
-import { AutogenStreamError, CLIENT_ERROR_CODES, createClient, isAutogenStreamError } from '../lib/client/index.js'
+import { readFileSync } from 'node:fs'
+import { AutogenStreamError, CLIENT_ERROR_CODES, CLIENT_OPTIONS, createClient, isAutogenStreamError } from '../lib/client/index.js'
 import { ErrorTable, type RunContext, type RunRequest } from '../lib/index.js'
 
 /*
@@ -130,6 +131,30 @@ t.test('a resume from before what the server keeps: a gap entry, then what is ke
   t.ok(gap.to > 100, 'most of the run was trimmed')
   t.same(later.messages[0], { kind: 'gap', key: 'm0', from: 1, to: gap.to })
   t.equal(later.lastSeq, 201)
+})
+
+/** The first column of the docs/client.md table whose header starts with `header`. */
+function docsColumn (header: string): string[] {
+  const lines = readFileSync(new URL('../docs/client.md', import.meta.url), 'utf8').split('\n')
+  const start = lines.findIndex((l) => l.startsWith(`| ${header} |`))
+  const rows: string[] = []
+  for (const line of lines.slice(start + 2)) {
+    if (!line.startsWith('|')) break
+    rows.push((line.split('|')[1] ?? '').trim().replace(/`/g, ''))
+  }
+  return rows
+}
+
+t.test('docs/client.md: the client codes and createClient options are the code\'s', async (t) => {
+  t.same(docsColumn('client code').sort(), [...CLIENT_ERROR_CODES].sort())
+  t.same(docsColumn('option').sort(), [...CLIENT_OPTIONS].sort())
+})
+
+t.test('unknown and malformed options are refused', async (t) => {
+  t.throws(() => createClient({ url: 'ws://x/autogen', reconect: false } as never), { name: 'TypeError', message: /unknown option "reconect"/ })
+  t.throws(() => createClient({ url: 'ws://x/autogen', reconnect: { retry: 3 } } as never), { message: /unknown reconnect option "retry"/ })
+  t.throws(() => createClient({ url: 'ws://x/autogen', reconnect: { jitter: 2 } }), { message: /reconnect.jitter must be a number from 0 to 1/ })
+  t.throws(() => createClient({ url: 'ws://x/autogen', reconnect: { minDelay: -1 } }), { message: /reconnect.minDelay must be a number/ })
 })
 
 t.test('no WebSocket implementation: a clear error at createClient', async (t) => {

@@ -99,6 +99,26 @@ const FATAL_CLOSES = new Set([1002, 1003, 1008, 1009])
 /** HTTP answers to the upgrade that a retry will not change. */
 const FATAL_STATUS: Record<number, string> = { 400: 'AGS_UNSUPPORTED_PROTOCOL', 401: 'AGS_UNAUTHENTICATED', 403: 'AGS_FORBIDDEN', 404: 'AGS_UPGRADE_REFUSED' }
 
+/** Every option of createClient: anything else is a typo, refused. */
+export const CLIENT_OPTIONS = ['url', 'protocols', 'token', 'headers', 'WebSocket', 'reconnect', 'connectTimeout', 'storage', 'storageKey'] as const
+const RECONNECT_OPTIONS = ['retries', 'minDelay', 'maxDelay', 'jitter']
+
+function checkOptions (options: ClientOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError('createClient: options must be an object with a url')
+  const unknown = Object.keys(options).filter((k) => !(CLIENT_OPTIONS as readonly string[]).includes(k))
+  if (unknown.length > 0) throw new TypeError(`createClient: unknown option ${unknown.map((k) => JSON.stringify(k)).join(', ')}; known: ${CLIENT_OPTIONS.join(', ')}`)
+  if (typeof options.url !== 'string' || !/^wss?:\/\//.test(options.url)) throw new TypeError('createClient: url must be a ws:// or wss:// URL')
+  const reconnect = options.reconnect
+  if (reconnect !== undefined && reconnect !== false) {
+    if (typeof reconnect !== 'object' || reconnect === null) throw new TypeError('createClient: reconnect must be false or { retries, minDelay, maxDelay, jitter }')
+    for (const [key, value] of Object.entries(reconnect)) {
+      if (!RECONNECT_OPTIONS.includes(key)) throw new TypeError(`createClient: unknown reconnect option ${JSON.stringify(key)}; known: ${RECONNECT_OPTIONS.join(', ')}`)
+      const ok = typeof value === 'number' && value >= 0 && (key === 'jitter' ? value <= 1 : key === 'retries' || Number.isFinite(value))
+      if (!ok) throw new TypeError(`createClient: reconnect.${key} must be ${key === 'jitter' ? 'a number from 0 to 1' : 'a number ≥ 0'} (got ${String(value)})`)
+    }
+  }
+}
+
 export function createClient (options: ClientOptions): Client {
   return new Client(options)
 }
@@ -127,9 +147,7 @@ export class Client extends Emitter<ClientEvents> {
 
   constructor (options: ClientOptions) {
     super()
-    if (typeof options?.url !== 'string' || !/^wss?:\/\//.test(options.url)) {
-      throw new TypeError('createClient: url must be a ws:// or wss:// URL')
-    }
+    checkOptions(options)
     this.#url = options.url
     this.#options = options
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket

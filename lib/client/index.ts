@@ -3,7 +3,7 @@
  * for browsers and Node. No runtime dependency: it uses the platform's
  * WebSocket (or the one passed in) and imports only types from the server.
  */
-export { createClient, Client } from './client.js'
+export { createClient, Client, CLIENT_OPTIONS } from './client.js'
 export type { ClientOptions, ClientEvents, ConnectionState, StateChange, ReconnectOptions, StartOptions, WebSocketConstructor, WebSocketLike } from './client.js'
 export { ClientRun } from './run.js'
 export type { RunEvents, RunState } from './run.js'

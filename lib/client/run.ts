@@ -252,46 +252,58 @@ export class ClientRun extends Emitter<RunEvents> {
     if (frame.seq <= this.lastSeq) return // already had it
     this.lastSeq = frame.seq
     this.#started = true
-    // The state first: listeners of 'frame' see the run as the frame left it.
-    if (frame.type === 'started') {
-      if (typeof frame.resumeToken === 'string') this.resumeToken = frame.resumeToken
-      this.#host.changed(this)
-    } else if (frame.type === 'queued') {
-      this.queuePosition = frame.position
+    // The run first (state, transcript, pending inputs, outcome): listeners of
+    // 'frame' and the rest see it as the frame left it. Then the events.
+    let entry: TranscriptEntry | undefined
+    let asks = false
+    switch (frame.type) {
+      case 'started':
+        if (typeof frame.resumeToken === 'string') this.resumeToken = frame.resumeToken
+        this.#host.changed(this)
+        break
+      case 'queued':
+        this.queuePosition = frame.position
+        break
+      case 'token':
+        entry = this.#transcript.token(frame)
+        break
+      case 'event':
+        entry = this.#transcript.event(frame)
+        break
+      case 'input_request':
+        // Answered already (a replay after a reload, or another watcher was first): nothing to ask.
+        asks = frame.answered !== true
+        if (asks) this.pendingInputs.set(frame.requestId, frame)
+        break
+      default:
+        this.outcome = frame
     }
-    if (frame.type !== 'queued') this.#setState('running')
-    else this.#setState('queued')
+    this.#setState(frame.type === 'queued' ? 'queued' : 'running')
     for (const sink of this.#sinks) sink.push(frame)
     this.emit('frame', frame)
     switch (frame.type) {
       case 'token':
         this.emit('token', frame)
-        this.emit('message', this.#transcript.token(frame))
         break
       case 'event':
         this.emit('event', frame)
-        this.emit('message', this.#transcript.event(frame))
         break
       case 'input_request':
-        this.pendingInputs.set(frame.requestId, frame)
-        this.emit('input_request', frame)
+        if (asks) this.emit('input_request', frame)
         break
       case 'result':
-        this.outcome = frame
         this.emit('result', frame)
         this.#end()
         break
       case 'cancelled':
-        this.outcome = frame
         this.emit('cancelled', frame)
         this.#end(new AutogenStreamError('AGS_RUN_CANCELLED', `The run was cancelled (${frame.reason})`, { runId: this.runId, reason: frame.reason, frame }))
         break
-      case 'error': {
-        this.outcome = frame
+      case 'error':
         this.#end(errorOfFrame(frame))
         break
-      }
     }
+    if (entry !== undefined) this.emit('message', entry)
   }
 
   /** The client gave up (closed, or could not reconnect). */

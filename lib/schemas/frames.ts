@@ -162,6 +162,8 @@ export interface InputRequestFrame extends RunFrameBase {
   prompt: string
   /** v2: sent again, with its first seq, to a connection that attached after it while it is still pending. Not part of the seq sequence. */
   resent?: true
+  /** v2: the run no longer waits for it when this connection is sent it (answered from another connection, or a replay after the answer): show it, don't ask. */
+  answered?: true
 }
 export interface ResultFrame extends RunFrameBase { type: 'result', result: TaskResult }
 export interface CancelledFrame extends RunFrameBase { type: 'cancelled', reason: CancelReason }

@@ -1,0 +1,100 @@
+// The demo app: the plugin at /autogen on the Python runner, and the page of
+// examples/demo/ that talks to it through the client library (dist/client/,
+// served as is: plain browser ES modules). Not listening: examples/demo-server.js
+// listens (`npm start`), the browser tests listen on a port of their own.
+import { readdir, readFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Fastify from 'fastify'
+import autogenStream, { pythonRunner } from '../dist/index.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const pageDir = join(here, 'demo')
+const clientDir = join(here, '..', 'dist', 'client')
+
+export const DEFAULT_FACTORY = 'autogen_stream_bridge.demo:create_team'
+/** What the demo team reads of the server's environment; the workers see nothing else of its secrets. */
+export const DEMO_PASS_ENV = ['OPENAI_API_KEY', 'OPENAI_MODEL', 'OPENAI_BASE_URL', 'AUTOGEN_DEMO_DELAY_MS']
+
+/** The page's own files: URL path → [file in examples/demo/, content type]. */
+const PAGE_FILES = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/style.css': ['style.css', 'text/css; charset=utf-8'],
+  '/favicon.svg': ['favicon.svg', 'image/svg+xml'],
+  // Browsers ask for it whatever the page says: the same icon, never a 404.
+  '/favicon.ico': ['favicon.svg', 'image/svg+xml']
+}
+
+/**
+ * The page runs only its own scripts and styles, and talks only to its own
+ * origin. Its WebSocket is named too (ws: and wss: on the same host): not
+ * every browser counts it as 'self'.
+ */
+function securityHeaders (host) {
+  const sockets = typeof host === 'string' && /^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(host) ? ` ws://${host} wss://${host}` : ''
+  return {
+    'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'${sockets}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    // A demo under development: always the files on disk.
+    'cache-control': 'no-cache'
+  }
+}
+
+/**
+ * @param {object} [options]
+ * @param {string} [options.factory] The Python factory (`module:callable`). Default: AUTOGEN_FACTORY, else the demo team.
+ * @param {number} [options.workers] Python worker processes. Default: WORKERS, else 2.
+ * @param {Record<string, string>} [options.env] Extra variables for the workers (e.g. AUTOGEN_DEMO_DELAY_MS), over the ones passed from this environment.
+ * @param {string} [options.python] The interpreter (default: the runner's: ./.venv/bin/python, …).
+ * @param {object} [options.plugin] More options of the plugin (path and runner are the demo's).
+ * @param {import('fastify').FastifyServerOptions['logger']} [options.logger] Fastify's logger option. Default: info, or LOG_LEVEL.
+ * @returns {Promise<import('fastify').FastifyInstance>}
+ */
+export async function createDemoApp (options = {}) {
+  const clientFiles = await clientWhitelist()
+  const app = Fastify({ logger: options.logger ?? { level: process.env.LOG_LEVEL ?? 'info' } })
+
+  await app.register(autogenStream, {
+    ...options.plugin,
+    path: '/autogen',
+    runner: pythonRunner({
+      factory: options.factory ?? process.env.AUTOGEN_FACTORY ?? DEFAULT_FACTORY,
+      workers: options.workers ?? Number(process.env.WORKERS ?? 2),
+      passEnv: DEMO_PASS_ENV,
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.python === undefined ? {} : { python: options.python })
+    })
+  })
+
+  for (const [url, [file, type]] of Object.entries(PAGE_FILES)) {
+    app.get(url, async (request, reply) => {
+      reply.headers(securityHeaders(request.headers.host)).type(type)
+      return await readFile(join(pageDir, file))
+    })
+  }
+
+  // The client library, as `npm run build` made it: only its .js files, by name.
+  app.get('/client/:name', async (request, reply) => {
+    const { name } = /** @type {{ name: string }} */ (request.params)
+    if (!clientFiles.has(name)) return reply.callNotFound()
+    reply.headers(securityHeaders(request.headers.host)).type('text/javascript; charset=utf-8')
+    return await readFile(join(clientDir, name))
+  })
+
+  return app
+}
+
+/** The names of dist/client/*.js, read once: nothing else under /client/ is ever served. */
+async function clientWhitelist () {
+  let names
+  try {
+    names = await readdir(clientDir)
+  } catch (err) {
+    throw new Error(`The client library is not built (${clientDir}): run \`npm run build\` first`, { cause: err })
+  }
+  const files = new Set(names.filter((name) => /^[a-z0-9-]+\.js$/.test(name)))
+  if (!files.has('index.js')) throw new Error(`${clientDir} has no index.js: run \`npm run build\` first`)
+  return files
+}
