@@ -67,8 +67,8 @@ client.on('state', (change) => {
 client.on('error', (err) => showNotice(`${err.code}: ${err.message}`))
 
 // The replay after an attach goes up to the run's lastSeq at that moment:
-// until a view has caught up with it, a replayed input request may already
-// have been answered (see pendingReplies), so no reply box is shown yet.
+// until a view has caught up with it, reply boxes wait, so that a reload
+// does not flash boxes while the transcript is rebuilt.
 client.on('frame', (frame) => {
   if (frame.type !== 'attached') return
   const view = views.get(frame.runId)
@@ -255,24 +255,14 @@ function hideNotice () {
 // Input requests: an inline reply box each.
 
 /**
- * The requests to show a reply box for. A page that attached from the start
- * (a reload) is sent the run's whole log, answered requests included, and the
- * client lists every replayed request as pending: one whose requester has
- * spoken since (UserProxyAgent answers with a message of its own) was
- * answered, so it gets no box.
+ * The requests to show a reply box for: the ones the run waits for. A page
+ * that attached from the start (a reload) is sent the run's whole log; the
+ * server marks a replayed request that was answered since (`answered`), and
+ * the client does not list it as pending.
  */
 function pendingReplies (view) {
   const { run } = view
-  if (run.ended || run.pendingInputs.size === 0) return []
-  const answered = new Set()
-  const asked = new Map()
-  for (const entry of run.messages) {
-    if (entry.kind === 'input_requested') asked.set(entry.requestId, entry.source)
-    else if (entry.kind === 'message') {
-      for (const [requestId, source] of asked) if (source === entry.source) answered.add(requestId)
-    }
-  }
-  return [...run.pendingInputs.values()].filter((request) => !answered.has(request.requestId))
+  return run.ended ? [] : [...run.pendingInputs.values()]
 }
 
 function renderReplies (view) {
