@@ -4,7 +4,7 @@ import type { RawData, WebSocket } from 'ws'
 import {
   AlreadyAttachedError, BadFrameError, BadJsonError, BinaryFrameError, BusyError, DuplicateRunIdError, FrameTooLargeError,
   HeartbeatTimeoutError, IdleTimeoutError, ResumeGapError, SlowConsumerError, TooManyBadFramesError, TooManyRunsError,
-  RateLimitedError, TaskTooLargeError, UnknownRequestError, UnknownRunError, closeCodeOf, type AutogenStreamError
+  RateLimitedError, StoreUnavailableError, TaskTooLargeError, UnknownRequestError, UnknownRunError, closeCodeOf, type AutogenStreamError
 } from './errors.js'
 import { nestsDeeperThan } from './json-depth.js'
 import type { Config } from './options.js'
@@ -12,7 +12,8 @@ import { identityOf } from './auth.js'
 import type { Identity } from './runner.js'
 import type { Attachment } from './attachment.js'
 import { TokenBucket, type AddressCounts, type RunAdmission } from './limits.js'
-import type { HostedRun, LeaveReason, Runs } from './runs.js'
+import type { Awaitable, RunDirectory, SharedRun } from './directory.js'
+import type { LeaveReason } from './runs.js'
 import { LogGapError } from './store/types.js'
 import { Sender } from './sender.js'
 import type { Counters } from './stats.js'
@@ -24,15 +25,15 @@ import {
 /** What every connection of one plugin instance shares. */
 export interface PluginState {
   config: Config
-  /** The one owner of runs: connections only attach to them. */
-  runs: Runs
+  /** The one owner of runs (in this process, or in Redis): connections only attach to them. */
+  runs: RunDirectory
   counters: Counters
   connections: Set<Connection>
   addresses: AddressCounts
   admission: RunAdmission
 }
 
-interface Watch { hosted: HostedRun, attachment: Attachment }
+interface Watch { hosted: SharedRun, attachment: Attachment }
 
 const OPEN = 1
 const V1 = 'autogen-stream.v1'
@@ -163,7 +164,13 @@ export class Connection {
       return
     }
     const frame = checked.frame
-    this.#handle(frame)
+    const pending = this.#handle(frame)
+    if (pending !== undefined) {
+      // The store answers later (Redis): nothing more is read until it has,
+      // so this client's frames are still handled in order.
+      this.#holdUntil(pending)
+      return
+    }
     // A client that asks for answers (list, attach, errors) faster than it
     // reads them is not read either: once maxBufferedBytes of answers wait
     // in a congested socket, its next frames wait in the kernel (TCP pushes
@@ -175,32 +182,63 @@ export class Connection {
   #pauseReading (): void {
     this.#held = []
     this.#ws.pause()
-    this.#sender.whenWritable(() => {
-      const held = this.#held ?? []
-      this.#held = undefined
-      for (let i = 0; i < held.length; i++) {
-        const [data, isBinary] = held[i] as [RawData, boolean]
-        this.#onMessage(data, isBinary)
-        if (this.#held !== undefined) {
-          // Paused again: the rest waits behind what this frame's answer filled.
-          (this.#held as Array<[RawData, boolean]>).unshift(...held.slice(i + 1))
-          return
-        }
-      }
-      if (!this.#closed) this.#ws.resume()
+    this.#sender.whenWritable(() => this.#resumeReading())
+  }
+
+  #holdUntil (pending: Promise<void>): void {
+    this.#held = []
+    this.#ws.pause()
+    pending.then(() => this.#resumeReading(), (err: unknown) => {
+      this.#log.error({ err }, 'autogen-stream: a frame handler failed')
+      this.#resumeReading()
     })
   }
 
-  #handle (frame: ClientFrame): void {
-    switch (frame.type) {
-      case 'start': this.#start(frame); break
-      case 'cancel': this.#cancel(frame); break
-      case 'stop': this.#stop(frame); break
-      case 'input': this.#input(frame); break
-      case 'attach': this.#attach(frame); break
-      case 'detach': this.#detach(frame); break
-      case 'list': this.#sender.sendNow({ type: 'runs', runs: this.#state.runs.list(this.#identity.id) }); break
+  /** Handles the frames that arrived while reading was paused, in order, then reads on. */
+  #resumeReading (): void {
+    const held = this.#held ?? []
+    this.#held = undefined
+    for (let i = 0; i < held.length; i++) {
+      const [data, isBinary] = held[i] as [RawData, boolean]
+      this.#onMessage(data, isBinary)
+      if (this.#held !== undefined) {
+        // Paused again: the rest waits behind what this frame's answer filled.
+        (this.#held as Array<[RawData, boolean]>).unshift(...held.slice(i + 1))
+        return
+      }
     }
+    if (!this.#closed) this.#ws.resume()
+  }
+
+  /** Handles a frame; a promise when the store answers later (the next frame waits for it). */
+  #handle (frame: ClientFrame): Promise<void> | undefined {
+    switch (frame.type) {
+      case 'start': return this.#start(frame)
+      case 'cancel': this.#cancel(frame); return
+      case 'stop': this.#stop(frame); return
+      case 'input': return this.#input(frame)
+      case 'attach': return this.#attach(frame)
+      case 'detach': this.#detach(frame); return
+      case 'list': return this.#then(this.#state.runs.list(this.#identity.id), (runs) => this.#sender.sendNow({ type: 'runs', runs }), { type: 'list' })
+    }
+  }
+
+  /**
+   * `next` with the store's answer: at once when it has one, else when it
+   * comes (unless the connection closed meanwhile). A store that fails
+   * (Redis unreachable) is the frame's AGS_STORE_UNAVAILABLE.
+   */
+  #then<T> (value: Awaitable<T>, next: (value: T) => void, ref: ConnectionErrorFrame['ref']): Promise<void> | undefined {
+    if (!(value instanceof Promise)) {
+      next(value)
+      return undefined
+    }
+    return value.then((answer) => {
+      if (!this.#closed) next(answer)
+    }, (err: unknown) => {
+      this.#log.warn({ err }, 'autogen-stream: the run store failed')
+      if (!this.#closed) this.#answer(new StoreUnavailableError(String((err as Error)?.message ?? err).slice(0, 200)), ref)
+    })
   }
 
   /** A client frame that cannot be served: an error frame, or a close once there were too many. */
@@ -220,7 +258,7 @@ export class Connection {
     this.#sender.sendNow(frame)
   }
 
-  #start (frame: StartFrame): void {
+  #start (frame: StartFrame): Promise<void> | undefined {
     const { config, runs } = this.#state
     const runId = frame.runId ?? randomUUID()
     // Every run counts until its terminal frame is written, cancelled ones
@@ -239,20 +277,22 @@ export class Connection {
       this.#reject(new TaskTooLargeError(taskBytes, config.maxTaskBytes), { type: 'start', runId })
       return
     }
-    const hosted = runs.start({
+    const started = runs.start({
       frame, runId, identity: this.#identity, poolKey: this.#poolKey, anonymous: this.#identity.anonymous === true, request: this.#request, log: this.#log, version: this.#version
     })
-    if (!('run' in hosted)) {
-      // The server being busy is not the client's doing: it does not count toward maxBadFrames.
-      if (hosted instanceof BusyError) this.#answer(hosted, { type: 'start', runId })
-      else this.#reject(hosted, { type: 'start', runId })
-      return
-    }
-    this.#watch(hosted, -1, true)
+    return this.#then(started, (hosted) => {
+      if (hosted instanceof Error) {
+        // The server being busy is not the client's doing: it does not count toward maxBadFrames.
+        if (hosted instanceof BusyError) this.#answer(hosted, { type: 'start', runId })
+        else this.#reject(hosted, { type: 'start', runId })
+        return
+      }
+      this.#watch(hosted, -1, true)
+    }, { type: 'start', runId })
   }
 
   /** Reads a run from after `after`; the log's gap error when that is older than what is kept. */
-  #watch (hosted: HostedRun, after: number, starter: boolean): AutogenStreamError | undefined {
+  #watch (hosted: SharedRun, after: number, starter: boolean): AutogenStreamError | undefined {
     const runId = hosted.runId
     const attachment = hosted.attach(after, {
       version: this.#version,
@@ -268,12 +308,16 @@ export class Connection {
     return undefined
   }
 
-  #attach (frame: AttachFrame): void {
-    const { runs, config } = this.#state
+  #attach (frame: AttachFrame): Promise<void> | undefined {
     const ref = { type: 'attach', runId: frame.runId }
     // The same answer for a run that does not exist and one that is not
     // this identity's (nor its token's): no oracle of which runIds exist.
-    const hosted = runs.find(this.#identity.id, frame.runId, frame.resumeToken)
+    return this.#then(this.#state.runs.find(this.#identity.id, frame.runId, frame.resumeToken), (hosted) => this.#attachTo(hosted, frame), ref)
+  }
+
+  #attachTo (hosted: SharedRun | undefined, frame: AttachFrame): void {
+    const { config } = this.#state
+    const ref = { type: 'attach', runId: frame.runId }
     if (hosted === undefined) {
       this.#reject(new UnknownRunError(frame.runId), ref)
       return
@@ -286,18 +330,18 @@ export class Connection {
       this.#reject(new TooManyRunsError(config.maxRunsPerConnection), ref)
       return
     }
-    const head = hosted.log.head
+    const head = hosted.head
     if (frame.after > head) {
       this.#reject(new BadFrameError(`attach: after (${frame.after}) is beyond the run's last seq (${head})`), ref)
       return
     }
     if (hosted.ended && frame.after === head) {
       // Nothing left to send: no attachment to hold a slot of this connection.
-      this.#sender.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq: hosted.log.oldest, lastSeq: head, ended: true })
+      this.#sender.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq: hosted.oldest, lastSeq: head, ended: true })
       return
     }
     try {
-      const oldestSeq = hosted.log.oldest
+      const oldestSeq = hosted.oldest
       const refused = this.#watch(hosted, frame.after, false)
       if (refused !== undefined) {
         this.#reject(refused, ref)
@@ -344,7 +388,7 @@ export class Connection {
 
   #cancel (frame: CancelFrame): void {
     const watch = this.#runs.get(frame.runId)
-    if (watch === undefined || !watch.hosted.run.cancel('client')) {
+    if (watch === undefined || !watch.hosted.cancel('client')) {
       this.#reject(new UnknownRunError(frame.runId), { type: 'cancel', runId: frame.runId })
       return
     }
@@ -356,19 +400,21 @@ export class Connection {
   #stop (frame: StopFrame): void {
     const watch = this.#runs.get(frame.runId)
     // A run whose outcome is in its log but not yet written here is still read: the stop is moot, not refused.
-    if (watch === undefined || (!watch.hosted.run.requestStop() && !watch.hosted.ended)) {
+    if (watch === undefined || (!watch.hosted.requestStop() && !watch.hosted.ended)) {
       this.#reject(new UnknownRunError(frame.runId), { type: 'stop', runId: frame.runId })
     }
   }
 
-  #input (frame: InputFrame): void {
+  #input (frame: InputFrame): Promise<void> | undefined {
+    const ref = { type: 'input', runId: frame.runId, requestId: frame.requestId }
     const watch = this.#runs.get(frame.runId)
     if (watch === undefined) {
-      this.#reject(new UnknownRunError(frame.runId), { type: 'input', runId: frame.runId, requestId: frame.requestId })
-    } else if (!watch.hosted.answer(frame.requestId, frame.content)) {
-      this.#reject(new UnknownRequestError(frame.runId, frame.requestId),
-        { type: 'input', runId: frame.runId, requestId: frame.requestId })
+      this.#reject(new UnknownRunError(frame.runId), ref)
+      return
     }
+    return this.#then(watch.hosted.answer(frame.requestId, frame.content), (answered) => {
+      if (!answered) this.#reject(new UnknownRequestError(frame.runId, frame.requestId), ref)
+    }, ref)
   }
 
   /** Called by the plugin's shared heartbeat timer. */
@@ -420,7 +466,7 @@ export class Connection {
     if (reason !== undefined && reason !== 'shutdown') {
       if (reason !== 'client') this.#closeReason = reason
       for (const { hosted } of this.#runs.values()) {
-        if (hosted.cancelOnDisconnect && hosted.watchers === 1) hosted.run.cancel(reason)
+        if (hosted.cancelOnDisconnect && hosted.watchers === 1) hosted.cancel(reason)
       }
     }
     this.#sender.flushEndings()
@@ -437,7 +483,7 @@ export class Connection {
     const watches = [...this.#runs.values()]
     this.#runs.clear()
     // Queued runs first: cancelling an active one frees a slot that would start a queued one.
-    watches.sort((a, b) => Number(b.hosted.run.waiting) - Number(a.hosted.run.waiting))
+    watches.sort((a, b) => Number(b.hosted.waiting) - Number(a.hosted.waiting))
     for (const { hosted, attachment } of watches) {
       this.#sender.remove(attachment)
       hosted.leave(attachment, this.#closeReason)

@@ -42,6 +42,7 @@ export const ErrorTable = {
   AGS_TOO_MANY_CONNECTIONS: { message: 'The server has %d connections (maxConnections)', status: 503, close: 0 },
   AGS_TOO_MANY_CONNECTIONS_FROM_IP: { message: 'This address has %d connections (maxConnectionsPerIp)', status: 429, close: 0 },
   AGS_FORBIDDEN: { message: 'Not allowed to connect', status: 403, close: 0 },
+  AGS_STORE_UNAVAILABLE: { message: 'The run store cannot be reached: %s', status: 503, close: 0 },
 
   // Runs (an `error` frame with runId and seq)
   AGS_RUNNER_ERROR: { message: 'The runner failed', status: 500, close: 0 },
@@ -121,6 +122,7 @@ export const TooManyRunsForIdentityError = define('AGS_TOO_MANY_RUNS_FOR_IDENTIT
 export const BusyError = define('AGS_BUSY')
 export const TaskTooLargeError = define('AGS_TASK_TOO_LARGE')
 export const ForbiddenError = define('AGS_FORBIDDEN')
+export const StoreUnavailableError = define('AGS_STORE_UNAVAILABLE')
 export const RunnerFailedError = define('AGS_RUNNER_ERROR')
 export const RunnerNoResultError = define('AGS_RUNNER_NO_RESULT')
 export const InvalidEventError = define('AGS_INVALID_EVENT')

@@ -3,10 +3,13 @@ import type { FastifyRequest } from 'fastify'
 import { withAuthorization, type Authenticate, type AuthorizeRun } from './auth.js'
 import { InvalidOptionError } from './errors.js'
 import { toRunnerObject, type Runner, type RunnerObject } from './runner.js'
+import type { RunsFactory } from './directory.js'
 
 export interface AutogenStreamOptions {
-  /** Where runs come from: a function yielding AutoGen events, or `{ run, close? }`. Required. */
-  runner: Runner
+  /** Where runs come from, in this process: a function yielding AutoGen events, or `{ run, close? }` (pythonRunner: its worker pool). This or `runs` is required. */
+  runner?: Runner
+  /** Runs held outside this server: `redisRuns({ url })`, worker hosts behind Redis Streams (docs/redis.md). Instead of `runner`. */
+  runs?: RunsFactory
   /** WebSocket route. Default '/autogen'. */
   path?: string
   /** Events pulled ahead of the socket per run (the run Readable's highWaterMark). Default 64. */
@@ -105,7 +108,10 @@ export interface AutogenStreamOptions {
 }
 
 export interface Config {
-  runner: RunnerObject
+  /** Undefined when `runs` holds the runs elsewhere. */
+  runner: RunnerObject | undefined
+  runs: RunsFactory | undefined
+  authorizeRun: AuthorizeRun | undefined
   path: string
   highWaterMark: number
   maxBufferedBytes: number
@@ -170,6 +176,7 @@ export const MAX_DELAY = 2 ** 31 - 1
 // missing here or added there fails the build.
 export const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
   runner: true,
+  runs: true,
   path: true,
   highWaterMark: true,
   maxBufferedBytes: true,
@@ -247,15 +254,23 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
   const opts = (input ?? {}) as unknown as Record<string, unknown>
   rejectUnknownOptions(opts, [...Object.keys(OPTION_NAMES), ...REGISTER_OPTIONS], '')
   const runner = opts.runner
-  const isRunner = typeof runner === 'function' ||
-    (typeof runner === 'object' && runner !== null && typeof (runner as RunnerObject).run === 'function')
-  if (!isRunner) {
-    throw new InvalidOptionError('runner', 'expected a function (request, context) => AsyncIterable or an object with run()', show(runner))
-  }
-  for (const hook of ['init', 'start', 'close'] as const) {
-    const fn = (runner as RunnerObject)[hook]
-    if (fn !== undefined && typeof fn !== 'function') {
-      throw new InvalidOptionError(`runner.${hook}`, 'expected a function', show(fn))
+  const runs = opts.runs
+  if (runs !== undefined) {
+    if (runner !== undefined) throw new InvalidOptionError('runs', 'give either runner (runs in this process) or runs (runs elsewhere), not both', show(runs))
+    if (typeof runs !== 'object' || runs === null || typeof (runs as RunsFactory).create !== 'function') {
+      throw new InvalidOptionError('runs', 'expected what redisRuns({ url }) returns', show(runs))
+    }
+  } else {
+    const isRunner = typeof runner === 'function' ||
+      (typeof runner === 'object' && runner !== null && typeof (runner as RunnerObject).run === 'function')
+    if (!isRunner) {
+      throw new InvalidOptionError('runner', 'expected a function (request, context) => AsyncIterable or an object with run()', show(runner))
+    }
+    for (const hook of ['init', 'start', 'close'] as const) {
+      const fn = (runner as RunnerObject)[hook]
+      if (fn !== undefined && typeof fn !== 'function') {
+        throw new InvalidOptionError(`runner.${hook}`, 'expected a function', show(fn))
+      }
     }
   }
 
@@ -284,9 +299,11 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     throw new InvalidOptionError('maxRunLag', 'expected an object { events?, bytes? }', show(lag))
   }
   rejectUnknownOptions(lag as Record<string, unknown>, ['events', 'bytes'], 'maxRunLag.')
-  const runnerObject = toRunnerObject(runner as Runner)
+  const runnerObject = runs === undefined ? toRunnerObject(runner as Runner) : undefined
   return {
-    runner: opts.authorizeRun === undefined ? runnerObject : withAuthorization(runnerObject, opts.authorizeRun as AuthorizeRun),
+    runner: runnerObject === undefined || opts.authorizeRun === undefined ? runnerObject : withAuthorization(runnerObject, opts.authorizeRun as AuthorizeRun),
+    runs: runs as RunsFactory | undefined,
+    authorizeRun: opts.authorizeRun as AuthorizeRun | undefined,
     authenticate: opts.authenticate as Authenticate | undefined,
     path,
     highWaterMark: integer(opts, 'highWaterMark', 64, 1, 1 << 20),

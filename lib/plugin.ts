@@ -107,7 +107,9 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   registered[kRoute] = config.path
   const counters = createCounters()
   const admission = new RunAdmission(config.maxActiveRuns, config.maxQueuedRuns)
-  const runs = new Runs(config, new MemoryRunStore(), admission, counters)
+  const runs = config.runs !== undefined
+    ? config.runs.create({ config, counters, log: fastify.log })
+    : new Runs(config, new MemoryRunStore(), admission, counters)
   const state: PluginState = {
     config,
     runs,
@@ -121,7 +123,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     runs: () => runs.figures()
   }))
 
-  config.runner.init?.(fastify.log)
+  config.runner?.init?.(fastify.log)
 
   let heartbeat: NodeJS.Timeout | undefined
   if (config.pingInterval > 0) {
@@ -158,12 +160,12 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   // app.ready() and listen() fail when the runner cannot serve at all (a
   // Python without the bridge), instead of every run failing later.
   fastify.addHook('onReady', async () => {
-    await config.runner.start?.()
+    await config.runner?.start?.()
   })
   fastify.addHook('onClose', async () => {
     clearInterval(heartbeat)
     runs.clear()
-    await config.runner.close?.()
+    await config.runner?.close?.()
   })
 
   if (fastify.hasDecorator('websocketServer')) {

@@ -7,10 +7,11 @@ import {
 import type { Config } from './options.js'
 import type { RunAdmission } from './limits.js'
 import { Run } from './run.js'
-import type { Identity } from './runner.js'
+import type { Identity, RunnerObject } from './runner.js'
 import type { Counters } from './stats.js'
 import type { LogEntry, LogLimits, RunLog, RunStore } from './store/types.js'
 import type { CancelReason, ProtocolVersion, RunSummary, StartFrame } from './schemas/frames.js'
+import type { RunDirectory, SharedRun } from './directory.js'
 
 /*
  * The one owner of runs. A run lives here, apart from the connections that
@@ -43,7 +44,7 @@ export interface StartParams {
 export type LeaveReason = 'client' | 'lagging' | Exclude<CancelReason, 'client' | 'abandoned' | 'shutdown'>
 
 /** One run with its log and the connections attached to it. */
-export class HostedRun {
+export class HostedRun implements SharedRun {
   readonly run: Run
   readonly log: RunLog
   readonly key: string
@@ -86,6 +87,11 @@ export class HostedRun {
 
   get ended (): boolean { return this.log.terminal !== undefined }
   get watchers (): number { return this.#watchers.size }
+  get waiting (): boolean { return this.run.waiting }
+  get head (): number { return this.log.head }
+  get oldest (): number { return this.log.oldest }
+  cancel (reason: CancelReason): boolean { return this.run.cancel(reason) }
+  requestStop (): boolean { return this.run.requestStop() }
 
   summary (): RunSummary {
     const terminal = this.log.terminal?.frame
@@ -245,7 +251,7 @@ export class HostedRun {
   }
 }
 
-export class Runs {
+export class Runs implements RunDirectory {
   readonly config: Config
   readonly #store: RunStore
   readonly #admission: RunAdmission
@@ -264,7 +270,11 @@ export class Runs {
   readonly #retainTimers = new Map<HostedRun, NodeJS.Timeout>()
   readonly #limits: LogLimits
 
+  readonly #runner: RunnerObject
+
   constructor (config: Config, store: RunStore, admission: RunAdmission, counters: Counters) {
+    if (config.runner === undefined) throw new TypeError('Runs holds runs in this process: it needs a runner')
+    this.#runner = config.runner
     this.config = config
     this.#store = store
     this.#admission = admission
@@ -305,7 +315,7 @@ export class Runs {
     const run = new Run({
       // The key is the server's, never the client's runId: two clients may pick the same runId.
       request: { runId: params.runId, key, task: params.frame.task, options: params.frame.options ?? {} },
-      runner: config.runner,
+      runner: this.#runner,
       context: { request: params.request, log: params.log, identity: params.identity },
       highWaterMark: config.highWaterMark,
       runTimeout: config.runTimeout,

@@ -1,0 +1,100 @@
+import type { LogEntry, LogReader } from '../store/types.js'
+
+/*
+ * One connection's reading of a run's Redis stream. The sender takes
+ * entries synchronously from a small window; the window refills with one
+ * XRANGE from after the last entry fetched, only while the sender has
+ * taken from it: a socket that does not drain stops the reads, its
+ * position stops moving in Redis, and the host stops pulling AutoGen.
+ *
+ *   Redis log:  … 41 42 43 44 45 46 47 48 …          (head: 48)
+ *                    ▲ position (taken, sent)
+ *                       [43 44 45 46]  window (fetched, not taken)
+ *                                   ▲ fetched
+ */
+
+export interface ReaderSource {
+  /** The newest seq known in the log. */
+  readonly head: number
+  /** The terminal entry, once seen. */
+  readonly terminal: LogEntry | undefined
+  /** Entries after seq `after`, at most `count`, in order (one XRANGE). */
+  range: (after: number, count: number) => Promise<LogEntry[]>
+  /** The reader got this far (its sender wrote up to `position`). */
+  committed: (reader: RedisLogReader) => void
+  failed: (reader: RedisLogReader, err: unknown) => void
+}
+
+export class RedisLogReader implements LogReader {
+  readonly id: string
+  position: number
+  readonly #source: ReaderSource
+  readonly #window: number
+  readonly #notify: () => void
+  #buffer: LogEntry[] = []
+  #fetched: number
+  #fetching = false
+  #closed = false
+
+  constructor (id: string, source: ReaderSource, after: number, window: number, notify: () => void) {
+    this.id = id
+    this.#source = source
+    this.position = after
+    this.#fetched = after
+    this.#window = window
+    this.#notify = notify
+  }
+
+  get closed (): boolean { return this.#closed }
+
+  peek (): LogEntry | undefined {
+    return this.#buffer[0]
+  }
+
+  take (): LogEntry | undefined {
+    const entry = this.#buffer.shift()
+    if (entry !== undefined) this.position = entry.seq
+    if (this.#buffer.length <= this.#window >> 1) this.fetch()
+    return entry
+  }
+
+  commit (): void {
+    this.#source.committed(this)
+  }
+
+  skipToEnd (): boolean {
+    const terminal = this.#source.terminal
+    if (terminal === undefined) return false
+    if (this.position >= terminal.seq) return true
+    this.#buffer = [terminal]
+    this.#fetched = terminal.seq
+    return true
+  }
+
+  close (): void {
+    this.#closed = true
+    this.#buffer = []
+  }
+
+  /** Refills the window when the log has more than was fetched. Called on takes and when the log grows. */
+  fetch (): void {
+    if (this.#fetching || this.#closed) return
+    const room = this.#window - this.#buffer.length
+    if (room <= 0 || this.#fetched >= this.#source.head) return
+    this.#fetching = true
+    this.#source.range(this.#fetched, room).then((entries) => {
+      this.#fetching = false
+      if (this.#closed) return
+      for (const entry of entries) {
+        if (entry.seq <= this.#fetched) continue
+        this.#buffer.push(entry)
+        this.#fetched = entry.seq
+      }
+      if (entries.length > 0) this.#notify()
+      this.fetch()
+    }, (err: unknown) => {
+      this.#fetching = false
+      if (!this.#closed) this.#source.failed(this, err)
+    })
+  }
+}

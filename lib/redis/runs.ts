@@ -1,0 +1,518 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import { Redis, type RedisOptions } from 'ioredis'
+import { Attachment } from '../attachment.js'
+import type { AttachOptions, DirectoryContext, RunDirectory, RunFigures, RunsFactory, SharedRun } from '../directory.js'
+import { DuplicateRunIdError, RunError, type AutogenStreamError } from '../errors.js'
+import type { Config } from '../options.js'
+import type { LeaveReason, StartParams } from '../runs.js'
+import type { CancelReason, RunFrame, RunSummary, StartedFrame, TerminalFrame } from '../schemas/frames.js'
+import { LogGapError, type LogEntry } from '../store/types.js'
+import { Keys, idOf, seqOf, type RunKeys } from './keys.js'
+import { RedisLogReader, type ReaderSource } from './reader.js'
+import { ANSWER, COMMIT, CONTROL, HOST_GONE, LEAVE } from './scripts.js'
+
+/*
+ * Runs held in Redis (docs/redis.md): this gateway starts them (a request
+ * for the worker hosts), finds them for `attach` (by owner or by token,
+ * whichever gateway started them), and reads their logs for the
+ * connections attached here. It holds nothing a client depends on.
+ *
+ *   RedisRuns ── remote runs read here, by key ── RemoteRun ── tail loop: XREAD BLOCK on the log (one connection)
+ *                                                     └─ RedisLogReader per attached connection (XRANGE windows)
+ */
+
+export interface RedisRunsOptions {
+  /** redis:// URL (default redis://127.0.0.1:6379), or an ioredis instance the app owns. */
+  url?: string
+  redis?: Redis
+  /** ioredis options for the connections this gateway makes. */
+  redisOptions?: RedisOptions
+  /** Key prefix, the same on every gateway and host (default 'ags:'). */
+  prefix?: string
+  /** Frames fetched ahead of each connection's socket (default 64). */
+  readWindow?: number
+  /** How long a tail read blocks; a quiet log is checked for a dead host this often (default 1000 ms). */
+  heartbeat?: number
+  /** A reader whose gateway has not renewed it for this long no longer holds the run (default 10000 ms). */
+  readerTtl?: number
+  /** How long owner and token lookups outlive a run's start (default 24 h). */
+  keyTtl?: number
+}
+
+/** Runs on worker hosts behind Redis Streams, instead of a `runner` in this process. */
+export function redisRuns (options: RedisRunsOptions = {}): RunsFactory {
+  return { kind: 'redis', create: (context) => new RedisRuns(options, context) }
+}
+
+type XEntry = [id: Buffer, fields: Buffer[]]
+
+function entryOf (id: Buffer | string, fields: Buffer[]): LogEntry | undefined {
+  const data = fields[1]
+  if (data === undefined) return undefined
+  const seq = seqOf(id.toString())
+  try {
+    return { seq, frame: JSON.parse(data.toString()) as RunFrame, data }
+  } catch {
+    return undefined
+  }
+}
+
+function isTerminal (frame: RunFrame): frame is TerminalFrame {
+  return frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error'
+}
+
+interface Meta { owner?: string, runId?: string, state?: string, host?: string, outcome?: string }
+
+export class RedisRuns implements RunDirectory {
+  readonly config: Config
+  readonly keys: Keys
+  readonly readWindow: number
+  readonly heartbeat: number
+  readonly readerTtl: number
+  readonly keyTtl: number
+  readonly gatewayId = randomUUID()
+  readonly log: FastifyBaseLogger
+  readonly cmd: Redis
+  readonly #ownsCmd: boolean
+  /** Runs read on this gateway, by key. */
+  readonly #reading = new Map<string, RemoteRun>()
+  /** Idle blocking connections, for the next tail loop. */
+  readonly #blockers: Redis[] = []
+  readonly #busyBlockers = new Set<Redis>()
+  #readers = 0
+  #renew: NodeJS.Timeout | undefined
+  closed = false
+
+  constructor (options: RedisRunsOptions, context: DirectoryContext) {
+    this.config = context.config
+    this.log = context.log
+    this.keys = new Keys(options.prefix ?? 'ags:')
+    this.readWindow = options.readWindow ?? 64
+    this.heartbeat = options.heartbeat ?? 1000
+    this.readerTtl = options.readerTtl ?? 10_000
+    this.keyTtl = options.keyTtl ?? 24 * 3600_000
+    this.#ownsCmd = options.redis === undefined
+    // Commands fail at once while Redis is away (the client gets AGS_STORE_UNAVAILABLE) instead of queueing for ever.
+    this.cmd = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false, ...options.redisOptions })
+    this.cmd.on('error', (err: Error) => this.log.warn({ err: err.message }, 'autogen-stream: redis'))
+    this.cmd.defineCommand('agsCommit', { numberOfKeys: 5, lua: COMMIT })
+    this.cmd.defineCommand('agsLeave', { numberOfKeys: 3, lua: LEAVE })
+    this.cmd.defineCommand('agsAnswer', { numberOfKeys: 3, lua: ANSWER })
+    this.cmd.defineCommand('agsControl', { numberOfKeys: 2, lua: CONTROL })
+    this.cmd.defineCommand('agsHostGone', { numberOfKeys: 7, lua: HOST_GONE })
+    // Readers stay alive in Redis while this gateway reads them.
+    this.#renew = setInterval(() => this.#renewReaders(), Math.max(100, Math.floor(this.readerTtl / 3))).unref()
+  }
+
+  /** A script defined above, typed loosely (ioredis adds them at run time). */
+  script (name: 'agsCommit' | 'agsLeave' | 'agsAnswer' | 'agsControl' | 'agsHostGone', keys: string[], args: Array<string | number>): Promise<unknown> {
+    return (this.cmd as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[name]!(...keys, ...args)
+  }
+
+  readerId (): string {
+    return `${this.gatewayId}:${++this.#readers}`
+  }
+
+  async start (params: StartParams): Promise<SharedRun | AutogenStreamError> {
+    const { frame, runId, identity, version } = params
+    const ownerKey = this.keys.owner(identity.id, runId)
+    const previous = await this.cmd.get(ownerKey)
+    if (previous !== null) {
+      const state = await this.cmd.hget(this.keys.run(previous).meta, 'state')
+      if (state !== null && state !== 'ended') return new DuplicateRunIdError(runId)
+    }
+    let task = frame.task
+    let options = frame.options ?? {}
+    let refused: RunError | undefined
+    if (this.config.authorizeRun !== undefined) {
+      try {
+        const rewrite = await this.config.authorizeRun(identity, { runId, task, options })
+        if (rewrite !== undefined && rewrite !== null) {
+          if ('task' in rewrite && rewrite.task !== undefined) task = rewrite.task as typeof task
+          if ('options' in rewrite && rewrite.options !== undefined) options = rewrite.options
+        }
+      } catch (err) {
+        refused = err instanceof RunError ? err : RunError.of('AGS_RUN_REFUSED', [], { cause: err })
+        params.log.info({ err }, 'autogen-stream: authorizeRun refused the run')
+      }
+    }
+    const key = randomUUID()
+    const token = randomBytes(24).toString('base64url')
+    const k = this.keys.run(key)
+    const now = Date.now()
+    const started: StartedFrame = { type: 'started', runId, seq: 0 }
+    const multi = this.cmd.multi()
+      .hset(k.meta, 'owner', identity.id, 'runId', runId, 'state', refused === undefined ? 'queued' : 'ended', 'created', String(now))
+      .set(ownerKey, key, 'PX', this.keyTtl)
+      .set(this.keys.token(token), key, 'PX', this.keyTtl)
+      .zadd(this.keys.owned(identity.id), now, runId)
+      .zremrangebyscore(this.keys.owned(identity.id), '-inf', now - this.keyTtl)
+      .pexpire(this.keys.owned(identity.id), this.keyTtl)
+      .xadd(k.log, idOf(0), 'f', JSON.stringify(started))
+    if (refused === undefined) {
+      const spec = {
+        run: key,
+        run_id: runId,
+        task,
+        options,
+        identity,
+        retain: { events: this.config.retainEvents, bytes: this.config.retainBytes, afterEnd: this.config.retainAfterEnd, lag: this.config.maxRunLag.events }
+      }
+      multi.xadd(this.keys.requests, '*', 'key', key, 'spec', JSON.stringify(spec))
+    } else {
+      const error = { type: 'error', runId, seq: 1, code: refused.code, message: refused.message }
+      multi.xadd(k.log, idOf(1), 'f', JSON.stringify(error)).hset(k.meta, 'outcome', 'error')
+      for (const name of [k.log, k.meta]) multi.pexpire(name, this.config.retainAfterEnd)
+    }
+    const results = await multi.exec()
+    const failed = results?.find(([err]) => err !== null)
+    if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('the transaction was aborted')
+    const run = new RemoteRun(this, key, {
+      runId,
+      resumeToken: version === 'autogen-stream.v1' ? undefined : token,
+      cancelOnDisconnect: version === 'autogen-stream.v1' || this.config.onDisconnect === 'cancel',
+      head: refused === undefined ? 0 : 1,
+      oldest: 0,
+      state: refused === undefined ? 'queued' : 'ended',
+      terminal: undefined
+    })
+    if (refused !== undefined) await run.loadTerminal()
+    return run
+  }
+
+  async find (identityId: string, runId: string, resumeToken?: string): Promise<SharedRun | undefined> {
+    const key = await this.cmd.get(resumeToken === undefined ? this.keys.owner(identityId, runId) : this.keys.token(resumeToken))
+    if (key === null) return undefined
+    const reading = this.#reading.get(key)
+    const k = this.keys.run(key)
+    const [meta, first, last] = await this.#look(k)
+    if (meta.runId !== runId || meta.state === undefined) return undefined
+    // Without a token, only the owner; with one, the token is the proof.
+    if (resumeToken === undefined && meta.owner !== identityId) return undefined
+    const head = last === undefined ? -1 : last.seq
+    const terminal = last !== undefined && isTerminal(last.frame) ? last : undefined
+    if (reading !== undefined) {
+      reading.refresh(head, first?.seq ?? 0, terminal)
+      return reading
+    }
+    return new RemoteRun(this, key, {
+      runId,
+      resumeToken: undefined,
+      cancelOnDisconnect: this.config.onDisconnect === 'cancel',
+      head,
+      oldest: first?.seq ?? 0,
+      state: meta.state === 'queued' ? 'queued' : terminal !== undefined ? 'ended' : 'running',
+      terminal
+    })
+  }
+
+  async list (identityId: string): Promise<RunSummary[]> {
+    const runIds = await this.cmd.zrange(this.keys.owned(identityId), 0, -1)
+    const summaries: RunSummary[] = []
+    for (const runId of runIds) {
+      const key = await this.cmd.get(this.keys.owner(identityId, runId))
+      if (key === null) continue
+      const k = this.keys.run(key)
+      const [meta, , last] = await this.#look(k)
+      if (meta.runId !== runId || meta.state === undefined) continue
+      const watchers = await this.cmd.zcount(k.alive, Date.now() - this.readerTtl, '+inf')
+      const summary: RunSummary = {
+        runId,
+        state: meta.state === 'queued' ? 'queued' : meta.state === 'ended' ? 'ended' : 'running',
+        lastSeq: last?.seq ?? 0,
+        watchers
+      }
+      if (meta.outcome === 'result' || meta.outcome === 'cancelled' || meta.outcome === 'error') summary.outcome = meta.outcome
+      summaries.push(summary)
+    }
+    return summaries
+  }
+
+  /** The meta hash, and the first and last entries of the log. */
+  async #look (k: RunKeys): Promise<[Meta, LogEntry | undefined, LogEntry | undefined]> {
+    const results = await this.cmd.pipeline()
+      .hgetall(k.meta)
+      .xrangeBuffer(k.log, '-', '+', 'COUNT', 1)
+      .xrevrangeBuffer(k.log, '+', '-', 'COUNT', 1)
+      .exec()
+    const failed = results?.find(([err]) => err !== null)
+    if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('no answer')
+    const meta = results[0]?.[1] as Meta
+    const first = (results[1]?.[1] as XEntry[])[0]
+    const last = (results[2]?.[1] as XEntry[])[0]
+    return [meta, first === undefined ? undefined : entryOf(first[0], first[1]), last === undefined ? undefined : entryOf(last[0], last[1])]
+  }
+
+  figures (): RunFigures {
+    let attached = 0
+    let retained = 0
+    for (const run of this.#reading.values()) {
+      if (run.ended) retained++
+      else attached++
+    }
+    return { active: attached, attached, detached: 0, retained, logBytes: 0 }
+  }
+
+  /** @internal A run gets its first reader on this gateway. */
+  reading (run: RemoteRun): void {
+    this.#reading.set(run.key, run)
+  }
+
+  /** @internal A run's last reader here left. */
+  released (run: RemoteRun): void {
+    if (this.#reading.get(run.key) === run) this.#reading.delete(run.key)
+  }
+
+  /** @internal A connection for one tail loop's XREAD BLOCK. */
+  blocker (): Redis {
+    let blocker = this.#blockers.pop()
+    if (blocker === undefined) {
+      blocker = this.cmd.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true })
+      // Its errors surface on the read that failed; the connection itself reconnects.
+      blocker.on('error', () => {})
+    }
+    this.#busyBlockers.add(blocker)
+    return blocker
+  }
+
+  /** @internal */
+  returnBlocker (blocker: Redis): void {
+    this.#busyBlockers.delete(blocker)
+    if (this.closed) blocker.disconnect()
+    else this.#blockers.push(blocker)
+  }
+
+  #renewReaders (): void {
+    if (this.#reading.size === 0) return
+    const pipeline = this.cmd.pipeline()
+    const now = Date.now()
+    for (const run of this.#reading.values()) {
+      for (const id of run.readerIds()) pipeline.zadd(run.k.alive, now, id)
+    }
+    pipeline.exec().catch(() => {})
+  }
+
+  /** Closing a gateway does not end runs: they go on on their hosts, for clients to attach elsewhere. */
+  shutdown (): void {
+    this.closed = true
+    for (const run of this.#reading.values()) run.stop()
+  }
+
+  clear (): void {
+    this.closed = true
+    clearInterval(this.#renew)
+    for (const run of this.#reading.values()) run.stop()
+    this.#reading.clear()
+    for (const blocker of [...this.#blockers, ...this.#busyBlockers]) blocker.disconnect()
+    this.#blockers.length = 0
+    this.#busyBlockers.clear()
+    if (this.#ownsCmd) this.cmd.disconnect()
+  }
+}
+
+interface RemoteInit {
+  runId: string
+  resumeToken: string | undefined
+  cancelOnDisconnect: boolean
+  head: number
+  oldest: number
+  state: 'queued' | 'running' | 'ended'
+  terminal: LogEntry | undefined
+}
+
+/** A run on a worker host, as this gateway reads it. */
+export class RemoteRun implements SharedRun, ReaderSource {
+  readonly key: string
+  readonly k: RunKeys
+  readonly runId: string
+  readonly resumeToken: string | undefined
+  readonly cancelOnDisconnect: boolean
+  head: number
+  oldest: number
+  #state: 'queued' | 'running' | 'ended'
+  terminal: LogEntry | undefined
+  readonly #dir: RedisRuns
+  readonly #readers = new Map<Attachment, RedisLogReader>()
+  #tail: Promise<void> | undefined
+  #stopped = false
+  #commits = new Set<RedisLogReader>()
+  #commitScheduled = false
+
+  constructor (dir: RedisRuns, key: string, init: RemoteInit) {
+    this.#dir = dir
+    this.key = key
+    this.k = dir.keys.run(key)
+    this.runId = init.runId
+    this.resumeToken = init.resumeToken
+    this.cancelOnDisconnect = init.cancelOnDisconnect
+    this.head = init.head
+    this.oldest = init.oldest
+    this.#state = init.state
+    this.terminal = init.terminal
+  }
+
+  get ended (): boolean { return this.terminal !== undefined }
+  get watchers (): number { return this.#readers.size }
+  get waiting (): boolean { return this.#state === 'queued' }
+
+  readerIds (): string[] {
+    return [...this.#readers.values()].map((r) => r.id)
+  }
+
+  refresh (head: number, oldest: number, terminal: LogEntry | undefined): void {
+    if (head > this.head) this.head = head
+    this.oldest = oldest
+    if (terminal !== undefined) this.terminal = terminal
+  }
+
+  async loadTerminal (): Promise<void> {
+    const last = await this.#dir.cmd.xrevrangeBuffer(this.k.log, '+', '-', 'COUNT', 1) as XEntry[]
+    const entry = last[0] === undefined ? undefined : entryOf(last[0][0], last[0][1])
+    if (entry !== undefined && isTerminal(entry.frame)) {
+      this.terminal = entry
+      this.head = entry.seq
+    }
+  }
+
+  attach (after: number, opts: AttachOptions): Attachment | AutogenStreamError {
+    if (after !== -1 && after < this.oldest - 1) throw new LogGapError(after, this.oldest, this.head, this.terminal?.frame as TerminalFrame | undefined)
+    const dir = this.#dir
+    const reader = new RedisLogReader(dir.readerId(), this, after === -1 ? this.oldest - 1 : after, dir.readWindow, opts.notify)
+    const attachment = new Attachment(this.runId, reader, {
+      version: opts.version,
+      coalesceTokens: dir.config.coalesceTokens,
+      maxTokenFrameChars: dir.config.maxTokenFrameChars,
+      ...(opts.starter && opts.version !== 'autogen-stream.v1' && this.resumeToken !== undefined ? { resumeToken: this.resumeToken } : {})
+    })
+    this.#readers.set(attachment, reader)
+    dir.reading(this)
+    // Registered at once, so the host neither trims past it nor counts without it.
+    this.committed(reader)
+    reader.fetch()
+    this.#watch()
+    return attachment
+  }
+
+  leave (attachment: Attachment, reason: LeaveReason): void {
+    const reader = this.#readers.get(attachment)
+    if (reader === undefined) return
+    this.#readers.delete(attachment)
+    attachment.close()
+    this.#commits.delete(reader)
+    this.#dir.script('agsLeave', [this.k.readers, this.k.alive, this.k.meta], [reader.id]).catch((err: unknown) => this.#warn(err))
+    if (this.#readers.size === 0) {
+      this.#dir.released(this)
+      if (this.cancelOnDisconnect && !this.ended && reason !== 'client' && reason !== 'lagging') this.cancel(reason)
+    }
+  }
+
+  cancel (reason: CancelReason): boolean {
+    if (this.ended) return false
+    this.#dir.script('agsControl', [this.k.ctl, this.k.meta], ['cancel', 'reason', reason]).catch((err: unknown) => this.#warn(err))
+    return true
+  }
+
+  requestStop (): boolean {
+    if (this.ended) return false
+    this.#dir.script('agsControl', [this.k.ctl, this.k.meta], ['stop']).catch((err: unknown) => this.#warn(err))
+    return true
+  }
+
+  async answer (requestId: string, content: string): Promise<boolean> {
+    return await this.#dir.script('agsAnswer', [this.k.inputs, this.k.ctl, this.k.meta], [requestId, content]) === 1
+  }
+
+  // ReaderSource
+
+  async range (after: number, count: number): Promise<LogEntry[]> {
+    const start = after < 0 ? '-' : `(${idOf(after)}`
+    const entries = await this.#dir.cmd.xrangeBuffer(this.k.log, start, '+', 'COUNT', count) as XEntry[]
+    const out: LogEntry[] = []
+    for (const [id, fields] of entries) {
+      const entry = entryOf(id, fields)
+      if (entry !== undefined) out.push(entry)
+    }
+    return out
+  }
+
+  /** Positions go to Redis once per turn of the loop, for all readers of this run that moved. */
+  committed (reader: RedisLogReader): void {
+    this.#commits.add(reader)
+    if (this.#commitScheduled) return
+    this.#commitScheduled = true
+    setImmediate(() => {
+      this.#commitScheduled = false
+      const readers = [...this.#commits]
+      this.#commits.clear()
+      const now = Date.now()
+      for (const r of readers) {
+        if (r.closed) continue
+        this.#dir.script('agsCommit', [this.k.readers, this.k.alive, this.k.far, this.k.ctl, this.k.meta], [r.id, r.position, now]).catch((err: unknown) => this.#warn(err))
+      }
+    })
+  }
+
+  failed (reader: RedisLogReader, err: unknown): void {
+    this.#warn(err)
+    // Read again a little later: Redis may be back.
+    setTimeout(() => reader.fetch(), this.#dir.heartbeat).unref()
+  }
+
+  /** Stops the tail loop (the gateway closes). */
+  stop (): void {
+    this.#stopped = true
+  }
+
+  #warn (err: unknown): void {
+    this.#dir.log.warn({ err: (err as Error)?.message ?? String(err), runKey: this.key }, 'autogen-stream: redis run')
+  }
+
+  /** Follows the log's head while anyone here reads it: XREAD BLOCK, and on a quiet log, is the host still there? */
+  #watch (): void {
+    if (this.#tail !== undefined || this.ended) return
+    this.#tail = (async () => {
+      const dir = this.#dir
+      const blocker = dir.blocker()
+      try {
+        while (this.#readers.size > 0 && !this.ended && !this.#stopped && !dir.closed) {
+          let res: Array<[Buffer, XEntry[]]> | null
+          try {
+            res = await blocker.xreadBuffer('COUNT', 256, 'BLOCK', dir.heartbeat, 'STREAMS', this.k.log, idOf(Math.max(this.head, 0))) as Array<[Buffer, XEntry[]]> | null
+          } catch (err) {
+            this.#warn(err)
+            await new Promise((resolve) => setTimeout(resolve, dir.heartbeat).unref())
+            continue
+          }
+          const entries = res?.[0]?.[1] ?? []
+          if (entries.length > 0) {
+            for (const [id, fields] of entries) {
+              const entry = entryOf(id, fields)
+              if (entry === undefined) continue
+              this.head = Math.max(this.head, entry.seq)
+              if (this.#state === 'queued') this.#state = 'running'
+              if (isTerminal(entry.frame)) {
+                this.terminal = entry
+                this.#state = 'ended'
+              }
+            }
+            for (const reader of this.#readers.values()) reader.fetch()
+            continue
+          }
+          // A quiet log: a run whose host is gone gets its terminal error, written once by whoever sees it first.
+          try {
+            await dir.script('agsHostGone', [this.k.log, this.k.meta, this.k.ctl, this.k.inputs, this.k.readers, this.k.alive, this.k.far],
+              [dir.keys.prefix, 'AGS_WORKER_DIED', 'The worker host running this run stopped answering', dir.config.retainAfterEnd])
+          } catch (err) {
+            this.#warn(err)
+          }
+        }
+      } finally {
+        dir.returnBlocker(blocker)
+        this.#tail = undefined
+      }
+      // Readers came back while the loop was ending.
+      if (this.#readers.size > 0 && !this.ended && !this.#stopped && !dir.closed) this.#watch()
+    })()
+  }
+}
