@@ -63,6 +63,8 @@ export interface RunDirectory {
   find: (identityId: string, runId: string, resumeToken?: string) => Awaitable<SharedRun | undefined>
   list: (identityId: string) => Awaitable<RunSummary[]>
   figures: () => RunFigures
+  /** app.ready(): connected to its store (a store that cannot be reached yet is logged, not fatal: starts get AGS_STORE_UNAVAILABLE until it can). */
+  ready?: () => Promise<void>
   /** fastify.close(): every run this server holds is cancelled (`shutdown`). */
   shutdown: () => void
   /** After the runner closed: timers and maps go. */

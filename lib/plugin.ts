@@ -11,6 +11,7 @@ import { normalizeOptions, type AutogenStreamOptions, type Config } from './opti
 import { authenticateRequest } from './auth.js'
 import { ErrorBody, refuse } from './refuse.js'
 import { Runs } from './runs.js'
+import type { RunDirectory } from './directory.js'
 import { MemoryRunStore } from './store/memory.js'
 import { AddressCounts, RunAdmission } from './limits.js'
 import { createCounters, createView, type AutogenStreamView } from './stats.js'
@@ -107,7 +108,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   registered[kRoute] = config.path
   const counters = createCounters()
   const admission = new RunAdmission(config.maxActiveRuns, config.maxQueuedRuns)
-  const runs = config.runs !== undefined
+  const runs: RunDirectory = config.runs !== undefined
     ? config.runs.create({ config, counters, log: fastify.log })
     : new Runs(config, new MemoryRunStore(), admission, counters)
   const state: PluginState = {
@@ -161,6 +162,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   // Python without the bridge), instead of every run failing later.
   fastify.addHook('onReady', async () => {
     await config.runner?.start?.()
+    await runs.ready?.()
   })
   fastify.addHook('onClose', async () => {
     clearInterval(heartbeat)

@@ -113,7 +113,8 @@ if (availability.skip === undefined && availability.fail === undefined) {
     const c = await Client.connect(a.url)
     t.after(() => c.close())
     c.send({ type: 'start', runId: 'doomed', task: 'x', options: { example: 'slow_agent' } })
-    await c.until(() => c.run('doomed').length >= 1)
+    // started, then the task's TextMessage: the host has it, and its model takes an hour.
+    await c.until(() => c.run('doomed').length >= 2)
     // Which host took it: the run's meta says.
     const probe = new Redis(redis.url)
     t.after(() => probe.disconnect())
@@ -127,7 +128,8 @@ if (availability.skip === undefined && availability.fail === undefined) {
     if (victim === undefined) throw new Error(`no host took the run (${String(hostId)})`)
     await victim.kill()
     const end = (await c.untilEnded('doomed')).at(-1)
-    t.match(end, { type: 'error', code: 'AGS_WORKER_DIED', seq: 1 }, 'the run ends with a clear code')
+    t.match(end, { type: 'error', code: 'AGS_WORKER_DIED', seq: 2 }, 'the run ends with a clear code, right after what the host wrote')
+    t.same(c.run('doomed').map((f) => f.type), ['started', 'event', 'error'])
     c.send({ type: 'start', runId: 'next', task: 'x', options: { example: 'streaming_agent' } })
     t.equal((await c.untilEnded('next')).at(-1)?.type, 'result', 'the surviving host runs the next one')
   })

@@ -105,6 +105,18 @@ export class RedisRuns implements RunDirectory {
     this.#renew = setInterval(() => this.#renewReaders(), Math.max(100, Math.floor(this.readerTtl / 3))).unref()
   }
 
+  /** Waits (up to connectTimeout, 10 s by default) for the connection, so that the first start does not find it still connecting. */
+  async ready (): Promise<void> {
+    if (this.cmd.status === 'ready') return
+    const limit = this.cmd.options.connectTimeout ?? 10_000
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { this.cmd.off('ready', onReady); resolve(false) }, limit)
+      const onReady = (): void => { clearTimeout(timer); resolve(true) }
+      this.cmd.once('ready', onReady)
+    })
+    if (!connected) this.log.error({ status: this.cmd.status }, 'autogen-stream: Redis cannot be reached yet; starts and attaches get AGS_STORE_UNAVAILABLE until it can')
+  }
+
   /** A script defined above, typed loosely (ioredis adds them at run time). */
   script (name: 'agsCommit' | 'agsLeave' | 'agsAnswer' | 'agsControl' | 'agsHostGone', keys: string[], args: Array<string | number>): Promise<unknown> {
     return (this.cmd as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[name]!(...keys, ...args)
@@ -157,7 +169,14 @@ export class RedisRuns implements RunDirectory {
         task,
         options,
         identity,
-        retain: { events: this.config.retainEvents, bytes: this.config.retainBytes, afterEnd: this.config.retainAfterEnd, lag: this.config.maxRunLag.events }
+        retain: {
+          events: this.config.retainEvents,
+          bytes: this.config.retainBytes,
+          afterEnd: this.config.retainAfterEnd,
+          lag: this.config.maxRunLag.events,
+          // With nobody reading it for this long, the host cancels it (abandoned). v1 and onDisconnect 'cancel' runs are cancelled by their gateway.
+          detach: version !== 'autogen-stream.v1' && this.config.onDisconnect === 'continue' ? this.config.detachTimeout : 0
+        }
       }
       multi.xadd(this.keys.requests, '*', 'key', key, 'spec', JSON.stringify(spec))
     } else {
@@ -283,14 +302,13 @@ export class RedisRuns implements RunDirectory {
     else this.#blockers.push(blocker)
   }
 
+  /**
+   * Vouches for this gateway's readers, with their positions: so they stay
+   * alive for the hosts, and a Redis that lost them (a restart) learns them
+   * again (a run whose readers it no longer knows would wait for them).
+   */
   #renewReaders (): void {
-    if (this.#reading.size === 0) return
-    const pipeline = this.cmd.pipeline()
-    const now = Date.now()
-    for (const run of this.#reading.values()) {
-      for (const id of run.readerIds()) pipeline.zadd(run.k.alive, now, id)
-    }
-    pipeline.exec().catch(() => {})
+    for (const run of this.#reading.values()) run.recommit()
   }
 
   /** Closing a gateway does not end runs: they go on on their hosts, for clients to attach elsewhere. */
@@ -445,12 +463,16 @@ export class RemoteRun implements SharedRun, ReaderSource {
       this.#commitScheduled = false
       const readers = [...this.#commits]
       this.#commits.clear()
-      const now = Date.now()
       for (const r of readers) {
         if (r.closed) continue
-        this.#dir.script('agsCommit', [this.k.readers, this.k.alive, this.k.far, this.k.ctl, this.k.meta], [r.id, r.position, now]).catch((err: unknown) => this.#warn(err))
+        this.#dir.script('agsCommit', [this.k.readers, this.k.alive, this.k.far, this.k.ctl, this.k.meta], [r.id, r.position]).catch((err: unknown) => this.#warn(err))
       }
     })
+  }
+
+  /** Every reader's position again (renewal). */
+  recommit (): void {
+    for (const reader of this.#readers.values()) this.committed(reader)
   }
 
   failed (reader: RedisLogReader, err: unknown): void {

@@ -6,10 +6,11 @@
  * meta hash's remaining time to live, so nothing of a run outlives it.
  */
 
-/** KEYS readers alive far ctl meta; ARGV readerId position now. */
+/** KEYS readers alive far ctl meta; ARGV readerId position. Scored with Redis's clock, as the hosts read it. */
 export const COMMIT = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local time = redis.call('TIME')
+redis.call('ZADD', KEYS[2], tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000), ARGV[1])
 local far = tonumber(redis.call('GET', KEYS[3]) or '-1')
 if tonumber(ARGV[2]) > far then redis.call('SET', KEYS[3], ARGV[2]) end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', 1000, '*', 'op', 'ack')

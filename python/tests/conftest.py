@@ -6,9 +6,13 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
+import socket
+import subprocess
 import sys
+import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +201,99 @@ def squash(names: list[str]) -> list[str]:
         if not (out and out[-1] == name == "chunks*"):
             out.append(name)
     return out
+
+
+# Redis --------------------------------------------------------------------
+
+
+class RedisServer:
+    """A private redis-server for one test: nothing saved on its own, nothing
+    shared. stop() and start() again on the same port simulate an outage
+    (an explicit SAVE before stop() keeps the data across it)."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self.binary = binary
+        self.dir = directory
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(
+            [self.binary, *args, "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if _answers_ping(self.port):
+                return
+            time.sleep(0.02)
+        self.stop()
+        logfile = self.dir / "redis.log"
+        log = logfile.read_text(errors="replace") if logfile.exists() else ""
+        raise RuntimeError(f"redis-server did not start: {log[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """redis-server on a free port in a tmp dir (`--save '' --appendonly no`),
+    stopped after the test (env REDIS_SERVER_PATH: which redis-server).
+    Skipped when redis-server is not installed,
+    except on CI (env CI set), where that fails the test."""
+    # REDIS_SERVER_PATH as the Node tests (test/fixtures/redis.ts) read it.
+    binary = os.environ.get("REDIS_SERVER_PATH") or shutil.which("redis-server")
+    if binary is None and os.path.exists("/usr/bin/redis-server"):
+        binary = "/usr/bin/redis-server"  # not on PATH (a minimal PATH under npm, say)
+    if binary is not None and not os.path.exists(binary):
+        binary = None
+    if binary is None:
+        reason = "redis-server is not installed (apt-get install redis-server); the Redis host tests need it"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    directory = tmp_path / "redis"
+    directory.mkdir()
+    server: RedisServer | None = None
+    for attempt in range(5):  # another process may take the free port first
+        server = RedisServer(binary, directory)
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            if attempt == 4:
+                raise
+    assert server is not None
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,138 @@
+"""v2 frames for a run's Redis log, built as the Node plugin builds them
+(lib/run.ts ``nextFrame``): ``type``, ``runId`` and ``seq`` first, then the
+frame's own fields.
+
+The worker host turns each ev of a run (protocol.py) into at most one frame:
+
+    item ModelClientStreamingChunkEvent  token {source, full_message_id, text, chunks: 1}
+    item TaskResult                      result {result}               (terminal)
+    any other item                       event {event}
+    input_request                        input_request {requestId, prompt}
+    end, after a TaskResult              nothing
+    end, without one                     error AGS_RUNNER_NO_RESULT    (terminal)
+    cancelled                            cancelled {reason}            (terminal)
+    error                                error {code, message}         (terminal; never the detail)
+
+Items arrive as pydantic's JSON text (convert.item_to_raw_json); an event or
+a result is put into its frame as that text, not serialized again.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .protocol import LineTooLong, dumps
+
+CHUNK = "ModelClientStreamingChunkEvent"
+TASK_RESULT = "TaskResult"
+
+# The Node plugin's messages for these codes (lib/errors.ts).
+NO_RESULT_CODE = "AGS_RUNNER_NO_RESULT"
+NO_RESULT_MESSAGE = "The runner ended without a TaskResult"
+STOPPED_CODE = "AGS_STOPPED"
+STOPPED_MESSAGE = "Stopped: a single agent has no turn to finish, so the run was cancelled"
+
+Outcome = Literal["result", "cancelled", "error"]
+
+
+@dataclass(frozen=True)
+class Frame:
+    seq: int
+    # The frame's JSON, UTF-8: the log entry's field `f`.
+    data: bytes
+    # Set on the run's terminal frame: what meta.outcome becomes.
+    outcome: Outcome | None = None
+    # Set on an input_request frame: the id SADDed to the run's inputs.
+    request_id: str | None = None
+
+
+class RunFrames:
+    """Numbers one run's frames from seq 1 (seq 0, `started`, is the
+    gateway's) and knows when the run has had its terminal frame."""
+
+    def __init__(self, run_id: str, max_frame_bytes: int, seq: int = 0) -> None:
+        self.run_id = run_id
+        self.seq = seq  # the last seq handed out (0: the gateway's `started`)
+        self.ended = False
+        self.saw_result = False
+        self._run_id_json = dumps(run_id)
+        self._max = max_frame_bytes
+
+    def item(self, item: str | Mapping[str, Any]) -> Frame:
+        """A run_stream() item; raises LineTooLong (taking no seq) when its
+        frame would exceed the frame limit."""
+        raw = item if isinstance(item, str) else dumps(item)
+        value = json.loads(raw)
+        kind = value.get("type") if isinstance(value, dict) else None
+        if kind == CHUNK:
+            content = value.get("content")
+            fields = {
+                "source": value.get("source"),
+                "full_message_id": value.get("full_message_id"),
+                "text": content if isinstance(content, str) else "" if content is None else str(content),
+                "chunks": 1,
+            }
+            return self._frame("token", _fields(fields))
+        if kind == TASK_RESULT:
+            frame = self._frame("result", f',"result":{raw}', "result", limited=True)
+            self.saw_result = True
+            return frame
+        return self._frame("event", f',"event":{raw}')
+
+    def input_request(self, request_id: str, prompt: str) -> Frame:
+        body = _fields({"requestId": request_id, "prompt": prompt})
+        return self._frame("input_request", body, request_id=request_id)
+
+    def end(self) -> Frame | None:
+        """The run's `end`: nothing after its result, else the error Node sends."""
+        if self.saw_result or self.ended:
+            self.ended = True
+            return None
+        return self.error(NO_RESULT_CODE, NO_RESULT_MESSAGE)
+
+    def cancelled(self, reason: str) -> Frame:
+        return self._frame("cancelled", _fields({"reason": reason}), "cancelled")
+
+    def error(self, code: str, message: str) -> Frame:
+        return self._frame("error", _fields({"code": code, "message": message}), "error")
+
+    def _frame(
+        self,
+        kind: str,
+        body: str,
+        outcome: Outcome | None = None,
+        request_id: str | None = None,
+        *,
+        limited: bool | None = None,
+    ) -> Frame:
+        """limited: whether the frame limit applies (by default, to every
+        frame but cancelled and error, which must never be lost and are small)."""
+        if self.ended:
+            raise RuntimeError(f"run {self.run_id!r}: a {kind} frame after the terminal one")
+        seq = self.seq + 1
+        data = encode_frame(f'{{"type":"{kind}","runId":{self._run_id_json},"seq":{seq}{body}}}')
+        if (outcome is None if limited is None else limited) and len(data) > self._max:
+            raise LineTooLong(len(data), self._max)
+        self.seq = seq
+        if outcome is not None:
+            self.ended = True
+        return Frame(seq, data, outcome, request_id)
+
+
+def _fields(fields: Mapping[str, Any]) -> str:
+    """',"a":1,"b":2': fields to append to a frame's head, in order."""
+    return "".join(f",{dumps(name)}:{dumps(value)}" for name, value in fields.items())
+
+
+def encode_frame(text: str) -> bytes:
+    """UTF-8; a lone surrogate (which UTF-8 cannot carry) as a \\u escape,
+    which is still valid JSON, as protocol.encode_ev writes it."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(json.loads(text), ensure_ascii=True, separators=(",", ":")).encode("ascii")

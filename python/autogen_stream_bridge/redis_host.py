@@ -1,0 +1,943 @@
+"""A worker host: runs AutoGen runs requested through Redis Streams.
+
+    python -m autogen_stream_bridge.redis_host --redis redis://host:6379 \\
+        --factory module:callable --concurrency 4
+
+docs/redis.md in the Node package is the contract with the gateways. The
+host is the worker's RunManager (the same runs, credit, cancel, stop and
+input as over stdio) with Redis in place of stdin and stdout:
+
+    requests stream ──claim──▶ start op ──▶ RunManager ──evs──▶ frames ──▶ run:K:log
+    run:K:ctl (cancel, stop, input, ack) ──▶ ops        credit ◀── readers' positions
+
+Tasks of one host, all on one event loop:
+
+- claim: XREADGROUP on the requests stream (group `hosts`) only while a slot
+  is free, XAUTOCLAIM for requests another host read and never started;
+- writer: the frames of every run, one pipelined round trip per loop turn
+  (one APPEND script call per run: frames, the terminal bookkeeping, the
+  readers' base for credit, the trim);
+- control: one XREAD BLOCK over the ctl streams of all the host's runs;
+- heartbeat: SET host:<id> PX ttl.
+
+Redis errors are logged and retried with backoff; runs go on (as far as their
+credit lets them) while Redis is away. Nothing is ever written to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import hashlib
+import itertools
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+try:
+    from redis import asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import NoScriptError, RedisError, ResponseError
+except ModuleNotFoundError as e:  # pragma: no cover - depends on the install
+    raise SystemExit(
+        "autogen_stream_bridge.redis_host needs redis-py: pip install 'autogen-stream-bridge[redis]'"
+    ) from e
+
+from .limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_LINE_BYTES, MIN_LINE_BYTES, Limits
+from .protocol import error_ev
+from .redis_frames import STOPPED_CODE, STOPPED_MESSAGE, Frame, RunFrames
+from .redis_keys import DEFAULT_PREFIX, GROUP, RunKeys, host_key, requests_key
+from .redis_scripts import APPEND, CLAIM
+from .worker import LOG_LEVEL_ENV, TEARDOWN_SECONDS, _at_least, _hide_cancellation_tracebacks
+
+if TYPE_CHECKING:
+    from .factory import Factory
+    from .manager import RunManager
+    from .protocol import Op, StartOp
+
+log = logging.getLogger("autogen_stream_bridge.redis_host")
+
+# The gateway's defaults (lib/options.ts), for a spec that leaves retain out.
+DEFAULT_RETAIN_EVENTS = 1024
+DEFAULT_RETAIN_BYTES = 1024 * 1024
+DEFAULT_RETAIN_AFTER_END = 60_000
+DEFAULT_LAG = 256
+# The longest a blocking XREAD on the ctl streams waits before it is issued
+# again (with the streams of runs started meanwhile).
+CTL_BLOCK_MS = 300
+# Frames of one run in one APPEND call; the rest go in the next turn.
+MAX_FRAMES_PER_CALL = 512
+# How often a run that has no credit left re-reads its readers' positions
+# even without an ack (a reader that died no longer holds it back).
+STALL_CHECK_SECONDS = 1.0
+# After SIGTERM: how long cancelled runs get to unwind and write their frames.
+SHUTDOWN_GRACE_SECONDS = 10.0
+# Redis calls of a host that is shutting down, when Redis may be gone.
+SHUTDOWN_CALL_SECONDS = 2.0
+BAD_REQUEST_MESSAGE = "The run request could not be read"
+# Why the gateways cancel (lib/schemas/frames.ts CANCEL_REASONS).
+DEFAULT_CANCEL_REASON = "client"
+SHUTDOWN_REASON = "shutdown"
+
+REDIS_ERRORS = (RedisError, OSError)
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    redis_url: str
+    factory: str
+    concurrency: int
+    prefix: str = DEFAULT_PREFIX
+    host_id: str = ""
+    claim_after_ms: int = 5000
+    heartbeat_ms: int = 1000
+    heartbeat_ttl_ms: int = 3000
+    reader_ttl_ms: int = 10_000
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class Retain:
+    """A spec's `retain`: what the gateway wants kept, and the lag bound."""
+
+    events: int = DEFAULT_RETAIN_EVENTS
+    bytes: int = DEFAULT_RETAIN_BYTES
+    after_end: int = DEFAULT_RETAIN_AFTER_END
+    lag: int = DEFAULT_LAG
+    # Milliseconds a run may go with no live reader before it is cancelled
+    # (`abandoned`); 0: never (the gateway's detachTimeout, onDisconnect 'continue').
+    detach: int = 0
+
+    @classmethod
+    def parse(cls, value: Any) -> Retain:
+        if not isinstance(value, Mapping):
+            return cls()
+
+        def number(name: str, default: int, minimum: int) -> int:
+            n = value.get(name)
+            if isinstance(n, bool) or not isinstance(n, (int, float)) or n != n or n < minimum:
+                return default
+            return int(min(n, 2**53))
+
+        return cls(
+            events=number("events", DEFAULT_RETAIN_EVENTS, 0),
+            bytes=number("bytes", DEFAULT_RETAIN_BYTES, 0),
+            after_end=number("afterEnd", DEFAULT_RETAIN_AFTER_END, 0),
+            lag=number("lag", DEFAULT_LAG, 1),
+            detach=number("detach", 0, 0),
+        )
+
+
+class Sizes:
+    """Bytes of a run's frames by seq, as running totals, to find how much
+    of the read tail `retain.bytes` keeps (as the Node memory log does)."""
+
+    def __init__(self, first: int = 1) -> None:
+        self._first = first  # the seq whose size is _totals[1] - _totals[0]
+        self._totals = [0]
+
+    def add(self, seq: int, size: int) -> None:
+        if seq != self._first + len(self._totals) - 1:
+            return  # not contiguous (cannot happen): no byte bound rather than a wrong one
+        self._totals.append(self._totals[-1] + size)
+
+    def floor(self, base: int, limit: int) -> int:
+        """The lowest seq to keep so that the frames from it to base hold at
+        most `limit` bytes; 0 when nothing needs trimming for bytes."""
+        top = min(base - self._first + 1, len(self._totals) - 1)
+        if top <= 0:
+            return 0
+        index = bisect.bisect_left(self._totals, self._totals[top] - limit, 0, top + 1)
+        return self._first + index if index > 0 else 0
+
+    def drop_below(self, seq: int) -> None:
+        """Forget sizes of frames below seq (trimmed), now and then."""
+        count = min(seq - self._first, len(self._totals) - 1)
+        if count > 1024 and count * 2 > len(self._totals):
+            self._totals = self._totals[count:]
+            self._first += count
+
+
+class HostRun:
+    """What the host knows of one of its runs."""
+
+    def __init__(self, keys: RunKeys, run_id: str, retain: Retain, max_frame_bytes: int, head: int = 0) -> None:
+        self.keys = keys
+        self.run_id = run_id
+        self.retain = retain
+        self.frames = RunFrames(run_id, max_frame_bytes, head)
+        # Made but not yet in the log, oldest first.
+        self.pending: deque[Frame] = deque()
+        self.head = head  # the last seq in the log (0: the gateway's `started`)
+        self.base = 0  # the slowest live reader's position, as last read
+        self.granted = 0  # credit given to the run
+        self.items = 0  # items it pulled
+        self.ctl_last = "0-0"  # the last ctl entry read (0-0: read them all, even from before the start)
+        self.cancel_reason: str | None = None
+        self.stop_requested = False
+        self.terminal_ev = False  # the RunManager sent the run's terminal ev
+        self.lost = False  # another writer took the log (a gateway found this host dead)
+        self.sizes = Sizes(head + 1)
+        # When the run was last seen with no live reader (None: it has one).
+        self.unattended_since: float | None = None
+
+    @property
+    def written(self) -> bool:
+        """The run's terminal frame is in the log."""
+        return self.frames.ended and not self.pending
+
+    def room(self) -> int:
+        """How many more items the run may pull: written - base < lag, with
+        the credit already given counted as written."""
+        outstanding = self.granted - self.items
+        return self.base + self.retain.lag - self.frames.seq - outstanding
+
+
+class Backoff:
+    """Exponential, with jitter: 0.1 s doubling to 2 s."""
+
+    def __init__(self, what: str, first: float = 0.1, cap: float = 2.0) -> None:
+        self._what = what
+        self._first = first
+        self._cap = cap
+        self._delay = 0.0
+
+    async def failed(self, exc: BaseException) -> None:
+        if self._delay == 0.0:
+            log.warning("%s: Redis error (%s: %s); retrying with backoff", self._what, type(exc).__name__, exc)
+            self._delay = self._first
+        else:
+            log.debug("%s: still failing: %s: %s", self._what, type(exc).__name__, exc)
+            self._delay = min(self._delay * 2, self._cap)
+        await asyncio.sleep(self._delay * (0.5 + random.random() / 2))
+
+    def succeeded(self) -> None:
+        if self._delay != 0.0:
+            log.warning("%s: Redis is answering again", self._what)
+            self._delay = 0.0
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else None
+
+
+class Host:
+    def __init__(self, options: HostOptions, factory: Factory, redis: aioredis.Redis) -> None:
+        from .manager import RunManager
+
+        self.options = options
+        self.host_id = options.host_id or default_host_id()
+        self.redis = redis
+        self.manager: RunManager = RunManager(factory, self._send, options.limits)
+        self.runs: dict[str, HostRun] = {}
+        self._requests = requests_key(options.prefix)
+        self._host_key = host_key(options.prefix, self.host_id)
+        self._claim = redis.register_script(CLAIM)
+        self._append_sha = hashlib.sha1(APPEND.encode()).hexdigest()
+        self._dirty: dict[str, HostRun] = {}
+        self._wake = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._runs_changed = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stop = asyncio.Event()
+        self._stopping = False
+        # Requests read from the stream but not taken yet (a Redis error in between).
+        self._backlog: deque[tuple[str, dict[bytes, bytes]]] = deque()
+        self._claim_cursor = "0-0"
+        self._taking: asyncio.Future[None] | None = None
+        self._last_autoclaim = 0.0
+
+    # Lifecycle -----------------------------------------------------------
+
+    def request_stop(self) -> None:
+        if not self._stop.is_set():
+            log.info("host %s: shutting down", self.host_id)
+        self._stop.set()
+
+    async def run(self) -> None:
+        log.info(
+            "host %s: serving %s from %s (prefix %r, concurrency %d)",
+            self.host_id,
+            self.options.factory,
+            _safe_url(self.options.redis_url),
+            self.options.prefix,
+            self.options.concurrency,
+        )
+        heartbeat = asyncio.ensure_future(_forever("heartbeat", self._heartbeat))
+        writer = asyncio.ensure_future(_forever("writer", self._writer))
+        control = asyncio.ensure_future(_forever("control", self._control))
+        claim = asyncio.ensure_future(_forever("claim", self._claim_loop))
+        await self._stop.wait()
+        self._stopping = True
+        claim.cancel()
+        await asyncio.gather(claim, return_exceptions=True)
+        if self._taking is not None:
+            await asyncio.gather(self._taking, return_exceptions=True)
+        for run in list(self.runs.values()):
+            if not run.terminal_ev and run.cancel_reason is None:
+                run.cancel_reason = SHUTDOWN_REASON
+            self.manager.dispatch({"op": "cancel", "run": run.keys.key})
+        try:
+            await asyncio.wait_for(self._idle.wait(), SHUTDOWN_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            log.warning("host %s: %d runs not ended in the log at shutdown", self.host_id, len(self.runs))
+        await self.manager.shutdown()
+        for task in (heartbeat, writer, control):
+            task.cancel()
+        await asyncio.gather(heartbeat, writer, control, return_exceptions=True)
+        try:
+            await asyncio.wait_for(self.redis.delete(self._host_key), SHUTDOWN_CALL_SECONDS)
+        except (*REDIS_ERRORS, asyncio.TimeoutError) as e:
+            log.warning("host %s: could not delete %s: %s", self.host_id, self._host_key, e)
+        log.info("host %s: stopped", self.host_id)
+
+    # Heartbeat -----------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        value = json.dumps({"pid": os.getpid(), "hostname": socket.gethostname(), "started": _now_ms()})
+        failing = False
+        while True:
+            started = time.monotonic()
+            try:
+                await self.redis.set(self._host_key, value, px=self.options.heartbeat_ttl_ms)
+                if failing:
+                    log.warning("host %s: heartbeat: Redis is answering again", self.host_id)
+                    failing = False
+            except REDIS_ERRORS as e:
+                if not failing:
+                    log.warning("host %s: heartbeat failed: %s: %s", self.host_id, type(e).__name__, e)
+                    failing = True
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(max(0.0, self.options.heartbeat_ms / 1000 - elapsed))
+
+    # Claiming requests -----------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        backoff = Backoff(f"host {self.host_id} requests")
+        await self._ensure_group(backoff)
+        autoclaim_every = max(0.1, self.options.claim_after_ms / 4000)
+        block_ms = int(min(1000, autoclaim_every * 1000))
+        while True:
+            free = self.options.concurrency - len(self.runs)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                if not self._backlog:
+                    entries: list[tuple[str, dict[bytes, bytes]]] = []
+                    if time.monotonic() - self._last_autoclaim >= autoclaim_every:
+                        entries = await self._autoclaim(free)
+                    if not entries:
+                        entries = await self._read_requests(free, block_ms)
+                    self._backlog.extend(entries)
+                while self._backlog and len(self.runs) < self.options.concurrency and not self._stopping:
+                    entry_id, fields = self._backlog[0]
+                    # Shielded: a shutdown must not cut a claim off between
+                    # meta.state running and the run's start (run() waits for it).
+                    self._taking = asyncio.ensure_future(self._take(entry_id, fields))
+                    try:
+                        await asyncio.shield(self._taking)
+                    except REDIS_ERRORS:
+                        raise  # taken again after the backoff
+                    except Exception:
+                        log.exception("host %s: request %s could not be started", self.host_id, entry_id)
+                    self._backlog.popleft()
+                backoff.succeeded()
+            except ResponseError as e:
+                if "NOGROUP" in str(e):
+                    await self._ensure_group(backoff)
+                else:
+                    await backoff.failed(e)
+            except REDIS_ERRORS as e:
+                await backoff.failed(e)
+
+    async def _ensure_group(self, backoff: Backoff) -> None:
+        while True:
+            try:
+                # From 0: requests made before any host ran are served too.
+                await self.redis.xgroup_create(self._requests, GROUP, id="0", mkstream=True)
+                backoff.succeeded()
+                return
+            except ResponseError as e:
+                if "BUSYGROUP" in str(e):
+                    backoff.succeeded()
+                    return
+                await backoff.failed(e)
+            except REDIS_ERRORS as e:
+                await backoff.failed(e)
+
+    async def _autoclaim(self, count: int) -> list[tuple[str, dict[bytes, bytes]]]:
+        self._last_autoclaim = time.monotonic()
+        reply: Any = await self.redis.xautoclaim(
+            self._requests, GROUP, self.host_id, self.options.claim_after_ms, self._claim_cursor, count=count
+        )
+        self._claim_cursor = _text(reply[0]) or "0-0"
+        entries = [(_text(i) or "", f) for i, f in reply[1] if i is not None and f is not None]
+        for entry_id, _ in entries:
+            log.info(
+                "host %s: claimed request %s, idle for over %d ms", self.host_id, entry_id, self.options.claim_after_ms
+            )
+        return entries
+
+    async def _read_requests(self, count: int, block_ms: int) -> list[tuple[str, dict[bytes, bytes]]]:
+        reply: Any = await self.redis.xreadgroup(
+            GROUP, self.host_id, {self._requests: ">"}, count=count, block=block_ms
+        )
+        entries: list[tuple[str, dict[bytes, bytes]]] = []
+        for _stream, stream_entries in reply or []:
+            entries.extend((_text(i) or "", f) for i, f in stream_entries if i is not None and f is not None)
+        return entries
+
+    async def _take(self, entry_id: str, fields: Mapping[bytes, bytes]) -> None:
+        """Claim the request's run (meta.state queued -> running, XACK) and start it."""
+        key = _text(fields.get(b"key"))
+        if not key:
+            log.warning("host %s: request %s has no key; dropped", self.host_id, entry_id)
+            await self.redis.xack(self._requests, GROUP, entry_id)
+            return
+        if key in self.runs:
+            log.warning("host %s: request %s is for run %s, which this host runs already", self.host_id, entry_id, key)
+            await self.redis.xack(self._requests, GROUP, entry_id)
+            return
+        keys = RunKeys(self.options.prefix, key)
+        reply: Any = await self._claim(keys=[self._requests, keys.meta, keys.log], args=[entry_id, self.host_id, GROUP])
+        if not int(reply[0]):
+            log.info("host %s: run %s is no longer queued; its request %s is dropped", self.host_id, key, entry_id)
+            return
+        meta_run_id = _text(reply[1])
+        head = max(0, int(reply[2]))
+        spec, problem = _parse_spec(fields.get(b"spec"))
+        run_id = spec.get("run_id") if spec is not None else None
+        if not isinstance(run_id, str):
+            run_id = meta_run_id or key
+        run = HostRun(keys, run_id, Retain.parse(spec.get("retain") if spec else None), self._max_frame_bytes, head)
+        self._add(run)
+        if spec is None:
+            log.error("host %s: run %s: its request %s cannot be read: %s", self.host_id, key, entry_id, problem)
+            self._on_ev(error_ev(key, "AGS_BAD_REQUEST", BAD_REQUEST_MESSAGE, problem))
+            return
+        op: dict[str, Any] = {"op": "start", "run": key, "run_id": run_id, "task": spec.get("task")}
+        for name in ("options", "identity"):
+            if name in spec:
+                op[name] = spec[name]
+        log.info("host %s: run %s (runId %r) started", self.host_id, key, run_id)
+        self.manager.dispatch(cast("StartOp", op))
+        self._grant(run)
+
+    @property
+    def _max_frame_bytes(self) -> int:
+        return self.options.limits.max_line_bytes
+
+    def _add(self, run: HostRun) -> None:
+        self.runs[run.keys.key] = run
+        self._idle.clear()
+        self._runs_changed.set()
+
+    def _finish(self, run: HostRun) -> None:
+        """The run's slot is free: its terminal frame is in the log (or the log
+        was taken from it) and the run itself has ended."""
+        if self.runs.get(run.keys.key) is not run:
+            return
+        del self.runs[run.keys.key]
+        self._dirty.pop(run.keys.key, None)
+        log.info("host %s: run %s done", self.host_id, run.keys.key)
+        self._slot_freed.set()
+        self._runs_changed.set()
+        if not self.runs:
+            self._idle.set()
+
+    def _maybe_finish(self, run: HostRun) -> None:
+        if run.terminal_ev and (run.written or run.lost):
+            self._finish(run)
+
+    # Evs to frames ----------------------------------------------------------
+
+    async def _send(self, ev: Mapping[str, Any]) -> None:
+        """The RunManager's send: frames are made (and numbered) at once and
+        written by the writer task. Raises LineTooLong for an item whose
+        frame is too large, which ends its run with AGS_ITEM_TOO_LARGE."""
+        self._on_ev(ev)
+
+    def _on_ev(self, ev: Mapping[str, Any]) -> None:
+        kind = ev.get("ev")
+        run = self.runs.get(ev.get("run", ""))
+        if run is None:
+            log.debug("host %s: %s for a run it no longer has: ignored", self.host_id, kind)
+            return
+        terminal = kind in ("end", "cancelled", "error")
+        if terminal:
+            run.terminal_ev = True
+        if kind == "error":
+            detail = ev.get("detail")
+            log.log(
+                logging.ERROR if detail else logging.INFO,
+                "run %s (runId %r) failed: %s %s%s",
+                run.keys.key,
+                run.run_id,
+                ev.get("code"),
+                ev.get("message"),
+                f"\n{detail}" if detail else "",
+            )
+        if run.lost or run.frames.ended:
+            if kind == "item":
+                run.items += 1
+            self._maybe_finish(run)
+            return
+        frame: Frame | None = None
+        if kind == "item":
+            run.items += 1
+            frame = run.frames.item(ev["item"])
+        elif kind == "input_request":
+            frame = run.frames.input_request(str(ev["request_id"]), str(ev["prompt"]))
+        elif kind == "end":
+            frame = run.frames.end()
+        elif kind == "cancelled":
+            if run.cancel_reason is None and run.stop_requested:
+                # A single agent has no turn to finish: Node reports its stop so.
+                frame = run.frames.error(STOPPED_CODE, STOPPED_MESSAGE)
+            else:
+                frame = run.frames.cancelled(run.cancel_reason or DEFAULT_CANCEL_REASON)
+        elif kind == "error":
+            frame = run.frames.error(str(ev.get("code")), str(ev.get("message")))
+        else:
+            log.debug("host %s: ev %s ignored", self.host_id, kind)
+        if frame is not None:
+            run.pending.append(frame)
+            self._mark(run)
+        else:
+            self._maybe_finish(run)
+
+    def _mark(self, run: HostRun) -> None:
+        self._dirty[run.keys.key] = run
+        self._wake.set()
+
+    def _grant(self, run: HostRun) -> None:
+        if run.frames.ended or run.lost or run.terminal_ev:
+            return
+        room = run.room()
+        if room > 0:
+            run.granted += room
+            self.manager.dispatch({"op": "credit", "run": run.keys.key, "n": room})
+
+    # Writing ------------------------------------------------------------------
+
+    async def _writer(self) -> None:
+        backoff = Backoff(f"host {self.host_id} log writes")
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), STALL_CHECK_SECONDS)
+            except asyncio.TimeoutError:
+                for run in self.runs.values():
+                    idle = not run.pending and not run.frames.ended and not run.lost
+                    if idle and (run.room() <= 0 or run.retain.detach > 0):
+                        self._dirty[run.keys.key] = run
+            self._wake.clear()
+            if not self._dirty:
+                continue
+            batch = list(self._dirty.values())
+            self._dirty.clear()
+            calls: list[tuple[HostRun, list[Frame]]] = []
+            now = _now_ms()
+            pipe = self.redis.pipeline(transaction=False)
+            for run in batch:
+                frames = list(itertools.islice(run.pending, MAX_FRAMES_PER_CALL))
+                outcome = frames[-1].outcome if frames and frames[-1].outcome else ""
+                args: list[str | int | bytes] = [
+                    now,
+                    self.options.reader_ttl_ms,
+                    run.retain.events,
+                    run.sizes.floor(run.base, run.retain.bytes),
+                    run.retain.after_end,
+                    outcome,
+                    run.head,
+                    len(frames),
+                ]
+                for frame in frames:
+                    args += [frame.seq, frame.data, frame.request_id or ""]
+                keys = run.keys.all()
+                pipe.evalsha(self._append_sha, len(keys), *keys, *args)
+                calls.append((run, frames))
+            try:
+                replies = await pipe.execute(raise_on_error=False)
+            except REDIS_ERRORS as e:
+                for run in batch:
+                    self._again(run)
+                await backoff.failed(e)
+                self._wake.set()
+                continue
+            failed: BaseException | None = None
+            unloaded = False
+            for (run, frames), reply in zip(calls, replies, strict=True):
+                if isinstance(reply, BaseException):
+                    if isinstance(reply, NoScriptError):
+                        unloaded = True
+                    else:
+                        failed = reply
+                        log.debug("run %s: append failed: %s", run.keys.key, reply)
+                    self._again(run)
+                    continue
+                self._written(run, frames, reply)
+            if unloaded and failed is None:
+                # First use, or Redis restarted: load it and go again at once.
+                try:
+                    await self.redis.script_load(APPEND)
+                except REDIS_ERRORS as e:
+                    failed = e
+                self._wake.set()
+            if failed is not None:
+                await backoff.failed(failed)
+                self._wake.set()
+            else:
+                backoff.succeeded()
+
+    def _again(self, run: HostRun) -> None:
+        """A write that failed goes again (the script skips what got in)."""
+        if self.runs.get(run.keys.key) is run and not run.lost:
+            self._dirty.setdefault(run.keys.key, run)
+
+    def _written(self, run: HostRun, frames: list[Frame], reply: Any) -> None:
+        written, conflict, base, readers = (int(x) for x in reply)
+        for frame in frames[:written]:
+            if run.pending and run.pending[0] is frame:
+                run.pending.popleft()
+            run.sizes.add(frame.seq, len(frame.data))
+            run.head = frame.seq
+        if conflict:
+            self._lose(run, frames[written].seq if written < len(frames) else run.head + 1)
+            return
+        run.base = base
+        run.sizes.drop_below(base - run.retain.events + 1)
+        self._watch_attendance(run, readers)
+        if run.pending:
+            self._mark(run)
+        if run.written:
+            log.debug("run %s: terminal frame written at seq %d", run.keys.key, run.head)
+            self._maybe_finish(run)
+        else:
+            self._grant(run)
+
+    def _watch_attendance(self, run: HostRun, readers: int) -> None:
+        """A run nobody has read for retain.detach ms is cancelled
+        (`abandoned`), as the gateway's detachTimeout says: a client that
+        went away for good does not hold a slot and a model for ever."""
+        if readers > 0 or run.retain.detach <= 0:
+            run.unattended_since = None
+            return
+        now = time.monotonic()
+        if run.unattended_since is None:
+            run.unattended_since = now
+        elif (
+            (now - run.unattended_since) * 1000 >= run.retain.detach
+            and run.cancel_reason is None
+            and not run.terminal_ev
+        ):
+            run.cancel_reason = "abandoned"
+            log.info("run %s: no reader for %d ms: cancelled (abandoned)", run.keys.key, run.retain.detach)
+            self.manager.dispatch({"op": "cancel", "run": run.keys.key})
+
+    def _lose(self, run: HostRun, seq: int) -> None:
+        log.warning(
+            "run %s: seq %d of its log holds a frame this host did not write (a gateway took this host for dead?); "
+            "the run is abandoned",
+            run.keys.key,
+            seq,
+        )
+        run.lost = True
+        run.pending.clear()
+        self._dirty.pop(run.keys.key, None)
+        if not run.terminal_ev:
+            self.manager.dispatch({"op": "cancel", "run": run.keys.key})
+        self._maybe_finish(run)
+
+    # Control ----------------------------------------------------------------
+
+    async def _control(self) -> None:
+        backoff = Backoff(f"host {self.host_id} control")
+        while True:
+            by_stream = {run.keys.ctl: run for run in self.runs.values() if not run.frames.ended and not run.lost}
+            self._runs_changed.clear()
+            if not by_stream:
+                await self._runs_changed.wait()
+                continue
+            try:
+                reply: Any = await self.redis.xread(
+                    {name: run.ctl_last for name, run in by_stream.items()}, count=100, block=CTL_BLOCK_MS
+                )
+                backoff.succeeded()
+            except REDIS_ERRORS as e:
+                await backoff.failed(e)
+                continue
+            for stream, entries in reply or []:
+                run = by_stream.get(_text(stream) or "")
+                if run is None:
+                    continue
+                for entry_id, fields in entries:
+                    run.ctl_last = _text(entry_id) or run.ctl_last
+                    try:
+                        self._ctl(run, fields or {})
+                    except Exception:
+                        log.exception("run %s: ctl entry %s failed", run.keys.key, run.ctl_last)
+
+    def _ctl(self, run: HostRun, fields: Mapping[bytes, bytes]) -> None:
+        op = _text(fields.get(b"op"))
+        key = run.keys.key
+        if run.frames.ended or run.lost or run.terminal_ev:
+            return
+        if op == "ack":
+            self._mark(run)
+        elif op == "cancel":
+            if run.cancel_reason is None:
+                run.cancel_reason = _text(fields.get(b"reason")) or DEFAULT_CANCEL_REASON
+            log.info("run %s: cancel (%s)", key, run.cancel_reason)
+            self._dispatch({"op": "cancel", "run": key})
+        elif op == "stop":
+            run.stop_requested = True
+            log.info("run %s: stop", key)
+            self._dispatch({"op": "stop", "run": key})
+        elif op == "input":
+            request_id = _text(fields.get(b"requestId"))
+            content = _text(fields.get(b"content"))
+            if request_id is None or content is None:
+                log.warning("run %s: input without requestId or content: ignored", key)
+                return
+            self._dispatch({"op": "input", "run": key, "request_id": request_id, "content": content})
+        else:
+            log.debug("run %s: unknown ctl op %r: ignored", key, op)
+
+    def _dispatch(self, op: Op) -> None:
+        self.manager.dispatch(op)
+
+
+async def _forever(name: str, loop: Callable[[], Awaitable[None]]) -> None:
+    """Runs one of the host's loops, again after a bug (its own errors are
+    handled inside): a host must not go on half alive."""
+    while True:
+        try:
+            await loop()
+        except Exception:
+            log.exception("the %s loop failed; restarting it", name)
+            await asyncio.sleep(1.0)
+
+
+def _parse_spec(raw: Any) -> tuple[dict[str, Any] | None, str]:
+    text = _text(raw)
+    if text is None:
+        return None, "the request has no spec"
+    try:
+        spec = json.loads(text)
+    except ValueError as e:
+        return None, f"spec is not JSON: {e}"
+    if not isinstance(spec, dict):
+        return None, f"spec is a JSON {type(spec).__name__}, not an object"
+    return spec, ""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, where = rest.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user + ':***@' if user else '***@'}{where}"
+
+
+def default_host_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+# CLI ------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m autogen_stream_bridge.redis_host",
+        description="Run AutoGen AgentChat runs requested by fastify-autogen-stream gateways through Redis Streams "
+        "(docs/redis.md).",
+    )
+    parser.add_argument("--redis", required=True, metavar="URL", help="Redis URL, e.g. redis://localhost:6379/0")
+    parser.add_argument("--factory", required=True, help="module:callable returning an agent or team per run")
+    parser.add_argument("--concurrency", type=_at_least(1), required=True, metavar="N", help="runs at a time")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="key prefix (default %(default)s)")
+    parser.add_argument("--host-id", default="", metavar="ID", help="this host's id (default: hostname-pid-random)")
+    parser.add_argument(
+        "--claim-after-ms",
+        type=_at_least(1),
+        default=5000,
+        metavar="MS",
+        help="claim a request another host read but never started once idle this long (default %(default)s)",
+    )
+    parser.add_argument(
+        "--heartbeat-ms", type=_at_least(1), default=1000, metavar="MS", help="renew host:<id> (default %(default)s)"
+    )
+    parser.add_argument(
+        "--heartbeat-ttl-ms",
+        type=_at_least(1),
+        default=3000,
+        metavar="MS",
+        help="host:<id> expires this long after its last renewal (default %(default)s)",
+    )
+    parser.add_argument(
+        "--reader-ttl-ms",
+        type=_at_least(1),
+        default=10_000,
+        metavar="MS",
+        help="a reader not vouched for this long no longer holds a run back (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-frame-bytes",
+        type=_at_least(MIN_LINE_BYTES),
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="N",
+        help="largest frame; a larger item ends its run with AGS_ITEM_TOO_LARGE (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=_at_least(1),
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        metavar="N",
+        help="largest total width*height of a task's images (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-image-bytes",
+        type=_at_least(1),
+        default=DEFAULT_MAX_IMAGE_BYTES,
+        metavar="N",
+        help="largest total decoded size of a task's images (default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        default=os.environ.get(LOG_LEVEL_ENV, "INFO").upper(),
+        help=f"level of the host's own stderr logs (env {LOG_LEVEL_ENV}; default INFO)",
+    )
+    args = parser.parse_args(argv)
+    if args.heartbeat_ttl_ms <= args.heartbeat_ms:
+        parser.error("--heartbeat-ttl-ms must be longer than --heartbeat-ms")
+    return args
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client whose own retries are short: the host's loops retry with
+    their own backoff, and a shutdown must not wait on a dead server."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=False,
+        # The replies are parsed as RESP2 shapes (lists, not RESP3 maps).
+        protocol=2,
+        socket_timeout=10.0,
+        socket_connect_timeout=5.0,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+    )
+
+
+async def serve(options: HostOptions) -> int:
+    from .factory import load_factory
+
+    try:
+        factory = load_factory(options.factory)
+    except Exception as e:
+        log.error("fatal: %s", e if type(e).__name__ == "FactoryImportError" else f"{type(e).__name__}: {e}")
+        return 1
+    redis = connect(options.redis_url)
+    host = Host(options, factory, redis)
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            log.error("host %s: second %s; exiting now", host.host_id, signal.Signals(signum).name)
+            logging.shutdown()
+            os._exit(1)
+        host.request_stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await host.run()
+    finally:
+        close = getattr(redis, "aclose", None) or redis.close  # aclose: redis-py 5.0.1+
+        await close()
+    return 0
+
+
+def _run_loop(options: HostOptions) -> int:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        code = loop.run_until_complete(serve(options))
+        leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            loop.run_until_complete(asyncio.wait(leftovers, timeout=TEARDOWN_SECONDS))
+        return code
+    finally:
+        loop.close()
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    args = parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s",
+    )
+    logging.getLogger("autogen_stream_bridge").setLevel(args.log_level)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_hide_cancellation_tracebacks)
+    # Nothing of the host's goes to stdout; a stray print() of a factory or a
+    # tool lands in the logs, and a stray input() reads EOF instead of waiting.
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    options = HostOptions(
+        redis_url=args.redis,
+        factory=args.factory,
+        concurrency=args.concurrency,
+        prefix=args.prefix,
+        host_id=args.host_id,
+        claim_after_ms=args.claim_after_ms,
+        heartbeat_ms=args.heartbeat_ms,
+        heartbeat_ttl_ms=args.heartbeat_ttl_ms,
+        reader_ttl_ms=args.reader_ttl_ms,
+        limits=Limits(
+            max_line_bytes=args.max_frame_bytes,
+            max_image_pixels=args.max_image_pixels,
+            max_image_bytes=args.max_image_bytes,
+        ),
+    )
+    code = _run_loop(options)
+    logging.shutdown()
+    sys.stderr.flush()
+    # As the worker: a sync tool still blocked in a thread must not hold the exit.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

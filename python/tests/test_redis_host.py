@@ -1,0 +1,698 @@
+"""The Redis worker host (docs/redis.md), against a real redis-server.
+
+The tests play the gateway's part with redis-py itself: they write a run's
+meta, its `started` frame and its request exactly as the contract says, read
+the log, and write ctl messages, reader positions and acks. Hosts run as
+subprocesses (python -m autogen_stream_bridge.redis_host). Waits are on
+conditions, never on fixed sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import asyncio as aioredis
+
+from bridge_examples import STREAMING_TEXT
+from conftest import TESTS_DIR, RedisServer
+
+# A hang guard, not a speed requirement.
+TIMEOUT = 15.0
+TERMINAL = {"result", "cancelled", "error"}
+
+
+def _seq(entry_id: bytes | str) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    number, _, suffix = text.partition("-")
+    assert suffix == "1", text
+    return int(number)
+
+
+class Gateway:
+    """What a gateway writes and reads, per docs/redis.md."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self.r = redis
+        self.prefix = prefix
+
+    def key(self, k: str, what: str) -> str:
+        return f"{self.prefix}run:{k}:{what}"
+
+    async def start(
+        self,
+        run_id: str = "r1",
+        task: Any = "hello",
+        *,
+        options: dict[str, Any] | None = None,
+        lag: int = 256,
+        events: int = 1024,
+        bytes_: int = 1024 * 1024,
+        after_end: int = 60_000,
+        state: str = "queued",
+        spec: str | None = None,
+    ) -> str:
+        k = str(uuid.uuid4())
+        identity = {"id": "alice"}
+        body = {
+            "run": k,
+            "run_id": run_id,
+            "task": task,
+            "options": options or {},
+            "identity": identity,
+            "retain": {"events": events, "bytes": bytes_, "afterEnd": after_end, "lag": lag},
+        }
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(
+            self.key(k, "meta"),
+            mapping={"owner": "alice", "runId": run_id, "state": state, "created": int(time.time() * 1000)},
+        )
+        pipe.set(f"{self.prefix}owner:alice:{run_id}", k)
+        pipe.xadd(self.key(k, "log"), {"f": json.dumps({"type": "started", "runId": run_id, "seq": 0})}, id="0-1")
+        pipe.xadd(f"{self.prefix}requests", {"key": k, "spec": spec if spec is not None else json.dumps(body)})
+        await pipe.execute()
+        return k
+
+    async def entries(self, k: str) -> list[tuple[int, dict[str, Any]]]:
+        raw: Any = await self.r.xrange(self.key(k, "log"))
+        out = []
+        for entry_id, fields in raw:
+            assert list(fields) == [b"f"], fields
+            out.append((_seq(entry_id), json.loads(fields[b"f"])))
+        return out
+
+    async def frames(self, k: str) -> list[dict[str, Any]]:
+        """The frames the host wrote (seq 1 on), checked to be numbered 1.. without gaps."""
+        entries = await self.entries(k)
+        assert entries[0] == (0, entries[0][1]) and entries[0][1]["type"] == "started"
+        frames = [f for _, f in entries[1:]]
+        assert [s for s, _ in entries] == list(range(len(entries)))
+        assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
+        return frames
+
+    async def last_seq(self, k: str) -> int:
+        raw: Any = await self.r.xrevrange(self.key(k, "log"), count=1)
+        return _seq(raw[0][0]) if raw else -1
+
+    async def until(self, k: str, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Frames up to the first one matching predicate."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            frames = [f for _, f in await self.entries(k)][1:]
+            for i, frame in enumerate(frames):
+                if predicate(frame):
+                    return frames[: i + 1]
+            assert time.monotonic() < deadline, f"no such frame in {frames[-5:]}"
+            await asyncio.sleep(0.05)
+
+    async def terminal(self, k: str) -> list[dict[str, Any]]:
+        await self.until(k, lambda f: f["type"] in TERMINAL)
+        frames = await self.frames(k)
+        assert frames[-1]["type"] in TERMINAL
+        assert all(f["type"] not in TERMINAL for f in frames[:-1])
+        return frames
+
+    async def meta(self, k: str) -> dict[str, str]:
+        raw: Any = await self.r.hgetall(self.key(k, "meta"))
+        return {a.decode(): b.decode() for a, b in raw.items()}
+
+    async def ctl(self, k: str, **fields: str) -> None:
+        entry: dict[Any, Any] = dict(fields)
+        await self.r.xadd(self.key(k, "ctl"), entry, maxlen=1000, approximate=True)
+
+    async def answer(self, k: str, request_id: str, content: str) -> bool:
+        """The first answer wins: SREM, then the input to ctl."""
+        if not await self.r.srem(self.key(k, "inputs"), request_id):
+            return False
+        await self.ctl(k, op="input", requestId=request_id, content=content)
+        return True
+
+    async def commit(self, k: str, reader: str, position: int, *, at: int | None = None) -> None:
+        """A reader's committed position (HSET readers, SET far to the max,
+        ZADD alive) and the ack that wakes the host."""
+        far: Any = await self.r.get(self.key(k, "far"))
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.key(k, "readers"), reader, position)
+        pipe.set(self.key(k, "far"), max(position, int(far or 0)))
+        pipe.zadd(self.key(k, "alive"), {reader: at if at is not None else int(time.time() * 1000)})
+        await pipe.execute()
+        await self.ctl(k, op="ack")
+
+
+class HostProc:
+    def __init__(self, proc: asyncio.subprocess.Process, host_id: str, log_path: Path) -> None:
+        self.proc = proc
+        self.host_id = host_id
+        self.log_path = log_path
+
+    @property
+    def stderr(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def wait_exit(self, timeout: float = TIMEOUT) -> int:
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    async def stdout(self) -> bytes:
+        assert self.proc.stdout is not None
+        return await self.proc.stdout.read()
+
+    async def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = await self.wait_exit()
+        assert await self.stdout() == b"", "the host wrote to stdout"
+        return code
+
+
+SpawnHost = Callable[..., Awaitable[HostProc]]
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def gw(redis: aioredis.Redis) -> Gateway:
+    return Gateway(redis, "t:")
+
+
+@pytest.fixture
+async def spawn_host(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[SpawnHost]:
+    hosts: list[HostProc] = []
+
+    async def _spawn(factory: str, *args: str, concurrency: int = 4, host_id: str | None = None) -> HostProc:
+        factory = factory if ":" in factory else f"bridge_examples:{factory}"
+        host_id = host_id or f"h{len(hosts) + 1}"
+        log_path = tmp_path / f"{host_id}.log"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "autogen_stream_bridge.redis_host",
+            "--redis",
+            redis_server.url,
+            "--factory",
+            factory,
+            "--concurrency",
+            str(concurrency),
+            "--prefix",
+            "t:",
+            "--host-id",
+            host_id,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log_path.open("wb"),
+            env={**os.environ, "PYTHONPATH": str(TESTS_DIR)},
+        )
+        host = HostProc(proc, host_id, log_path)
+        hosts.append(host)
+        return host
+
+    yield _spawn
+    for host in hosts:
+        if host.proc.returncode is None:
+            host.proc.kill()
+            await host.proc.wait()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def settled(read: Callable[[], Awaitable[Any]], moved_from: Any = None, gap: float = 0.5) -> Any:
+    """The value read once two reads `gap` seconds apart agree; with
+    moved_from, only after it first differs from that (the host has reacted)."""
+    deadline = time.monotonic() + TIMEOUT
+    last = await read()
+    while moved_from is not None and last == moved_from:
+        assert time.monotonic() < deadline, f"still {last!r}"
+        await asyncio.sleep(0.05)
+        last = await read()
+    while True:
+        await asyncio.sleep(gap)
+        now = await read()
+        if now == last:
+            return now
+        assert time.monotonic() < deadline, f"never settled: {last!r} -> {now!r}"
+        last = now
+
+
+def tokens_by_message(frames: list[dict[str, Any]]) -> dict[str | None, str]:
+    texts: dict[str | None, str] = {}
+    for frame in frames:
+        if frame["type"] == "token":
+            texts[frame["full_message_id"]] = texts.get(frame["full_message_id"], "") + frame["text"]
+    return texts
+
+
+async def expiring(gw: Gateway, k: str, *whats: str) -> None:
+    for what in whats:
+        ttl = await gw.r.pttl(gw.key(k, what))
+        assert 0 < ttl <= 60_000, (what, ttl)
+
+
+# Frames ---------------------------------------------------------------------
+
+
+async def test_a_streaming_agent_writes_exact_frames(gw: Gateway, spawn_host: SpawnHost) -> None:
+    host = await spawn_host("streaming_agent")
+    k = await gw.start("client-run-1", task="Say hi")
+    frames = await gw.terminal(k)
+    for frame in frames:
+        assert list(frame)[:3] == ["type", "runId", "seq"] and frame["runId"] == "client-run-1"
+    assert frames[0]["type"] == "event" and frames[0]["event"]["type"] == "TextMessage"
+    assert frames[0]["event"]["content"] == "Say hi"
+    tokens = frames[1:-2]
+    assert tokens and all(f["type"] == "token" for f in tokens)
+    assert set(tokens[0]) == {"type", "runId", "seq", "source", "full_message_id", "text", "chunks"}
+    assert {(f["source"], f["chunks"]) for f in tokens} == {("assistant", 1)}
+    final = frames[-2]["event"]
+    assert final["type"] == "TextMessage" and final["content"] == STREAMING_TEXT
+    assert tokens_by_message(tokens) == {final["id"]: STREAMING_TEXT}
+    result = frames[-1]
+    assert list(result) == ["type", "runId", "seq", "result"]
+    assert result["result"]["type"] == "TaskResult" and result["result"]["messages"][-1] == final
+    meta = await gw.meta(k)
+    assert meta["state"] == "ended" and meta["outcome"] == "result" and meta["host"] == host.host_id
+    await expiring(gw, k, "log", "meta")
+    # The request was taken once, and acknowledged.
+    pending: Any = await gw.r.xpending("t:requests", "hosts")
+    assert pending["pending"] == 0
+    # Nothing more is written after the terminal frame.
+    await asyncio.sleep(0.3)
+    assert await gw.last_seq(k) == frames[-1]["seq"]
+    assert await host.terminate() == 0
+
+
+async def test_a_tool_team_and_failures(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("tool_team")
+    k = await gw.start(task="Weather in Paris?", options={"words": 30})
+    frames = await gw.terminal(k)
+    assert frames[-1]["type"] == "result"
+    events = [f["event"]["type"] for f in frames if f["type"] == "event"]
+    assert "ToolCallRequestEvent" in events and "ToolCallExecutionEvent" in events
+    messages = {m["id"]: m["content"] for m in frames[-1]["result"]["messages"] if m["type"] == "TextMessage"}
+    texts = tokens_by_message(frames)
+    assert len(texts) == 2 and all(messages[i] == text for i, text in texts.items())
+    assert sorted(texts.values()) == sorted(
+        [" ".join(f"r{i}" for i in range(30)), " ".join(f"s{i}" for i in range(30))]
+    )
+    # A bad task is the run's AGS_BAD_REQUEST, never a dead host.
+    bad = await gw.start("bad", task={"not": "a task"})
+    frames = await gw.terminal(bad)
+    assert [f["type"] for f in frames] == ["error"] and frames[0]["code"] == "AGS_BAD_REQUEST"
+    assert (await gw.meta(bad))["outcome"] == "error"
+
+
+async def test_a_failing_factory_is_an_error_frame_without_detail(gw: Gateway, spawn_host: SpawnHost) -> None:
+    host = await spawn_host("failing_factory")
+    k = await gw.start()
+    frames = await gw.terminal(k)
+    assert frames == [
+        {"type": "error", "runId": "r1", "seq": 1, "code": "AGS_FACTORY_ERROR", "message": "The agent factory failed"}
+    ]
+    meta = await gw.meta(k)
+    assert meta["state"] == "ended" and meta["outcome"] == "error"
+    await expiring(gw, k, "log", "meta")
+    # The detail goes to the host's log only.
+    await host.terminate()
+    assert "factory failed on purpose" in host.stderr
+
+
+async def test_requests_not_queued_or_unreadable(gw: Gateway, spawn_host: SpawnHost) -> None:
+    gone = await gw.start("gone", state="ended")
+    unreadable = await gw.start("unreadable", spec="{not json")
+    ok = await gw.start("ok")
+    await spawn_host("streaming_agent")
+    assert (await gw.terminal(ok))[-1]["type"] == "result"
+    # Taken in order: the two before it were handled first.
+    assert [f["type"] for f in await gw.frames(gone)] == []
+    assert (await gw.meta(gone))["state"] == "ended"
+    frames = await gw.terminal(unreadable)
+    assert frames == [
+        {
+            "type": "error",
+            "runId": "unreadable",
+            "seq": 1,
+            "code": "AGS_BAD_REQUEST",
+            "message": "The run request could not be read",
+        }
+    ]
+    pending: Any = await gw.r.xpending("t:requests", "hosts")
+    assert pending["pending"] == 0
+
+
+# Control --------------------------------------------------------------------
+
+
+async def test_cancel_ends_with_cancelled_and_expiring_keys(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("slow_agent")
+    k = await gw.start(task="go")
+    default = await gw.start("r2", task="go")
+    await gw.until(k, lambda f: f["type"] == "event")
+    await gw.until(default, lambda f: f["type"] == "event")
+    await gw.ctl(k, op="cancel", reason="disconnect")
+    await gw.ctl(default, op="cancel")
+    frames = await gw.terminal(k)
+    assert [f["type"] for f in frames] == ["event", "cancelled"]
+    assert frames[-1] == {"type": "cancelled", "runId": "r1", "seq": 2, "reason": "disconnect"}
+    assert (await gw.terminal(default))[-1]["reason"] == "client"
+    meta = await gw.meta(k)
+    assert meta["state"] == "ended" and meta["outcome"] == "cancelled"
+    await expiring(gw, k, "log", "meta", "ctl")
+
+
+async def test_stop_ends_a_team_with_its_result(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("bridge_test_factories:slow_team")
+    k = await gw.start(task="go", options={"delay": 0.3})
+    await gw.until(k, lambda f: f["type"] == "event" and f["event"]["source"] == "writer")
+    await gw.ctl(k, op="stop")
+    frames = await gw.terminal(k)
+    result = frames[-1]["result"]
+    assert frames[-1]["type"] == "result" and result["stop_reason"] == "External termination requested"
+    assert [m["source"] for m in result["messages"]] == ["user", "writer", "critic"]
+    assert (await gw.meta(k))["outcome"] == "result"
+
+
+async def test_stop_on_a_single_agent_is_stopped(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("slow_agent")
+    k = await gw.start()
+    await gw.until(k, lambda f: f["type"] == "event")
+    await gw.ctl(k, op="stop")
+    frames = await gw.terminal(k)
+    assert frames[-1]["type"] == "error" and frames[-1]["code"] == "AGS_STOPPED"
+
+
+async def test_input_reaches_the_user_proxy(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("user_proxy_team")
+    k = await gw.start(task="Plan my week")
+    before = await gw.until(k, lambda f: f["type"] == "input_request")
+    request = before[-1]
+    assert before[-2]["type"] == "event" and before[-2]["event"]["type"] == "UserInputRequestedEvent"
+    assert request == {
+        "type": "input_request",
+        "runId": "r1",
+        "seq": request["seq"],
+        "requestId": before[-2]["event"]["request_id"],
+        "prompt": "Enter your response: ",
+    }
+    assert await gw.r.sismember(gw.key(k, "inputs"), request["requestId"])
+    assert await gw.answer(k, request["requestId"], "APPROVE")
+    assert not await gw.answer(k, request["requestId"], "too late")
+    frames = await gw.terminal(k)
+    after = frames[len(before) :]
+    assert [f["type"] for f in after] == ["event", "result"]
+    assert after[0]["event"]["source"] == "user" and after[0]["event"]["content"] == "APPROVE"
+    assert "APPROVE" in after[1]["result"]["stop_reason"]
+
+
+# Credit ---------------------------------------------------------------------
+
+
+async def test_backpressure_holds_at_lag_and_acks_release_it(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("long_stream")
+    words = 2000
+    k = await gw.start(task="go", options={"words": words}, lag=32, events=64)
+
+    async def last() -> int:
+        return await gw.last_seq(k)
+
+    # Nobody has read anything: the host writes exactly lag frames and waits.
+    assert await settled(last, moved_from=0) == 32
+    # A reader-less run counts from `far`.
+    await gw.r.set(gw.key(k, "far"), 40)
+    await gw.ctl(k, op="ack")
+    assert await settled(last, moved_from=32) == 72
+    # A live reader behind `far` holds the run; a reader whose gateway stopped
+    # vouching for it (older than the reader ttl) does not.
+    stale = int(time.time() * 1000) - 60_000
+    await gw.commit(k, "dead", 0, at=stale)
+    await gw.commit(k, "slow", 50)
+    assert await settled(last, moved_from=72) == 82
+    # Acks let it run to the end; the read tail is trimmed to `events` entries.
+    position = 50
+    while True:
+        head = await last()
+        frames = [f for _, f in await gw.entries(k) if f["seq"] > position]
+        if frames and frames[-1]["type"] in TERMINAL:
+            break
+        if head > position:
+            position = head
+            await gw.commit(k, "slow", position)
+        else:
+            await asyncio.sleep(0.01)
+    entries = await gw.entries(k)
+    last_frame = entries[-1][1]
+    assert last_frame["type"] == "result" and last_frame["seq"] == words + 3  # task, chunks, message, result
+    seqs = [s for s, _ in entries]
+    assert seqs == list(range(seqs[0], seqs[-1] + 1))
+    # Trimmed while running: seq 0 is long gone, at most events + lag kept.
+    assert seqs[0] > 0 and len(seqs) <= 64 + 32 + 1
+    tokens = "".join(f["text"] for _, f in entries if f["type"] == "token")
+    assert (" ".join(f"w{i}" for i in range(words))).endswith(tokens)
+    # Every key of the run expires now that it has ended.
+    await expiring(gw, k, "log", "meta", "ctl", "readers", "alive", "far")
+
+
+async def test_the_read_tail_is_trimmed_to_retain_bytes(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("long_stream")
+    k = await gw.start(task="go", options={"words": 300}, lag=16, events=10_000, bytes_=1000)
+    position = 0
+    while True:
+        entries = await gw.entries(k)
+        if entries[-1][1]["type"] in TERMINAL:
+            break
+        if entries[-1][0] > position:
+            position = entries[-1][0]
+            await gw.commit(k, "reader", position)
+        else:
+            await asyncio.sleep(0.01)
+        # What the slowest reader has read is kept up to 1000 bytes; what it
+        # has not is never trimmed.
+        assert entries[0][0] <= position
+    read = [data for seq, data in (await gw.entries(k)) if seq <= position]
+    assert len(json.dumps(read)) < 1000 + 200 and len(read) < 20
+
+
+async def test_concurrency_queues_the_extra_request(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("slow_agent", concurrency=2)
+    first = await gw.start("a")
+    second = await gw.start("b")
+    third = await gw.start("c")
+    for k in (first, second):
+        await gw.until(k, lambda f: f["type"] == "event")
+
+    async def third_state() -> tuple[str, int]:
+        return (await gw.meta(third))["state"], await gw.last_seq(third)
+
+    assert await settled(third_state) == ("queued", 0)
+    await gw.ctl(second, op="cancel")
+    await gw.terminal(second)
+    await gw.until(third, lambda f: f["type"] == "event")
+    assert (await gw.meta(third))["state"] == "running"
+
+
+# Hosts that die, and hosts that stop ----------------------------------------
+
+
+async def test_a_request_read_by_a_dead_host_is_claimed(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await gw.r.xgroup_create("t:requests", "hosts", id="0", mkstream=True)
+    k = await gw.start()
+    # A host that read the request and died before starting it.
+    read_at = time.monotonic()
+    taken: Any = await gw.r.xreadgroup("hosts", "dead", {"t:requests": ">"}, count=1)
+    assert taken and len(taken[0][1]) == 1
+    host = await spawn_host("streaming_agent", "--claim-after-ms", "800")
+    await gw.until(k, lambda f: f["type"] == "event")
+    assert time.monotonic() - read_at >= 0.8
+    frames = await gw.terminal(k)
+    assert frames[-1]["type"] == "result"
+    assert (await gw.meta(k))["host"] == host.host_id
+    pending: Any = await gw.r.xpending("t:requests", "hosts")
+    assert pending["pending"] == 0
+
+
+async def test_heartbeat_and_sigterm(gw: Gateway, spawn_host: SpawnHost) -> None:
+    host = await spawn_host("slow_agent", "--heartbeat-ms", "200", "--heartbeat-ttl-ms", "600")
+    host_key = f"t:host:{host.host_id}"
+
+    async def beating() -> bool:
+        return bool(await gw.r.exists(host_key))
+
+    await eventually(beating, "the host key")
+    k = await gw.start()
+    await gw.until(k, lambda f: f["type"] == "event")
+    ttl = await gw.r.pttl(host_key)
+    assert 0 < ttl <= 600
+    # Renewed: still there well after its ttl.
+    await asyncio.sleep(0.8)
+    assert await beating()
+    assert await host.terminate() == 0
+    frames = await gw.frames(k)
+    assert frames[-1] == {"type": "cancelled", "runId": "r1", "seq": 2, "reason": "shutdown"}
+    assert (await gw.meta(k))["outcome"] == "cancelled"
+    assert not await beating()
+    assert "Traceback" not in host.stderr, host.stderr
+
+
+async def test_a_killed_host_stops_beating(gw: Gateway, spawn_host: SpawnHost) -> None:
+    host = await spawn_host("slow_agent", "--heartbeat-ms", "100", "--heartbeat-ttl-ms", "300")
+    host_key = f"t:host:{host.host_id}"
+
+    async def beating() -> bool:
+        return bool(await gw.r.exists(host_key))
+
+    await eventually(beating, "the host key")
+    host.proc.kill()
+    await host.wait_exit()
+    await eventually(lambda: _not(beating()), "the host key to expire", timeout=2)
+
+
+async def _not(value: Awaitable[bool]) -> bool:
+    return not await value
+
+
+async def test_runs_survive_dropped_connections(gw: Gateway, spawn_host: SpawnHost) -> None:
+    host = await spawn_host("long_stream")
+    k = await gw.start(task="go", options={"words": 300}, lag=16)
+    position = 0
+    kills = 0
+    while True:
+        frames = [f for _, f in await gw.entries(k) if f["seq"] > position]
+        if frames and frames[-1]["type"] in TERMINAL:
+            break
+        if frames:
+            position = frames[-1]["seq"]
+            if position > 40 * (kills + 1) and kills < 4:
+                # Every connection but this one: the host's blocking reads too.
+                await gw.r.client_kill_filter(_type="normal", skipme=True)
+                kills += 1
+            await gw.commit(k, "reader", position)
+        else:
+            await asyncio.sleep(0.01)
+    assert kills == 4
+    frames = await gw.frames(k)
+    assert frames[-1]["type"] == "result" and frames[-1]["seq"] == 303
+    assert "".join(f["text"] for f in frames if f["type"] == "token") == " ".join(f"w{i}" for i in range(300))
+    assert await host.terminate() == 0
+
+
+async def test_a_run_whose_log_a_gateway_ended_is_abandoned(gw: Gateway, spawn_host: SpawnHost) -> None:
+    """A gateway that took the host for dead wrote the terminal frame at the
+    next seq: the host writes nothing after it, and frees the slot."""
+    await spawn_host("long_stream", concurrency=1)
+    k = await gw.start(task="go", lag=8)
+
+    async def last() -> int:
+        return await gw.last_seq(k)
+
+    assert await settled(last, moved_from=0) == 8
+    died = {"type": "error", "runId": "r1", "seq": 9, "code": "AGS_WORKER_DIED", "message": "gone"}
+    await gw.r.xadd(gw.key(k, "log"), {"f": json.dumps(died)}, id="9-1")
+    await gw.r.hset(gw.key(k, "meta"), mapping={"state": "ended", "outcome": "error"})
+    await gw.commit(k, "reader", 8)
+    # The slot is free again: the next request runs.
+    other = await gw.start("r2", task="go", options={"words": 3})
+    assert (await gw.terminal(other))[-1]["type"] == "result"
+    assert (await gw.frames(k))[-1] == died
+
+
+async def test_a_flushed_redis_is_served_again(gw: Gateway, spawn_host: SpawnHost) -> None:
+    """Redis restarted empty: the consumer group is made again."""
+    await spawn_host("streaming_agent")
+    assert (await gw.terminal(await gw.start()))[-1]["type"] == "result"
+    await gw.r.flushall()
+    assert (await gw.terminal(await gw.start("again")))[-1]["type"] == "result"
+
+
+async def test_runs_go_on_when_redis_returns(gw: Gateway, spawn_host: SpawnHost, redis_server: RedisServer) -> None:
+    host = await spawn_host("long_stream", "--heartbeat-ms", "200", "--heartbeat-ttl-ms", "5000")
+    k = await gw.start(task="go", options={"words": 100}, lag=32)
+
+    async def last() -> int:
+        return await gw.last_seq(k)
+
+    assert await settled(last, moved_from=0) == 32
+    # Held by its lag: nothing in flight, so a snapshot has all of the run.
+    await gw.r.save()
+    redis_server.stop()
+    await asyncio.sleep(1.5)  # the outage: every loop of the host meets errors
+    assert host.proc.returncode is None
+    redis_server.start()
+    await gw.r.connection_pool.disconnect()  # the test's own connections died with the server
+    await gw.commit(k, "reader", 32)
+    while (frames := await gw.frames(k))[-1]["type"] not in TERMINAL:
+        await gw.commit(k, "reader", frames[-1]["seq"])
+        await gw.until(k, lambda f, after=frames[-1]["seq"]: f["seq"] > after)  # type: ignore[misc]
+    assert frames[-1]["type"] == "result" and frames[-1]["seq"] == 103
+    assert "".join(f["text"] for f in frames if f["type"] == "token") == " ".join(f"w{i}" for i in range(100))
+
+    async def beating() -> bool:
+        return bool(await gw.r.exists(f"t:host:{host.host_id}"))
+
+    await eventually(beating, "the heartbeat after the outage")
+    assert await host.terminate() == 0
+    assert "retrying with backoff" in host.stderr
+
+
+async def test_an_item_over_the_frame_limit_ends_the_run(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("bridge_test_factories:big_item", "--max-frame-bytes", "2048")
+    k = await gw.start(options={"size": 5000})
+    frames = await gw.terminal(k)
+    assert [f["type"] for f in frames] == ["event", "error"]
+    assert frames[-1]["code"] == "AGS_ITEM_TOO_LARGE"
+
+
+# Frames, without Redis -------------------------------------------------------
+
+
+def test_frames_map_evs_as_the_node_plugin_does() -> None:
+    from autogen_stream_bridge.protocol import LineTooLong
+    from autogen_stream_bridge.redis_frames import RunFrames
+
+    frames = RunFrames("run-\ud800", 200)
+    chunk = '{"source":"a","content":"hi \\ud800","full_message_id":"m1","type":"ModelClientStreamingChunkEvent"}'
+    token = frames.item(chunk)
+    # A lone surrogate cannot be UTF-8: it stays a \u escape, and the frame valid JSON.
+    assert token.seq == 1 and token.data.isascii()
+    assert json.loads(token.data) == {
+        "type": "token",
+        "runId": "run-\ud800",
+        "seq": 1,
+        "source": "a",
+        "full_message_id": "m1",
+        "text": "hi \ud800",
+        "chunks": 1,
+    }
+    with pytest.raises(LineTooLong):
+        frames.item(json.dumps({"type": "TextMessage", "content": "x" * 500}))
+    request = frames.input_request("q1", "Your answer?")
+    assert (request.seq, request.request_id, request.outcome) == (2, "q1", None)
+    end = frames.end()
+    assert end is not None and end.outcome == "error"
+    assert json.loads(end.data) == {
+        "type": "error",
+        "runId": "run-\ud800",
+        "seq": 3,
+        "code": "AGS_RUNNER_NO_RESULT",
+        "message": "The runner ended without a TaskResult",
+    }
+    with pytest.raises(RuntimeError):
+        frames.cancelled("client")
+
+    after_result = RunFrames("r", 10_000)
+    result = after_result.item('{"type":"TaskResult","messages":[],"stop_reason":null}')
+    assert result.outcome == "result" and after_result.end() is None

@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { Client, seqProblems, startServer } from './fixtures/server.js'
+import { redisAvailability, startHost, startRedis } from './fixtures/redis.js'
+import { redisRuns } from '../lib/redis/index.js'
+import type { ServerFrame, TokenFrame } from '../lib/index.js'
+
+/*
+ * Failures of the shared pieces: a gateway killed with SIGKILL mid-run (its
+ * client resumes on another gateway, nothing lost), and Redis unreachable
+ * for a while (SIGSTOP, then SIGCONT): a start meanwhile gets
+ * AGS_STORE_UNAVAILABLE, nothing crashes, and the run goes on to its end
+ * once Redis answers again.
+ */
+
+const availability = redisAvailability()
+if (availability.fail !== undefined) t.fail(availability.fail)
+if (availability.skip !== undefined) {
+  console.error(`# skipped: ${availability.skip}`)
+  t.plan(0, availability.skip)
+}
+
+const here = dirname(fileURLToPath(import.meta.url))
+type RunFrames = Array<ServerFrame & { runId: string, seq: number }>
+
+function lastSeq (frames: RunFrames): number {
+  return frames.reduce((n, f) => f.type === 'input_request' && f.resent === true ? n : Math.max(n, f.seq), -1)
+}
+
+function words (frames: ServerFrame[]): string {
+  return frames.filter((f): f is TokenFrame => f.type === 'token').map((f) => f.text).join('')
+}
+
+async function gatewayProcess (t: Test, redisUrl: string): Promise<{ url: string, kill: () => Promise<void> }> {
+  const child = spawn(process.execPath, [join(here, 'fixtures', 'gateway.mjs'), redisUrl], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  t.after(async () => { if (child.exitCode === null) child.kill('SIGKILL'); await exited })
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve)
+    child.once('exit', (code) => reject(new Error(`the gateway exited (${String(code)})`)))
+  })
+  const { url } = JSON.parse(line) as { url: string }
+  return { url, kill: async () => { child.kill('SIGKILL'); await exited } }
+}
+
+if (availability.skip === undefined && availability.fail === undefined) {
+  t.test('a gateway killed with SIGKILL mid-run: its client resumes on another gateway, nothing lost', async (t) => {
+    const redis = await startRedis()
+    t.after(() => redis.stop())
+    const host = await startHost(redis.url)
+    t.after(() => host.stop())
+    const doomed = await gatewayProcess(t, redis.url)
+    const { app, url } = await startServer({ runs: redisRuns({ url: redis.url, heartbeat: 200 }) })
+    t.after(() => app.close())
+
+    const first = await Client.connect(doomed.url)
+    first.send({ type: 'start', runId: 'r', task: 'go', options: { example: 'long_stream', words: 4000 } })
+    await first.until(() => first.run('r').filter((f) => f.type === 'token').length >= 300)
+    await doomed.kill()
+    await first.closed
+    const seen = first.run('r')
+    const second = await Client.connect(url)
+    t.after(() => second.close())
+    second.send({ type: 'attach', runId: 'r', after: lastSeq(seen), resumeToken: first.tokens.get('r') })
+    const rest = await second.untilEnded('r')
+    const all = [...seen, ...rest]
+    t.same(seqProblems(all, 'v2'), [], 'every seq once, across the dead gateway and the live one')
+    t.equal(words(all), Array.from({ length: 4000 }, (_, i) => `w${i}`).join(' '), 'the whole answer')
+  })
+
+  t.test('Redis unreachable for a while: starts are refused with AGS_STORE_UNAVAILABLE, the run goes on after', async (t) => {
+    const redis = await startRedis()
+    t.after(() => redis.stop())
+    const host = await startHost(redis.url)
+    t.after(() => host.stop())
+    const { app, url } = await startServer({ runs: redisRuns({ url: redis.url, heartbeat: 200, redisOptions: { connectTimeout: 500, commandTimeout: 500 } }) })
+    t.after(() => app.close())
+    const c = await Client.connect(url)
+    t.after(() => c.close())
+    c.send({ type: 'start', runId: 'r', task: 'go', options: { example: 'long_stream', words: 3000 } })
+    await c.until(() => c.run('r').filter((f) => f.type === 'token').length >= 100)
+    redis.pause()
+    c.send({ type: 'start', runId: 'during', task: 'go', options: { example: 'streaming_agent' } })
+    await c.until((frames) => frames.some((f) => f.type === 'error' && !('seq' in f)))
+    t.match(c.frames.find((f) => f.type === 'error' && !('seq' in f)), { code: 'AGS_STORE_UNAVAILABLE', ref: { type: 'start', runId: 'during' } })
+    redis.resume()
+    const frames = await c.untilEnded('r')
+    t.same(seqProblems(frames, 'v2'), [], 'every seq once')
+    t.equal(words(frames), Array.from({ length: 3000 }, (_, i) => `w${i}`).join(' '), 'the whole answer, once Redis is back')
+    c.send({ type: 'start', runId: 'after', task: 'go', options: { example: 'streaming_agent' } })
+    t.equal((await c.untilEnded('after')).at(-1)?.type, 'result', 'and new runs start again')
+  })
+}
