@@ -31,8 +31,9 @@ const PAGE_FILES = {
  * origin. Its WebSocket is named too (ws: and wss: on the same host): not
  * every browser counts it as 'self'.
  */
-function securityHeaders (host) {
-  const sockets = typeof host === 'string' && /^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(host) ? ` ws://${host} wss://${host}` : ''
+function securityHeaders (host, gateways = []) {
+  const sockets = (typeof host === 'string' && /^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(host) ? ` ws://${host} wss://${host}` : '') +
+    gateways.map((url) => ` ${new URL(url).origin.replace(/^http/, 'ws')}`).join('')
   return {
     'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'${sockets}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
     'x-content-type-options': 'nosniff',
@@ -49,6 +50,8 @@ function securityHeaders (host) {
  * @param {Record<string, string>} [options.env] Extra variables for the workers (e.g. AUTOGEN_DEMO_DELAY_MS), over the ones passed from this environment.
  * @param {string} [options.python] The interpreter (default: the runner's: ./.venv/bin/python, …).
  * @param {object} [options.plugin] More options of the plugin (path and runner are the demo's).
+ * @param {object} [options.runs] Instead of the worker pool: runs held elsewhere (`redisRuns({ url })`, examples/cluster.js).
+ * @param {string[]} [options.gateways] WebSocket URLs of the gateways sharing runs with this one: the page's client tries them in turn when its connection is lost.
  * @param {import('fastify').FastifyServerOptions['logger']} [options.logger] Fastify's logger option. Default: info, or LOG_LEVEL.
  * @returns {Promise<import('fastify').FastifyInstance>}
  */
@@ -59,18 +62,30 @@ export async function createDemoApp (options = {}) {
   await app.register(autogenStream, {
     ...options.plugin,
     path: '/autogen',
-    runner: pythonRunner({
-      factory: options.factory ?? process.env.AUTOGEN_FACTORY ?? DEFAULT_FACTORY,
-      workers: options.workers ?? Number(process.env.WORKERS ?? 2),
-      passEnv: DEMO_PASS_ENV,
-      ...(options.env === undefined ? {} : { env: options.env }),
-      ...(options.python === undefined ? {} : { python: options.python })
-    })
+    // Scale-out (examples/cluster.js): runs on worker hosts behind Redis, instead of a worker pool here.
+    ...(options.runs !== undefined
+      ? { runs: options.runs }
+      : {
+          runner: pythonRunner({
+            factory: options.factory ?? process.env.AUTOGEN_FACTORY ?? DEFAULT_FACTORY,
+            workers: options.workers ?? Number(process.env.WORKERS ?? 2),
+            passEnv: DEMO_PASS_ENV,
+            ...(options.env === undefined ? {} : { env: options.env }),
+            ...(options.python === undefined ? {} : { python: options.python })
+          })
+        })
+  })
+
+  // Which gateways the page's client may use (in turn, when one is lost); by default, this one.
+  const gateways = options.gateways ?? []
+  app.get('/demo-config.json', async (request, reply) => {
+    reply.headers(securityHeaders(request.headers.host, gateways))
+    return { gateways }
   })
 
   for (const [url, [file, type]] of Object.entries(PAGE_FILES)) {
     app.get(url, async (request, reply) => {
-      reply.headers(securityHeaders(request.headers.host)).type(type)
+      reply.headers(securityHeaders(request.headers.host, gateways)).type(type)
       return await readFile(join(pageDir, file))
     })
   }

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { Client, seqProblems, startServer } from './fixtures/server.js'
 import { redisAvailability, startHost, startRedis } from './fixtures/redis.js'
 import { redisRuns } from '../lib/redis/index.js'
+import { collect, nodeClient, untilFrame } from './fixtures/client.js'
 import type { ServerFrame, TokenFrame } from '../lib/index.js'
 
 /*
@@ -35,7 +36,7 @@ function words (frames: ServerFrame[]): string {
 }
 
 async function gatewayProcess (t: Test, redisUrl: string): Promise<{ url: string, kill: () => Promise<void> }> {
-  const child = spawn(process.execPath, [join(here, 'fixtures', 'gateway.mjs'), redisUrl], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [join(here, 'fixtures', 'gateway.mjs'), redisUrl], { stdio: ['pipe', 'pipe', 'inherit'] })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   t.after(async () => { if (child.exitCode === null) child.kill('SIGKILL'); await exited })
   const line = await new Promise<string>((resolve, reject) => {
@@ -69,6 +70,28 @@ if (availability.skip === undefined && availability.fail === undefined) {
     const all = [...seen, ...rest]
     t.same(seqProblems(all, 'v2'), [], 'every seq once, across the dead gateway and the live one')
     t.equal(words(all), Array.from({ length: 4000 }, (_, i) => `w${i}`).join(' '), 'the whole answer')
+  })
+
+  t.test('the client library with two gateways: its gateway killed, it goes on on the other by itself', async (t) => {
+    const redis = await startRedis()
+    t.after(() => redis.stop())
+    const host = await startHost(redis.url)
+    t.after(() => host.stop())
+    const doomed = await gatewayProcess(t, redis.url)
+    const { app, url } = await startServer({ runs: redisRuns({ url: redis.url, heartbeat: 200 }) })
+    t.after(() => app.close())
+    const client = nodeClient([doomed.url, url])
+    t.after(() => client.close())
+    const run = client.start('go', { runId: 'r', options: { example: 'long_stream', words: 4000 } })
+    const { frames, done } = collect(run)
+    await untilFrame(run, () => run.lastSeq >= 300)
+    await doomed.kill()
+    const result = await run.result
+    await done
+    t.ok(result.stop_reason !== undefined)
+    t.same(seqProblems(frames, 'v2'), [], 'every seq once, across the two gateways')
+    t.equal(words(frames), Array.from({ length: 4000 }, (_, i) => `w${i}`).join(' '), 'the whole answer')
+    t.same(client.states.filter((s) => s.state === 'reconnecting').map((s) => [s.code, s.attempt]), [[1006, 1]], 'one reconnect, to the other gateway')
   })
 
   t.test('Redis unreachable for a while: starts are refused with AGS_STORE_UNAVAILABLE, the run goes on after', async (t) => {

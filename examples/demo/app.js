@@ -1,4 +1,4 @@
-/* global document, location, sessionStorage, window */
+/* global document, fetch, location, sessionStorage, window */
 // The demo page: several runs of an AutoGen team, each streamed by the client
 // library (fastify-autogen-stream/client, served by the demo app under
 // /client/). No framework: one DOM node per transcript entry (keyed by
@@ -20,8 +20,15 @@ const els = {
   noSelection: byId('no-selection')
 }
 
+// This server's route first; then, when the demo runs as a cluster
+// (examples/cluster.js), the other gateways, tried in turn when the
+// connection is lost: the runs live in Redis, any gateway serves them.
+const own = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/autogen`
+const { gateways = [] } = await fetch('/demo-config.json').then((r) => r.json()).catch(() => ({}))
 const client = createClient({
-  url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/autogen`,
+  url: [own, ...gateways.filter((url) => url !== own)],
+  // One key for the whole cluster: a reload on any gateway finds the runs.
+  storageKey: 'autogen-stream:demo',
   storage: sessionStorage
 })
 

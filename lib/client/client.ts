@@ -58,8 +58,12 @@ export interface ReconnectOptions {
 }
 
 export interface ClientOptions {
-  /** ws:// or wss:// URL of the plugin's route. */
-  url: string
+  /**
+   * ws:// or wss:// URL of the plugin's route; or several, the routes of
+   * gateways that share their runs (redisRuns): each reconnect attempt
+   * goes to the next one, so a client whose gateway died resumes on another.
+   */
+  url: string | string[]
   /** Subprotocols to offer (default `['autogen-stream.v2']`; the client speaks v2). */
   protocols?: string[]
   /** A bearer token (or a function giving one at each connect), offered as the subprotocol entry `token.<token>`: the way browsers can send one. */
@@ -107,7 +111,8 @@ function checkOptions (options: ClientOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('createClient: options must be an object with a url')
   const unknown = Object.keys(options).filter((k) => !(CLIENT_OPTIONS as readonly string[]).includes(k))
   if (unknown.length > 0) throw new TypeError(`createClient: unknown option ${unknown.map((k) => JSON.stringify(k)).join(', ')}; known: ${CLIENT_OPTIONS.join(', ')}`)
-  if (typeof options.url !== 'string' || !/^wss?:\/\//.test(options.url)) throw new TypeError('createClient: url must be a ws:// or wss:// URL')
+  const urls = Array.isArray(options.url) ? options.url : [options.url]
+  if (urls.length === 0 || !urls.every((u) => typeof u === 'string' && /^wss?:\/\//.test(u))) throw new TypeError('createClient: url must be a ws:// or wss:// URL, or a non-empty list of them')
   const reconnect = options.reconnect
   if (reconnect !== undefined && reconnect !== false) {
     if (typeof reconnect !== 'object' || reconnect === null) throw new TypeError('createClient: reconnect must be false or { retries, minDelay, maxDelay, jitter }')
@@ -125,7 +130,9 @@ export function createClient (options: ClientOptions): Client {
 
 export class Client extends Emitter<ClientEvents> {
   state: ConnectionState = 'idle'
-  readonly #url: string
+  readonly #urls: string[]
+  /** Which of #urls the next socket opens. */
+  #urlIndex = 0
   readonly #options: ClientOptions
   readonly #WebSocket: OpenSocket
   readonly #reconnect: Required<ReconnectOptions> | false
@@ -148,7 +155,7 @@ export class Client extends Emitter<ClientEvents> {
   constructor (options: ClientOptions) {
     super()
     checkOptions(options)
-    this.#url = options.url
+    this.#urls = Array.isArray(options.url) ? [...options.url] : [options.url]
     this.#options = options
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
     if (WS === undefined) {
@@ -158,7 +165,7 @@ export class Client extends Emitter<ClientEvents> {
     this.#reconnect = options.reconnect === false
       ? false
       : { retries: 20, minDelay: 250, maxDelay: 10000, jitter: 0.5, ...options.reconnect }
-    this.#storageKey = options.storageKey ?? `autogen-stream:${options.url}`
+    this.#storageKey = options.storageKey ?? `autogen-stream:${this.#urls.join(' ')}`
     if (options.storage !== undefined && options.storage !== false) {
       for (const saved of loadRuns(options.storage, this.#storageKey)) this.#saved.set(saved.runId, saved)
     }
@@ -276,7 +283,8 @@ export class Client extends Emitter<ClientEvents> {
     if (generation !== this.#generation) return
     this.#fatal = undefined
     this.#lastError = undefined
-    const ws = headers === undefined ? new this.#WebSocket(this.#url, protocols) : new this.#WebSocket(this.#url, protocols, { headers })
+    const url = this.#urls[this.#urlIndex % this.#urls.length] as string
+    const ws = headers === undefined ? new this.#WebSocket(url, protocols) : new this.#WebSocket(url, protocols, { headers })
     this.#ws = ws
     const timeout = setTimeout(() => { if (ws.readyState !== OPEN) ws.close() }, this.#options.connectTimeout ?? 10000)
     ws.onopen = () => {
@@ -368,6 +376,8 @@ export class Client extends Emitter<ClientEvents> {
     if (policy === false || this.#attempt >= policy.retries) {
       return this.#giveUp(new AutogenStreamError('AGS_CONNECTION_LOST', `The connection closed (${code}${reason === '' ? '' : ` ${reason}`})${policy === false ? '' : ` and ${policy.retries} attempts to reconnect failed`}`, { closeCode: code }), code, reason)
     }
+    // The next attempt goes to the next gateway (with one, the same).
+    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length
     const base = Math.min(policy.maxDelay, policy.minDelay * 2 ** this.#attempt)
     const delay = Math.round(base * (1 - policy.jitter * Math.random()))
     this.#attempt++

@@ -106,6 +106,9 @@ class HostOptions:
     heartbeat_ttl_ms: int = 3000
     reader_ttl_ms: int = 10_000
     limits: Limits = field(default_factory=Limits)
+    # Stop (as on SIGTERM) once this process is no longer our parent: a host
+    # started by a supervisor that died does not live on unsupervised.
+    parent_pid: int = 0
 
 
 @dataclass(frozen=True)
@@ -322,6 +325,9 @@ class Host:
                 if not failing:
                     log.warning("host %s: heartbeat failed: %s: %s", self.host_id, type(e).__name__, e)
                     failing = True
+            if self.options.parent_pid and os.getppid() != self.options.parent_pid:
+                log.warning("host %s: its parent (pid %d) is gone: stopping", self.host_id, self.options.parent_pid)
+                self.request_stop()
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self.options.heartbeat_ms / 1000 - elapsed))
 
@@ -781,6 +787,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="key prefix (default %(default)s)")
     parser.add_argument("--host-id", default="", metavar="ID", help="this host's id (default: hostname-pid-random)")
     parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=0,
+        metavar="PID",
+        help="stop when this process is no longer the parent (a supervisor that died); 0: never",
+    )
+    parser.add_argument(
         "--claim-after-ms",
         type=_at_least(1),
         default=5000,
@@ -926,6 +939,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         heartbeat_ms=args.heartbeat_ms,
         heartbeat_ttl_ms=args.heartbeat_ttl_ms,
         reader_ttl_ms=args.reader_ttl_ms,
+        parent_pid=args.parent_pid,
         limits=Limits(
             max_line_bytes=args.max_frame_bytes,
             max_image_pixels=args.max_image_pixels,
