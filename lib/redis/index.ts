@@ -4,5 +4,5 @@
  *
  *   await app.register(autogenStream, { runs: redisRuns({ url: 'redis://redis:6379' }) })
  */
-export { redisRuns, type RedisRunsOptions } from './runs.js'
+export { redisRuns, REDIS_OPTION_NAMES, type RedisRunsOptions } from './runs.js'
 export type { RunsFactory } from '../directory.js'

@@ -3,8 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Redis, type RedisOptions } from 'ioredis'
 import { Attachment } from '../attachment.js'
 import type { AttachOptions, DirectoryContext, RunDirectory, RunFigures, RunsFactory, SharedRun } from '../directory.js'
-import { DuplicateRunIdError, RunError, type AutogenStreamError } from '../errors.js'
-import type { Config } from '../options.js'
+import { DuplicateRunIdError, InvalidOptionError, RunError, type AutogenStreamError } from '../errors.js'
+import { rejectUnknownOptions, type Config } from '../options.js'
 import type { LeaveReason, StartParams } from '../runs.js'
 import type { CancelReason, RunFrame, RunSummary, StartedFrame, TerminalFrame } from '../schemas/frames.js'
 import { LogGapError, type LogEntry } from '../store/types.js'
@@ -40,8 +40,23 @@ export interface RedisRunsOptions {
   keyTtl?: number
 }
 
-/** Runs on worker hosts behind Redis Streams, instead of a `runner` in this process. */
+/** Every option of redisRuns (docs/redis.md's table is checked against it). */
+export const REDIS_OPTION_NAMES = ['url', 'redis', 'redisOptions', 'prefix', 'readWindow', 'heartbeat', 'readerTtl', 'keyTtl'] as const
+
+/** Runs on worker hosts behind Redis Streams, instead of a `runner` in this process. Options are checked here, once. */
 export function redisRuns (options: RedisRunsOptions = {}): RunsFactory {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('redisRuns', 'expected an object of options', String(options))
+  rejectUnknownOptions(options as Record<string, unknown>, REDIS_OPTION_NAMES, 'redisRuns.')
+  if (options.url !== undefined && (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url))) {
+    throw new InvalidOptionError('redisRuns.url', 'expected a redis:// or rediss:// URL', JSON.stringify(options.url))
+  }
+  if (options.prefix !== undefined && (typeof options.prefix !== 'string' || options.prefix === '')) {
+    throw new InvalidOptionError('redisRuns.prefix', 'expected a non-empty string', JSON.stringify(options.prefix))
+  }
+  for (const name of ['readWindow', 'heartbeat', 'readerTtl', 'keyTtl'] as const) {
+    const value = options[name]
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new InvalidOptionError(`redisRuns.${name}`, 'expected a positive integer', JSON.stringify(value))
+  }
   return { kind: 'redis', create: (context) => new RedisRuns(options, context) }
 }
 
