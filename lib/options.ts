@@ -5,11 +5,21 @@ import { InvalidOptionError } from './errors.js'
 import { toRunnerObject, type Runner, type RunnerObject } from './runner.js'
 import type { RunsFactory } from './directory.js'
 
-export interface AutogenStreamOptions {
-  /** Where runs come from, in this process: a function yielding AutoGen events, or `{ run, close? }` (pythonRunner: its worker pool). This or `runs` is required. */
+/**
+ * The plugin's options. Exactly one of `runner` and `runs` is required: a
+ * registration without either, or with both, fails with AGS_INVALID_OPTION.
+ * (Both are optional in the type: a union would make a wrong runner's type
+ * error read "not assignable to undefined".)
+ */
+export interface AutogenStreamOptions extends AutogenStreamSettings {
+  /** Where runs come from, in this process: a function yielding AutoGen events, or `{ run, close? }` (pythonRunner: its worker pool). */
   runner?: Runner
   /** Runs held outside this server: `redisRuns({ url })`, worker hosts behind Redis Streams (docs/redis.md). Instead of `runner`. */
   runs?: RunsFactory
+}
+
+/** Every option but `runner` and `runs`. */
+export interface AutogenStreamSettings {
   /** WebSocket route. Default '/autogen'. */
   path?: string
   /** Events pulled ahead of the socket per run (the run Readable's highWaterMark). Default 64. */

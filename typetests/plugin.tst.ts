@@ -13,6 +13,7 @@ import autogenStream, {
   type Authenticate,
   type AuthorizeRun,
   type AutogenStreamOptions,
+  type AutogenStreamSettings,
   type AutogenStreamView,
   type Counters,
   type RunContext,
@@ -20,6 +21,7 @@ import autogenStream, {
   type RunRequest,
   type TaskResult
 } from 'fastify-autogen-stream'
+import { redisRuns, type RunsFactory } from 'fastify-autogen-stream/redis'
 
 const result: TaskResult = { type: 'TaskResult', messages: [], stop_reason: null }
 
@@ -29,9 +31,9 @@ describe('autogenStream', () => {
     expect(autogenStream).type.toBe<FastifyPluginAsync<AutogenStreamOptions>>()
   })
 
-  test('AutogenStreamOptions has exactly these options', () => {
-    expect<AutogenStreamOptions>().type.toBe<{
-      runner: Runner
+  test('AutogenStreamOptions: a runner, or runs held elsewhere, and these settings', () => {
+    expect<AutogenStreamOptions>().type.toBe<AutogenStreamSettings & { runner?: Runner, runs?: RunsFactory }>()
+    expect<AutogenStreamSettings>().type.toBe<{
       path?: string
       highWaterMark?: number
       maxBufferedBytes?: number
@@ -151,13 +153,12 @@ describe('app.register(autogenStream, options)', () => {
     }))
   })
 
-  test('rejects missing options or a missing runner', () => {
-    // @ts-expect-error Property 'runner' is missing in type 'FastifyPluginOptions' but required in type 'AutogenStreamOptions'
-    app.register(autogenStream)
-    // @ts-expect-error Argument of type '{}' is not assignable to parameter of type 'FastifyRegisterOptions<AutogenStreamOptions>'
-    app.register(autogenStream, {})
-    // @ts-expect-error Argument of type '{ path: string; }' is not assignable
-    app.register(autogenStream, { path: '/agents' })
+  test('takes runs instead of a runner (both, or neither, is refused at registration: test/options-validation)', () => {
+    expect(app.register).type.toBeCallableWith(autogenStream, { runs: redisRuns({ url: 'redis://127.0.0.1:6379' }) })
+  })
+
+  test('a missing runner is a registration error, not a type error (runner or runs)', () => {
+    expect(app.register).type.toBeCallableWith(autogenStream, { path: '/agents' })
   })
 
   test('rejects unknown option names', () => {
@@ -185,9 +186,9 @@ describe('app.register(autogenStream, options)', () => {
   })
 
   test('rejects runners of the wrong shape', () => {
-    // @ts-expect-error Type 'string' is not assignable to type 'Runner'
+    // @ts-expect-error Type 'string' is not assignable to type 'Runner | undefined'
     app.register(autogenStream, { runner: 'app.team:create' })
-    // @ts-expect-error Type '{}' is not assignable to type 'Runner'
+    // @ts-expect-error Type '{}' is not assignable to type 'Runner | undefined'
     app.register(autogenStream, { runner: {} })
     // @ts-expect-error Property 'run' is missing
     app.register(autogenStream, { runner: { close () {} } })
