@@ -116,4 +116,32 @@ if (availability.skip === undefined && availability.fail === undefined) {
     c.send({ type: 'start', runId: 'after', task: 'go', options: { example: 'streaming_agent' } })
     t.equal((await c.untilEnded('after')).at(-1)?.type, 'result', 'and new runs start again')
   })
+
+  t.test('Redis restarted without its data mid-run: the reader ends with AGS_STORE_UNAVAILABLE right after what it had; new runs work', async (t) => {
+    const redis = await startRedis()
+    t.after(() => redis.stop())
+    const host = await startHost(redis.url)
+    t.after(() => host.stop())
+    const { app, url } = await startServer({ runs: redisRuns({ url: redis.url, heartbeat: 200, redisOptions: { connectTimeout: 500 } }) })
+    t.after(() => app.close())
+    const c = await Client.connect(url)
+    t.after(() => c.close())
+    c.send({ type: 'start', runId: 'r', task: 'x', options: { example: 'slow_agent' } })
+    await c.until(() => c.run('r').length >= 2)
+    await redis.restart()
+    const frames = await c.untilEnded('r')
+    t.same(frames.map((f) => f.type), ['started', 'event', 'error'])
+    t.match(frames.at(-1), { type: 'error', seq: 2, code: 'AGS_STORE_UNAVAILABLE' }, 'no hole in the seqs, no wait for ever')
+    // The gateway reconnects by itself; the host recreates its consumer group.
+    let result: string | undefined
+    for (let i = 0; i < 100 && result === undefined; i++) {
+      const id = `after-${i}`
+      c.send({ type: 'start', runId: id, task: 'x', options: { example: 'streaming_agent' } })
+      await c.until((all) => all.some((f) => ('runId' in f && f.runId === id && f.type !== 'started' && ['result', 'error', 'cancelled'].includes(f.type)) || (f.type === 'error' && !('seq' in f) && f.ref?.runId === id)))
+      const end = c.frames.find((f) => ('runId' in f && f.runId === id && ['result', 'error', 'cancelled'].includes(f.type)) || (f.type === 'error' && !('seq' in f) && f.ref?.runId === id))
+      if (end?.type === 'result') result = id
+      else await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    t.ok(result !== undefined, `a new run reaches its result once Redis is back (${String(result)})`)
+  })
 }

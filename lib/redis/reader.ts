@@ -23,6 +23,8 @@ export interface ReaderSource {
   /** The reader got this far (its sender wrote up to `position`). */
   committed: (reader: RedisLogReader) => void
   failed: (reader: RedisLogReader, err: unknown) => void
+  /** Entries after the reader's are missing (Redis lost the run's log): the run is lost. */
+  lost: () => void
 }
 
 export class RedisLogReader implements LogReader {
@@ -71,6 +73,14 @@ export class RedisLogReader implements LogReader {
     return true
   }
 
+  /** Ends this reader with a frame of the gateway's own, right after what it fetched: the run's log is gone. */
+  end (frame: (seq: number) => LogEntry): void {
+    if (this.#closed) return
+    this.#buffer.push(frame(this.#fetched + 1))
+    this.#fetched++
+    this.#notify()
+  }
+
   close (): void {
     this.#closed = true
     this.#buffer = []
@@ -87,8 +97,25 @@ export class RedisLogReader implements LogReader {
       if (this.#closed) return
       for (const entry of entries) {
         if (entry.seq <= this.#fetched) continue
+        // Never trimmed past a live reader: a hole means Redis lost the log.
+        if (entry.seq !== this.#fetched + 1) {
+          this.#source.lost()
+          return
+        }
         this.#buffer.push(entry)
         this.#fetched = entry.seq
+      }
+      if (entries.length === 0 && this.#fetched < this.#source.head) {
+        // Nothing where the head says there is more: the log is gone (an
+        // ended run past retainAfterEnd, or Redis lost it).
+        const terminal = this.#source.terminal
+        if (terminal === undefined) this.#source.lost()
+        else if (this.#fetched < terminal.seq) {
+          this.#buffer.push(terminal)
+          this.#fetched = terminal.seq
+        }
+        this.#notify()
+        return
       }
       if (entries.length > 0) this.#notify()
       this.fetch()

@@ -371,6 +371,8 @@ export class RemoteRun implements SharedRun, ReaderSource {
   #stopped = false
   #commits = new Set<RedisLogReader>()
   #commitScheduled = false
+  /** Redis no longer has the run (restarted without its data). */
+  #lost = false
 
   constructor (dir: RedisRuns, key: string, init: RemoteInit) {
     this.#dir = dir
@@ -385,7 +387,7 @@ export class RemoteRun implements SharedRun, ReaderSource {
     this.terminal = init.terminal
   }
 
-  get ended (): boolean { return this.terminal !== undefined }
+  get ended (): boolean { return this.terminal !== undefined || this.#lost }
   get watchers (): number { return this.#readers.size }
   get waiting (): boolean { return this.#state === 'queued' }
 
@@ -496,6 +498,24 @@ export class RemoteRun implements SharedRun, ReaderSource {
     setTimeout(() => reader.fetch(), this.#dir.heartbeat).unref()
   }
 
+  /**
+   * Redis lost the run (a restart without persistence): each reader here
+   * ends with an error frame right after what it had, instead of a hole in
+   * its seqs or a wait for ever.
+   */
+  lost (): void {
+    if (this.#lost || this.terminal !== undefined) return
+    this.#lost = true
+    this.#dir.log.warn({ runKey: this.key }, 'autogen-stream: the run store lost this run (Redis restarted without its data?)')
+    const message = 'The run store lost this run (Redis restarted without its data)'
+    for (const reader of this.#readers.values()) {
+      reader.end((seq) => {
+        const frame = { type: 'error' as const, runId: this.runId, seq, code: 'AGS_STORE_UNAVAILABLE', message }
+        return { seq, frame, data: Buffer.from(JSON.stringify(frame)) }
+      })
+    }
+  }
+
   /** Stops the tail loop (the gateway closes). */
   stop (): void {
     this.#stopped = true
@@ -538,6 +558,10 @@ export class RemoteRun implements SharedRun, ReaderSource {
           }
           // A quiet log: a run whose host is gone gets its terminal error, written once by whoever sees it first.
           try {
+            if (await dir.cmd.exists(this.k.meta) === 0) {
+              this.lost()
+              break
+            }
             await dir.script('agsHostGone', [this.k.log, this.k.meta, this.k.ctl, this.k.inputs, this.k.readers, this.k.alive, this.k.far],
               [dir.keys.prefix, 'AGS_WORKER_DIED', 'The worker host running this run stopped answering', dir.config.retainAfterEnd])
           } catch (err) {
