@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Redis, type RedisOptions } from 'ioredis'
 import { Attachment } from '../attachment.js'
 import type { AttachOptions, DirectoryContext, RunDirectory, RunFigures, RunsFactory, SharedRun } from '../directory.js'
-import { DuplicateRunIdError, InvalidOptionError, RunError, type AutogenStreamError } from '../errors.js'
+import { DuplicateRunIdError, InvalidOptionError, RunError, TooManyWatchersError, type AutogenStreamError } from '../errors.js'
 import { rejectUnknownOptions, type Config } from '../options.js'
 import type { LeaveReason, StartParams } from '../runs.js'
 import type { CancelReason, RunFrame, RunSummary, StartedFrame, TerminalFrame } from '../schemas/frames.js'
@@ -413,6 +413,8 @@ export class RemoteRun implements SharedRun, ReaderSource {
   attach (after: number, opts: AttachOptions): Attachment | AutogenStreamError {
     if (after !== -1 && after < this.oldest - 1) throw new LogGapError(after, this.oldest, this.head, this.terminal?.frame as TerminalFrame | undefined)
     const dir = this.#dir
+    const max = dir.config.maxWatchersPerRun
+    if (this.#readers.size >= max) return new TooManyWatchersError(this.runId, max)
     const reader = new RedisLogReader(dir.readerId(), this, after === -1 ? this.oldest - 1 : after, dir.readWindow, opts.notify)
     const attachment = new Attachment(this.runId, reader, {
       version: opts.version,
