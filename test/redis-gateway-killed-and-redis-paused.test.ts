@@ -51,7 +51,9 @@ if (availability.skip === undefined && availability.fail === undefined) {
   t.test('a gateway killed with SIGKILL mid-run: its client resumes on another gateway, nothing lost', async (t) => {
     const redis = await startRedis()
     t.after(() => redis.stop())
-    const host = await startHost(redis.url)
+    // Readers would count for 10 minutes: only the dead gateway's expired
+    // heartbeat lets the host go on without its reader (else this test times out).
+    const host = await startHost(redis.url, { args: ['--reader-ttl-ms', '600000'] })
     t.after(() => host.stop())
     const doomed = await gatewayProcess(t, redis.url)
     const { app, url } = await startServer({ runs: redisRuns({ url: redis.url, heartbeat: 200 }) })
@@ -59,6 +61,7 @@ if (availability.skip === undefined && availability.fail === undefined) {
 
     const first = await Client.connect(doomed.url)
     first.send({ type: 'start', runId: 'r', task: 'go', options: { example: 'long_stream', words: 4000 } })
+    // Far enough for the dead gateway's reader to hold the host at maxRunLag (256) past it.
     await first.until(() => first.run('r').filter((f) => f.type === 'token').length >= 300)
     await doomed.kill()
     await first.closed
@@ -75,7 +78,7 @@ if (availability.skip === undefined && availability.fail === undefined) {
   t.test('the client library with two gateways: its gateway killed, it goes on on the other by itself', async (t) => {
     const redis = await startRedis()
     t.after(() => redis.stop())
-    const host = await startHost(redis.url)
+    const host = await startHost(redis.url, { args: ['--reader-ttl-ms', '600000'] })
     t.after(() => host.stop())
     const doomed = await gatewayProcess(t, redis.url)
     const { app, url } = await startServer({ runs: redisRuns({ url: redis.url, heartbeat: 200 }) })

@@ -44,6 +44,11 @@ export class Keys {
   host (hostId: string): string {
     return `${this.prefix}host:${hostId}`
   }
+
+  /** A gateway's heartbeat: its readers count only while it lives. */
+  gateway (gatewayId: string): string {
+    return `${this.prefix}gateway:${gatewayId}`
+  }
 }
 
 /** The stream id of a seq: `<seq>-1` (seq 0 is `0-1`: ids must be above 0-0). */

@@ -62,6 +62,9 @@ export function redisRuns (options: RedisRunsOptions = {}): RunsFactory {
 
 type XEntry = [id: Buffer, fields: Buffer[]]
 
+/** Idle blocking connections a gateway keeps for the next tail loops. */
+const IDLE_BLOCKERS = 4
+
 function entryOf (id: Buffer | string, fields: Buffer[]): LogEntry | undefined {
   const data = fields[1]
   if (data === undefined) return undefined
@@ -97,6 +100,7 @@ export class RedisRuns implements RunDirectory {
   readonly #busyBlockers = new Set<Redis>()
   #readers = 0
   #renew: NodeJS.Timeout | undefined
+  #beating: NodeJS.Timeout | undefined
   closed = false
 
   constructor (options: RedisRunsOptions, context: DirectoryContext) {
@@ -118,6 +122,10 @@ export class RedisRuns implements RunDirectory {
     this.cmd.defineCommand('agsHostGone', { numberOfKeys: 7, lua: HOST_GONE })
     // Readers stay alive in Redis while this gateway reads them.
     this.#renew = setInterval(() => this.#renewReaders(), Math.max(100, Math.floor(this.readerTtl / 3))).unref()
+    // This gateway's own heartbeat: when it dies, hosts stop counting its
+    // readers within 3 heartbeats, instead of waiting for readerTtl.
+    this.#beat()
+    this.#beating = setInterval(() => this.#beat(), this.heartbeat).unref()
   }
 
   /** Waits (up to connectTimeout, 10 s by default) for the connection, so that the first start does not find it still connecting. */
@@ -137,8 +145,9 @@ export class RedisRuns implements RunDirectory {
     return (this.cmd as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[name]!(...keys, ...args)
   }
 
+  /** `g:<gateway>:<n>`: a host counts the reader only while its gateway's heartbeat key lives. */
   readerId (): string {
-    return `${this.gatewayId}:${++this.#readers}`
+    return `g:${this.gatewayId}:${++this.#readers}`
   }
 
   async start (params: StartParams): Promise<SharedRun | AutogenStreamError> {
@@ -313,7 +322,8 @@ export class RedisRuns implements RunDirectory {
   /** @internal */
   returnBlocker (blocker: Redis): void {
     this.#busyBlockers.delete(blocker)
-    if (this.closed) blocker.disconnect()
+    // A few are kept for the next runs; beyond, a burst of runs read at once leaves no connections behind.
+    if (this.closed || this.#blockers.length >= IDLE_BLOCKERS) blocker.disconnect()
     else this.#blockers.push(blocker)
   }
 
@@ -322,6 +332,10 @@ export class RedisRuns implements RunDirectory {
    * alive for the hosts, and a Redis that lost them (a restart) learns them
    * again (a run whose readers it no longer knows would wait for them).
    */
+  #beat (): void {
+    this.cmd.set(this.keys.gateway(this.gatewayId), '1', 'PX', this.heartbeat * 3).catch(() => {})
+  }
+
   #renewReaders (): void {
     for (const run of this.#reading.values()) run.recommit()
   }
@@ -335,6 +349,8 @@ export class RedisRuns implements RunDirectory {
   clear (): void {
     this.closed = true
     clearInterval(this.#renew)
+    clearInterval(this.#beating)
+    if (this.cmd.status === 'ready') this.cmd.del(this.keys.gateway(this.gatewayId)).catch(() => {})
     for (const run of this.#reading.values()) run.stop()
     this.#reading.clear()
     for (const blocker of [...this.#blockers, ...this.#busyBlockers]) blocker.disconnect()

@@ -559,13 +559,12 @@ class Host:
             batch = list(self._dirty.values())
             self._dirty.clear()
             calls: list[tuple[HostRun, list[Frame]]] = []
-            now = _now_ms()
             pipe = self.redis.pipeline(transaction=False)
             for run in batch:
                 frames = list(itertools.islice(run.pending, MAX_FRAMES_PER_CALL))
                 outcome = frames[-1].outcome if frames and frames[-1].outcome else ""
                 args: list[str | int | bytes] = [
-                    now,
+                    self.options.prefix,
                     self.options.reader_ttl_ms,
                     run.retain.events,
                     run.sizes.floor(run.base, run.retain.bytes),

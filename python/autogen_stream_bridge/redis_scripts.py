@@ -51,7 +51,7 @@ return {mine, run_id, head}
 # Reply: {frames written, conflict (0/1), base, live readers}.
 APPEND = """
 -- KEYS: log, meta, ctl, inputs, readers, alive, far
--- ARGV: 1 (unused: Redis's TIME is the clock), 2 reader ttl (ms), 3 retain events, 4 lowest seq to keep
+-- ARGV: 1 the key prefix (gateways' heartbeat keys), 2 reader ttl (ms), 3 retain events, 4 lowest seq to keep
 --       by bytes (0: none), 5 expiry after the end (ms), 6 outcome ('' unless
 --       the last frame is terminal), 7 head (the last seq written before),
 --       8 frame count, then per frame: seq, data, input request id ('' none)
@@ -92,6 +92,14 @@ local base = nil
 local readers = 0
 for _, reader in ipairs(live) do
   local position = tonumber(redis.call('HGET', KEYS[5], reader))
+  -- A gateway's reader (g:<gateway>:<n>) counts only while its gateway's
+  -- heartbeat key lives: a killed gateway does not hold its runs for readerTtl.
+  if position ~= nil and string.sub(reader, 1, 2) == 'g:' then
+    local gateway = string.match(reader, '^g:([^:]+):')
+    if gateway and redis.call('EXISTS', ARGV[1] .. 'gateway:' .. gateway) == 0 then
+      position = nil
+    end
+  end
   if position ~= nil then
     readers = readers + 1
     if base == nil or position < base then
