@@ -46,6 +46,8 @@ async function streams (job) {
   const flavour = flavours[job.flavour]
   const latency = job.latency ? [] : null
   const ttft = []
+  // Per completed stream: from sending its start to its terminal frame.
+  const runMs = []
   let frames = 0
   let tokens = 0
   let done = 0
@@ -71,7 +73,7 @@ async function streams (job) {
         const before = stream.tokens
         const over = flavour.read(JSON.parse(data), stream, latency)
         if (stream.first && stream.tokens > before) { stream.first = false; ttft.push(stream.at - stream.sentAt) }
-        if (over && !stream.over) { stream.over = true; tokens += stream.tokens; finish() }
+        if (over && !stream.over) { stream.over = true; runMs.push(stream.at - stream.sentAt); tokens += stream.tokens; finish() }
       })
       ws.on('error', () => {})
       ws.on('close', () => { if (!stream.over) { stream.over = true; failed++; tokens += stream.tokens; finish() } })
@@ -97,7 +99,8 @@ async function streams (job) {
     tokensPerS: tokens / seconds,
     framesPerS: frames / seconds,
     latencyMs: latency === null ? null : percentiles(latency),
-    ttftMs: percentiles(ttft)
+    ttftMs: percentiles(ttft),
+    runMs: percentiles(runMs)
   }
 }
 
@@ -319,6 +322,121 @@ async function replay (job) {
   return replayGo()
 }
 
+// ------------------------------------------------------- Redis scale-out
+
+/**
+ * `streams` v1 connections (the `frames` flavour), each starting a run of
+ * `tokens` words and never reading a byte after (the socket is paused as soon
+ * as the start is sent): held, as the idle connections are, until `release`.
+ */
+async function hold (job) {
+  const flavour = flavours.frames
+  let open = 0
+  await new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new Error(`only ${open} of ${job.streams} opened`)), job.timeoutMs)
+    for (let i = 0; i < job.streams; i++) {
+      const ws = new WebSocket(job.url, flavour.protocols, { perMessageDeflate: false })
+      ws.on('error', () => {})
+      ws.on('open', () => {
+        ws.send(JSON.stringify(flavour.start(`held${i}`, job)))
+        ws.pause()
+        if (++open === job.streams) { clearTimeout(deadline); resolve() }
+      })
+      idle.push(ws)
+    }
+  })
+  return { open }
+}
+
+/**
+ * A gateway killed mid-run, in two jobs. failoverStart: a v2 client opens a
+ * connection to gateway B (`otherUrl`) first, then starts a run of `words`
+ * words on gateway A (`url`) and reads it live; resolves once `minTokens`
+ * chunks have come, and goes on reading A (its last seq) until A dies.
+ * failoverResume (the orchestrator has just sent SIGKILL to A, at `killedAt`
+ * on the shared monotonic clock): as soon as A's connection closes, attach
+ * {after: last seq, resumeToken} on B, which was open all along (no reconnect
+ * delay), and read the rest of the run to its terminal frame.
+ */
+let failover = null
+async function failoverStart (job) {
+  const s = { runId: job.runId, words: job.words, resumeToken: null, lastSeq: -1, chunks: 0, terminal: null, closedAt: 0, onB: () => {}, onClose: () => {} }
+  let reached
+  const enough = new Promise((resolve) => { reached = resolve })
+  s.b = await openV2(job.otherUrl, (frame, bytes, at) => s.onB(frame, at))
+  s.a = await openV2(job.url, (frame) => {
+    if (frame.runId !== job.runId) return
+    if (frame.type === 'started') s.resumeToken = frame.resumeToken ?? null
+    if (frame.seq !== undefined) s.lastSeq = frame.seq
+    if (frame.type === 'token') { s.chunks += frame.chunks; if (s.chunks >= job.minTokens) reached() }
+    if (TERMINAL.has(frame.type)) { s.terminal = frame; reached() }
+  })
+  s.a.once('close', () => { s.closedAt = now(); s.onClose() })
+  s.a.send(JSON.stringify({ type: 'start', runId: job.runId, task: 'go', options: { words: job.words } }))
+  const ok = await Promise.race([enough.then(() => true), sleep(job.timeoutMs).then(() => false)])
+  if (!ok || s.terminal !== null) {
+    s.a.terminate()
+    s.b.terminate()
+    throw new Error(ok ? `run ${job.runId} ended (${s.terminal.type}) before the kill: too short` : `run ${job.runId}: ${s.chunks} of ${job.minTokens} chunks in ${job.timeoutMs} ms`)
+  }
+  failover = s
+  return { chunks: s.chunks, lastSeq: s.lastSeq }
+}
+
+async function failoverResume (job) {
+  const s = failover
+  failover = null
+  if (s === null) throw new Error('failoverResume without failoverStart')
+  try {
+    if (s.closedAt === 0) await Promise.race([new Promise((resolve) => { s.onClose = resolve }), sleep(job.timeoutMs)])
+    if (s.closedAt === 0) throw new Error('the killed gateway\'s connection did not close')
+    const after = s.lastSeq
+    const b = { attachedAt: 0, attachedLastSeq: null, firstAt: 0, firstSeqOk: null, lastSeq: after, prevAt: 0, maxGapMs: 0, maxGapAtSeq: null, maxGapEndAt: 0, chunks: 0, seqErrors: 0, terminal: null, endAt: 0 }
+    const done = new Promise((resolve) => {
+      s.onB = (frame, at) => {
+        if (frame.type === 'attached' && frame.runId === s.runId) { b.attachedAt = at; b.attachedLastSeq = frame.lastSeq; return }
+        if (frame.type === 'error' && frame.seq === undefined) { b.terminal = { type: 'error', code: frame.code }; b.endAt = at; resolve(); return }
+        if (frame.runId !== s.runId || frame.seq === undefined) return
+        const n = frame.type === 'token' ? frame.chunks : 1
+        if (b.firstAt === 0) { b.firstAt = at; b.firstSeqOk = frame.seq - n === after ? 1 : 0 } else if (at - b.prevAt > b.maxGapMs) { b.maxGapMs = at - b.prevAt; b.maxGapAtSeq = b.lastSeq; b.maxGapEndAt = at }
+        if (frame.seq - n !== b.lastSeq) b.seqErrors++
+        b.lastSeq = frame.seq
+        b.prevAt = at
+        if (frame.type === 'token') b.chunks += frame.chunks
+        if (TERMINAL.has(frame.type)) { b.terminal = { type: frame.type, code: frame.code }; b.endAt = at; resolve() }
+      }
+    })
+    const attachAt = now()
+    s.b.send(JSON.stringify({ type: 'attach', runId: s.runId, after, resumeToken: s.resumeToken }))
+    await Promise.race([done, sleep(job.timeoutMs)])
+    const since = (t) => (t === 0 ? null : t - job.killedAt)
+    return {
+      after,
+      chunksBeforeKill: s.chunks,
+      killToClosedMs: since(s.closedAt),
+      closedToAttachMs: attachAt - s.closedAt,
+      attachToAttachedMs: b.attachedAt === 0 ? null : b.attachedAt - attachAt,
+      attachToFirstFrameMs: b.firstAt === 0 ? null : b.firstAt - attachAt,
+      killToFirstFrameMs: since(b.firstAt),
+      attachedLastSeq: b.attachedLastSeq,
+      // How far the host had gone past the client's last seq when it attached: at most maxRunLag.events past the dead gateway's last commit.
+      headAheadAtAttach: b.attachedLastSeq === null ? null : b.attachedLastSeq - after,
+      firstSeqOk: b.firstSeqOk,
+      maxGapMs: b.maxGapMs,
+      maxGapAfterSeq: b.maxGapAtSeq,
+      killToMaxGapEndMs: since(b.maxGapEndAt),
+      killToEndMs: since(b.endAt),
+      chunksAfter: b.chunks,
+      seqErrors: b.seqErrors,
+      terminal: b.terminal,
+      complete: b.terminal?.type === 'result' && s.chunks + b.chunks === s.words && b.seqErrors === 0 && b.firstSeqOk === 1 ? 1 : 0
+    }
+  } finally {
+    s.a.terminate()
+    s.b.terminate()
+  }
+}
+
 let idle = []
 async function openIdle (job) {
   const flavour = flavours[job.flavour]
@@ -353,6 +471,9 @@ process.on('message', async (msg) => {
     else if (msg.job.kind === 'attachOnce') result = await attachOnce(msg.job)
     else if (msg.job.kind === 'replayOpen') result = await replayOpen(msg.job)
     else if (msg.job.kind === 'replayGo') result = await replayGo()
+    else if (msg.job.kind === 'hold') result = await hold(msg.job)
+    else if (msg.job.kind === 'failoverStart') result = await failoverStart(msg.job)
+    else if (msg.job.kind === 'failoverResume') result = await failoverResume(msg.job)
     else if (msg.job.kind === 'release') { for (const ws of idle) ws.terminate(); idle = []; result = {} }
     process.send({ type: 'result', id: msg.id, result })
   } catch (err) {

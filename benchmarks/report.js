@@ -66,7 +66,7 @@ ${lines}
 }
 
 /** The scenarios in the order of their sections (section n is SECTIONS[n - 1]). */
-const SECTIONS = ['throughput', 'latency', 'slowConsumers', 'idleConnections', 'bridge', 'resume']
+const SECTIONS = ['throughput', 'latency', 'slowConsumers', 'idleConnections', 'bridge', 'resume', 'redis']
 
 /** Scenario 6: attach latency and replay throughput of protocol v2's resume. */
 function resumeSection (out, r, results) {
@@ -117,6 +117,63 @@ function resumeSection (out, r, results) {
       ? `Replays of ${list(mergedSizes)} chunks went out in fewer frames than chunks: the sender merges consecutive chunks of one message into one \`token\` frame (up to ${fig(Math.max(...Object.values(r.replay).flatMap((row) => Object.values(row).map((x) => med(x.maxChunksPerFrame)))))} chunks per frame here: a frame never spans two messages, and the synthetic runner starts a new message every 1,024 chunks) once its socket has been congested (more than maxBufferedBytes unsent: the client fell behind), and then keeps merging until it has caught up with the log, that is, for the rest of the replay; each reader's merged frames are encoded for it alone. ${plainSizes.size > 0 ? `Replays of ${list(plainSizes)} chunks went out one frame per chunk: they never congested the socket (over loopback the kernel's buffers took them whole). ` : ''}The seq rule (\`seq - chunks\` is the previous seq) held in every replay.`
       : 'Every replayed chunk went out as its own frame: the sender merges chunks only after its socket has been congested (more than maxBufferedBytes unsent), and over loopback the kernel took the frames as fast as these clients read them. A client that reads slower than the server writes gets the rest of its replay merged (the sender merges until it has caught up with the log).') +
     ` A finished run held in memory cost about ${num(Math.min(...perChunk))}–${num(Math.max(...perChunk))} bytes of heap and buffers per chunk (its frame object and its encoded JSON, kept side by side), against ${num(med(Object.values(Object.values(r.replay)[0])[0].logMiB) * 2 ** 20 / Number(Object.keys(r.replay)[0]))} bytes of JSON: the log's \`logBytes\` counts only the JSON, and retainBytes bounds only that.`, '')
+}
+
+/**
+ * Scenario 7: the scale-out mode (docs/redis.md) against the in-process
+ * bridge, measured in the same run. `machine` is the run's that measured it;
+ * `quickFile`: this report is made from quick.json. A quick run's figures
+ * in latest.json were copied there from quick.json (which git ignores), and
+ * the section says so.
+ */
+function redisSection (out, n, r, machine, quickFile) {
+  const where = quickFile || !r.quick
+    ? `\`benchmarks/results/${quickFile ? 'quick' : 'latest'}.json\``
+    : '`benchmarks/results/quick.json`, which git ignores; its figures were then copied into `benchmarks/results/latest.json`, which this page is generated from'
+  const z = r.setup
+  const kib = (bytes) => num(bytes / 1024, 1)
+  const o = z.gatewayOptions
+  const IN = Object.keys(Object.values(r.runs)[0])[0]
+  const RD = Object.keys(Object.values(r.runs)[0])[1]
+  out.push(`## ${n}. Scale-out through Redis: gateways and worker hosts`, '')
+  out.push(`Measured by \`node benchmarks/run.js${r.quick ? ' --quick' : ''} --only=redis --merge\` (${where}) on ${r.date.slice(0, 10)}${r.build ? `, commit ${r.build.commit}${r.build.libChanged ? ' with uncommitted changes in lib/' : ''}` : ''}: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, Python ${machine.python}, redis-server ${z.redisServer ?? 'n/a'} (Debian's), ${r.repetitions} repetition${r.repetitions > 1 ? 's' : ''} per row${r.loadAverage?.after === undefined ? '' : `; 1-minute load average ${num(r.loadAverage.before, 2)} before, ${num(r.loadAverage.after, 2)} after (other work on the machine shows here)`}. Every process is on the same ${machine.cores} cores, over 127.0.0.1:`, '')
+  out.push(`- **Redis**: 1 redis-server (\`--save '' --appendonly no\`, a new one, empty, for every row and measurement), 1 gateway (Node: Fastify with the plugin and \`runs: redisRuns({ url })\`, benchmarks/servers/redis-gateway.js), 2 worker hosts (\`python -m autogen_stream_bridge.redis_host --factory ${z.factory} --concurrency C\`). C is set to half the concurrent runs (${Object.entries(z.hostConcurrency).map(([runs, c]) => `${c} at ${runs} run${runs === '1' ? '' : 's'}`).join(', ')}): each host takes at most C, so each runs half of them.`)
+  out.push(`- **in-process bridge**: 1 plugin server (benchmarks/servers/plugin.js) with \`pythonRunner({ factory: '${z.factory}', workers: 2 })\`: the same 2 Python processes, the same factory; the pool sends each run to the least loaded worker, so each also runs half.`)
+  out.push(`- Both: the same options otherwise (connection limits off; \`maxRunLag: { events: ${num(o?.maxRunLag?.events)}, bytes: ${num((o?.maxRunLag?.bytes ?? 0) / 2 ** 20)} MiB }\`, \`retainEvents: ${num(o?.retainEvents)}\`, \`retainAfterEnd: ${num(o?.retainAfterEnd)}\` ms: the defaults), redisRuns' defaults (read window ${z.redisRunsDefaults.readWindow} frames, heartbeat ${num(z.redisRunsDefaults.heartbeatMs)} ms, readerTtl ${num(z.redisRunsDefaults.readerTtlMs)} ms) and the hosts' (heartbeat ${num(z.hostDefaults.heartbeatMs)} ms, TTL ${num(z.hostDefaults.heartbeatTtlMs)} ms). Clients speak protocol v1 (the \`frames\` flavour of benchmarks/load.js), except in the failover test (v2, for attach). Each server (or stack) is new for each repetition and first streams an untimed round of the same number of runs (at least 2) of ${num(z.warmWords)} words, so that both Python processes are warm.`, '')
+
+  out.push('### Throughput, time to first token, run duration', '')
+  out.push(`N clients each start one run at once: AutoGen's ReplayChatCompletionClient answering ${num(z.words)} words (one chunk each). Tokens/s: all chunks delivered over the time from the first start to the last run's end. Time to first token: from a client's \`start\` to its first token; run duration: from its \`start\` to its \`result\` (percentiles over the N runs). CPU: the server-side processes' CPU time (Node: the gateway or the plugin server; Python: the 2 hosts or the 2 workers; redis-server) per delivered token, from /proc, in clock ticks of 10 ms.`, '')
+  out.push('| concurrent runs | setup | tokens/s | first token p50 ms | p99 ms | run duration p50 ms | p99 ms | CPU µs/token: all | Node | Python | redis-server | all delivered |', '|---|---|---|---|---|---|---|---|---|---|---|---|')
+  const ratios = []
+  for (const [runs, row] of Object.entries(r.runs)) {
+    for (const [label, x] of Object.entries(row)) {
+      const setup = label === RD ? `${label}, hosts × ${z.hostConcurrency[runs]}` : label
+      out.push(`| ${runs} | ${setup} | ${fig(x.tokensPerS)} | ${fig(x.ttftP50, 1)} | ${fig(x.ttftP99, 1)} | ${fig(x.runP50)} | ${fig(x.runP99)} | ${fig(x.cpuUsPerToken, 1)} | ${fig(x.nodeCpuUsPerToken, 1)} | ${fig(x.pythonCpuUsPerToken, 1)} | ${x.redisCpuUsPerToken === null || x.redisCpuUsPerToken === undefined ? '–' : fig(x.redisCpuUsPerToken, 1)} | ${med(x.complete) === 1 ? 'yes' : '**no**'} |`)
+    }
+    ratios.push(`${num(100 * med(row[RD].tokensPerS) / med(row[IN].tokensPerS))}% at ${runs}`)
+  }
+  out.push('', `Through Redis, tokens/s as a share of the in-process bridge's: ${ratios.join(', ')}. ${r.quick ? `These are quick-run figures: ${num(z.words)} words per run make a single run last tens of milliseconds, where scheduling noise and the 10 ms CPU ticks weigh heavily; the 1-run rows are indicative only.` : ''}`, '')
+
+  const h = r.held
+  const f = r.finished
+  out.push('### Redis memory per run', '')
+  out.push(`**Active runs** (${num(z.hold.runs)} runs of ${num(z.hold.words)} words, 2 hosts × ${z.hold.hostConcurrency}): each client sends \`start\` and stops reading at once (its socket paused). The gateway writes until the socket's kernel buffers are full, then its reader stops committing, and the host stops pulling AutoGen at maxRunLag.events past that position. Measured once every run was running and no log had moved for 2 s (${h.held === 1 ? `after ${num(h.heldAfterS, 1)} s` : '**not reached within 120 s: measured then**'}; the stalled sockets had taken ${fig(h.readerPosition)} frames each by then). The log's head was ${h.lagMin === h.lagMax ? num(h.lagMin) : `${num(h.lagMin)}–${num(h.lagMax)}`} entries past the reader's committed position (maxRunLag.events: ${num(o?.maxRunLag?.events)}).`, '')
+  out.push(`**Finished runs** (${num(z.finished.runs)} runs of ${num(z.finished.words)} words, read to the end by their clients, 2 hosts × ${z.finished.hostConcurrency}): measured 1.5 s after the last \`result\`, while the keys wait out retainAfterEnd (the logs' PTTL was ${fig(f.logPttlMs)} ms; ${f.ended} of ${f.runs} runs \`ended\`).`, '')
+  out.push('Figures per run: the growth of Redis\'s `used_memory` (INFO memory) from before the runs, divided by the runs; the same for `used_memory_dataset` (keys and values only); and the sum of `MEMORY USAGE <key> SAMPLES 0` over every key of the runs (docs/redis.md, "Keys") divided by the runs.', '')
+  out.push('| runs | per run: used_memory KiB | dataset KiB | keys KiB | log KiB | log entries | log bytes per entry | ctl KiB | other keys KiB | Redis connections added |', '|---|---|---|---|---|---|---|---|---|---|')
+  for (const [label, x] of [[`active, held at maxRunLag (${num(h.runs)})`, h], [`finished, within retainAfterEnd (${num(f.runs)})`, f]]) {
+    const k = x.keyBytesPerRunByKind
+    const other = x.keysBytesPerRun - k.log - k.ctl
+    out.push(`| ${label} | ${kib(x.usedMemoryDeltaPerRun)} | ${kib(x.datasetDeltaPerRun)} | ${kib(x.keysBytesPerRun)} | ${kib(k.log)} | ${fig(x.logEntries)} | ${num(x.logBytesPerEntry)} | ${kib(k.ctl)} | ${kib(other)} | ${num(x.clientsDelta)} |`)
+  }
+  out.push('', `An active run's log keeps retainEvents (${num(o?.retainEvents)}) entries below the slowest reader's position plus the maxRunLag.events above it: ${num(med(h.logEntries))} entries. Each token frame is one stream entry (\`{"type":"token",…,"chunks":1}\`: the host never merges chunks in the log). A finished run keeps what its last trim left (${fig(f.logEntries)} entries); its last two frames, the final message and the \`result\`, each carry the whole answer (${kib(med(f.lastFramesBytes))} KiB together here), so a finished run's log grows with the length of its answer. \`ctl\` is the run's control stream, mostly the gateways' \`ack\`s (capped at ~1,000 entries). "Other keys" are meta, readers, alive, far and the lookups (owner, owned, token). The difference between used_memory and the dataset is mostly the client connections: the gateway holds one Redis connection per run it reads (the tail loop's blocking XREAD), and keeps at most 4 of them idle once their runs have ended: ${num(h.clientsDelta)} more connections with ${num(h.runs)} held runs, ${num(f.clientsDelta)} after ${num(f.runs)} finished ones.`, '')
+
+  const fo = r.failover
+  out.push('### A gateway killed mid-run: resuming on another', '')
+  out.push(`Two gateways on one Redis, 2 hosts × 1. A v2 client opens a connection to gateway B, then starts a run of ${num(z.failover.words)} words on gateway A and reads it live; after ${num(z.failover.killAfterChunks)} chunks the orchestrator sends SIGKILL to A's process. When A's connection closes, the client sends \`attach {runId, after: <its last seq>, resumeToken}\` on B at once (B's connection was open already: no reconnect delay is counted) and reads the run to its \`result\`. ${fo.trials.length} trials, a new gateway A each; median (min–max), all times on the machine's monotonic clock.`, '')
+  out.push('| trials | kill → A\'s connection closed ms | attach → `attached` ms | attach → first replayed frame ms | kill → first frame on B ms | host ahead of the client at attach (entries) | longest gap between frames on B ms | kill → end of that gap ms | kill → `result` ms | every chunk once, in order |', '|---|---|---|---|---|---|---|---|---|---|')
+  out.push(`| ${fo.trials.length} | ${fig(fo.killToClosedMs, 1)} | ${fig(fo.attachToAttachedMs, 2)} | ${fig(fo.attachToFirstFrameMs, 2)} | ${fig(fo.killToFirstFrameMs, 1)} | ${fig(fo.headAheadAtAttach)} | ${fig(fo.maxGapMs)} | ${fig(fo.killToMaxGapEndMs)} | ${fig(fo.killToEndMs)} | ${fo.complete === 1 ? 'yes' : '**no**'} |`)
+  out.push('', `The attach itself is fast: B finds the run by its token, replays the log from the client's position and then follows the head (at attach, the log's head was ${fig(fo.headAheadAtAttach)} entries past the client's last seq: the host had gone on up to maxRunLag.events past A's last committed position). The dead gateway's reader stays in the run's \`alive\` set, but a host counts a gateway's readers only while that gateway's heartbeat key lives (3 × its heartbeat, ${num(3 * z.redisRunsDefaults.heartbeatMs)} ms): after at most that, the host goes on at B's client's pace. The longest gap above is that wait, when the client caught up with the host before A's key expired.`, '')
 }
 
 export function writeReport (results, root) {
@@ -219,8 +276,12 @@ export function writeReport (results, root) {
   }
 
   if (s.resume) resumeSection(out, s.resume, results)
+  let next = s.resume ? 7 : 6
+  const redisN = next
+  const redis = s.redis !== undefined && s.redis.skipped === undefined
+  if (redis) redisSection(out, next++, s.redis, results.measuredOn?.redis ?? m, results.quick)
 
-  out.push(`## ${s.resume ? 7 : 6}. Cost per token`, '', 'Server CPU microseconds per delivered token are in the tables of scenarios 1 and 5.', '')
+  out.push(`## ${next}. Cost per token`, '', `Server CPU microseconds per delivered token are in the tables of scenarios 1 and 5${redis ? ` (and ${redisN}, for the Redis scale-out mode)` : ''}.`, '')
   const notes = join(root, 'benchmarks', 'profile-notes.md')
   if (existsSync(notes)) out.push(readFileSync(notes, 'utf8'))
 

@@ -5,10 +5,12 @@
 // 127.0.0.1. Results go to benchmarks/results/latest.json (or quick.json),
 // and docs/benchmarks.md is regenerated from them.
 import { fork, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs'
-import { cpus, loadavg, totalmem } from 'node:os'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
 import { writeReport } from './report.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -23,8 +25,8 @@ const venvPython = join(root, '.venv', 'bin', 'python')
 const benchPython = join(root, '.venv-bench', 'bin', 'python')
 
 const sizes = quick
-  ? { throughputTotal: Number(process.env.BENCH_THROUGHPUT_TOTAL ?? 60_000), streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 2, slowClients: 50, slowTokens: 40_000, slowSeconds: 4, idle: 2000, bridgeRuns: [1, 50], bridgeWords: Number(process.env.BENCH_BRIDGE_WORDS ?? 600), bridgeStallRuns: 20, bridgeStallSeconds: 2, resumeAttaches: 50, resumeAttachTokens: 10_000, resumeLiveRate: 1000, resumeReplayTokens: [10_000, 100_000], resumeReplayClients: [1, 10], resumeReplays: 3 }
-  : { throughputTotal: 400_000, streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 10, slowClients: 200, slowTokens: 60_000, slowSeconds: 20, idle: 10_000, bridgeRuns: [1, 50, 200], bridgeWords: 5000, bridgeStallRuns: 50, bridgeStallSeconds: 10, resumeAttaches: 200, resumeAttachTokens: 10_000, resumeLiveRate: 1000, resumeReplayTokens: [10_000, 100_000], resumeReplayClients: [1, 10], resumeReplays: 5 }
+  ? { throughputTotal: Number(process.env.BENCH_THROUGHPUT_TOTAL ?? 60_000), streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 2, slowClients: 50, slowTokens: 40_000, slowSeconds: 4, idle: 2000, bridgeRuns: [1, 50], bridgeWords: Number(process.env.BENCH_BRIDGE_WORDS ?? 600), bridgeStallRuns: 20, bridgeStallSeconds: 2, resumeAttaches: 50, resumeAttachTokens: 10_000, resumeLiveRate: 1000, resumeReplayTokens: [10_000, 100_000], resumeReplayClients: [1, 10], resumeReplays: 3, redisHoldRuns: 20, redisHoldWords: 200_000, redisFinishedRuns: 20, redisFinishedWords: 5000, redisFailovers: 5, redisFailoverWords: 20_000, redisFailoverAfter: 1000 }
+  : { throughputTotal: 400_000, streams: [1, 100, 1000], pacedStreams: 1000, pacedSeconds: 10, slowClients: 200, slowTokens: 60_000, slowSeconds: 20, idle: 10_000, bridgeRuns: [1, 50, 200], bridgeWords: 5000, bridgeStallRuns: 50, bridgeStallSeconds: 10, resumeAttaches: 200, resumeAttachTokens: 10_000, resumeLiveRate: 1000, resumeReplayTokens: [10_000, 100_000], resumeReplayClients: [1, 10], resumeReplays: 5, redisHoldRuns: 50, redisHoldWords: 200_000, redisFinishedRuns: 50, redisFinishedWords: 5000, redisFailovers: 9, redisFailoverWords: 20_000, redisFailoverAfter: 1000 }
 
 // ---------------------------------------------------------------- processes
 
@@ -55,11 +57,20 @@ async function startServer (kind, config = {}) {
     child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)))
   })
   const request = ipc(child)
+  const gone = () => child.exitCode !== null || child.signalCode !== null
   return {
     kind,
+    pid: child.pid,
     url: `ws://127.0.0.1:${port}${kind === 'raw-ws' ? '/' : '/autogen'}`,
     stats: (gc = false) => request({ type: 'stats', gc }),
+    /** SIGKILL (the Redis scenario's dead gateway); resolves once it has exited. */
+    kill () {
+      const exited = gone() ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      return exited
+    },
     async stop () {
+      if (gone()) return
       const exited = new Promise((resolve) => child.once('exit', resolve))
       child.send({ type: 'stop' })
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
@@ -505,6 +516,339 @@ async function bridge (load) {
   return out
 }
 
+// ------------------------------------------------------ Redis scale-out
+
+const redisServerPath = process.env.REDIS_SERVER_PATH ?? '/usr/bin/redis-server'
+const REDIS_PREFIX = 'ags:'
+/** The Python factory on both sides of the comparison (servers/plugin.js gives it to pythonRunner). */
+const BENCH_FACTORY = 'bridge_examples:long_stream'
+const INPROC_LABEL = 'in-process bridge (pythonRunner, workers: 2)'
+const REDIS_LABEL = 'Redis (1 gateway, 2 worker hosts, 1 redis-server)'
+const WARM_WORDS = 500
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+/** CLOCK_MONOTONIC in ms, as the load generator's (load.js): kill times are compared with its receive times. */
+const monotonic = () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 }
+
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => resolve(port)) })
+  })
+}
+
+/** A redis-server of this run's own: a free port on 127.0.0.1, a temporary directory, persistence off. `cmd` is the orchestrator's connection (memory figures). */
+async function startRedisServer () {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'))
+  const child = spawn(redisServerPath, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const url = `redis://127.0.0.1:${port}`
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  for (let i = 0; i < 200; i++) {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
+    probe.on('error', () => {})
+    try {
+      await probe.connect()
+      if (await probe.ping() === 'PONG') {
+        return { url, port, pid: child.pid, cmd: probe, async stop () { probe.disconnect(); await stop() } }
+      }
+    } catch {}
+    probe.disconnect()
+    await sleep(25)
+  }
+  await stop()
+  throw new Error(`redis-server did not start on port ${port}`)
+}
+
+/** A worker host (python -m autogen_stream_bridge.redis_host) on the benchmark's factory; ready once its heartbeat key is in Redis. */
+async function startHost (redis, hostId, concurrency) {
+  const child = spawn(venvPython, ['-m', 'autogen_stream_bridge.redis_host', '--redis', redis.url, '--factory', BENCH_FACTORY, '--concurrency', String(concurrency), '--host-id', hostId, '--prefix', REDIS_PREFIX, '--log-level', 'WARNING'], {
+    // bridge_examples (the factory) is a test helper in python/tests, as for servers/plugin.js.
+    env: { ...process.env, PYTHONPATH: join(root, 'python', 'tests') },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
+  const gone = () => child.exitCode !== null || child.signalCode !== null
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const stop = async () => {
+    if (gone()) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    await exited
+    clearTimeout(timer)
+  }
+  const deadline = Date.now() + 60_000
+  while (await redis.cmd.exists(`${REDIS_PREFIX}host:${hostId}`) !== 1) {
+    if (gone() || Date.now() > deadline) { await stop(); throw new Error(`worker host ${hostId} did not start`) }
+    await sleep(50)
+  }
+  return { hostId, pid: child.pid, stop }
+}
+
+/** redis-server, `hosts` worker hosts of `concurrency` each, `gateways` gateways (servers/redis-gateway.js); all stopped after fn. */
+async function withRedisStack ({ hosts = 2, concurrency, gateways = 1 }, fn) {
+  const redis = await startRedisServer()
+  const started = { hosts: [], gateways: [] }
+  try {
+    started.hosts = await Promise.all(Array.from({ length: hosts }, (_, i) => startHost(redis, `bench-host-${i + 1}`, concurrency)))
+    for (let i = 0; i < gateways; i++) started.gateways.push(await startServer('redis-gateway', { redisUrl: redis.url }))
+    return await fn({ redis, hosts: started.hosts, gateways: started.gateways, gateway: started.gateways[0] })
+  } finally {
+    for (const g of started.gateways) await g.stop()
+    await Promise.all(started.hosts.map((h) => h.stop()))
+    await redis.stop()
+  }
+}
+
+/** INFO memory and clients: used_memory, its dataset part (used_memory_dataset: keys and values), connected clients. */
+async function redisMemory (cmd) {
+  const info = await cmd.info('memory') + await cmd.info('clients')
+  const field = (name) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1])
+  return { used: field('used_memory'), dataset: field('used_memory_dataset'), clients: field('connected_clients') }
+}
+
+async function scanKeys (cmd, pattern) {
+  const keys = []
+  let cursor = '0'
+  do {
+    const [next, batch] = await cmd.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = next
+    keys.push(...batch)
+  } while (cursor !== '0')
+  return keys
+}
+
+const RUN_KEY_KINDS = ['log', 'meta', 'ctl', 'inputs', 'readers', 'alive', 'far']
+
+/** Every run in Redis (docs/redis.md, "Keys"): MEMORY USAGE ... SAMPLES 0 (exact) of each of its keys, its log's length and head, its readers' positions, its state and the log's time to live. */
+async function runsInRedis (cmd) {
+  const metas = await scanKeys(cmd, `${REDIS_PREFIX}run:*:meta`)
+  const runs = []
+  for (const meta of metas) {
+    const key = meta.slice(`${REDIS_PREFIX}run:`.length, -':meta'.length)
+    const p = `${REDIS_PREFIX}run:${key}:`
+    const pipe = cmd.pipeline()
+    for (const kind of RUN_KEY_KINDS) pipe.memory('USAGE', p + kind, 'SAMPLES', 0)
+    pipe.xlen(p + 'log').xrevrange(p + 'log', '+', '-', 'COUNT', 2).hgetall(p + 'readers').hget(p + 'meta', 'state').pttl(p + 'log')
+    const res = (await pipe.exec()).map(([err, value]) => (err ? null : value))
+    const [entries, last, readers, state, pttl] = res.slice(RUN_KEY_KINDS.length)
+    runs.push({
+      key,
+      bytes: Object.fromEntries(RUN_KEY_KINDS.map((kind, i) => [kind, res[i] ?? 0])),
+      entries,
+      head: last?.[0] ? Number(last[0][0].split('-')[0]) : -1,
+      // The last two frames' JSON (a finished run: its final message and its result, each with the whole answer).
+      lastFramesBytes: (last ?? []).reduce((n, [, fields]) => n + Buffer.byteLength(fields[1] ?? ''), 0),
+      positions: Object.values(readers ?? {}).map(Number),
+      state,
+      pttl
+    })
+  }
+  return runs
+}
+
+/** MEMORY USAGE of the lookup keys a run adds besides its own (owner:, owned:, token:). */
+async function lookupKeyBytes (cmd) {
+  const out = {}
+  for (const kind of ['owner', 'owned', 'token']) {
+    const keys = await scanKeys(cmd, `${REDIS_PREFIX}${kind}:*`)
+    let bytes = 0
+    for (const k of keys) bytes += (await cmd.memory('USAGE', k, 'SAMPLES', 0)) ?? 0
+    out[kind] = { keys: keys.length, bytes }
+  }
+  return out
+}
+
+/** What Redis holds per run: the used_memory delta, the dataset delta, and the keys' own MEMORY USAGE by kind, each divided by the runs. */
+function perRun (base, mem, runs, lookups) {
+  const n = runs.length
+  const kinds = Object.fromEntries(RUN_KEY_KINDS.map((kind) => [kind, runs.reduce((s, r) => s + r.bytes[kind], 0) / n]))
+  const lookup = Object.fromEntries(Object.entries(lookups).map(([kind, v]) => [kind, v.bytes / n]))
+  const keysTotal = Object.values(kinds).reduce((a, b) => a + b, 0) + Object.values(lookup).reduce((a, b) => a + b, 0)
+  const entries = summarize(runs.map((r) => r.entries))
+  return {
+    runs: n,
+    usedMemoryDeltaPerRun: (mem.used - base.used) / n,
+    datasetDeltaPerRun: (mem.dataset - base.dataset) / n,
+    clientsDelta: mem.clients - base.clients,
+    keysBytesPerRun: keysTotal,
+    keyBytesPerRunByKind: { ...kinds, ...lookup },
+    logEntries: entries,
+    logBytesPerEntry: kinds.log / (runs.reduce((s, r) => s + r.entries, 0) / n)
+  }
+}
+
+/** One row of the comparison: `runs` v1 clients at once, each a run of bridgeWords words, read as fast as they can. */
+async function measureBridgeRuns (load, server, runs, pythonPids, redisPids) {
+  const before = await server.stats()
+  const py0 = cpuOfPids(pythonPids)
+  const rd0 = cpuOfPids(redisPids)
+  const res = await load.run({ kind: 'streams', url: server.url, flavour: 'frames', streams: runs, tokens: sizes.bridgeWords, rate: 0, pauseMs: 0, latency: false, timeoutMs: 300_000 })
+  const after = await server.stats()
+  const node = after.cpuUs - before.cpuUs
+  const python = cpuOfPids(pythonPids) - py0
+  const redisCpu = cpuOfPids(redisPids) - rd0
+  return {
+    tokensPerS: res.tokensPerS,
+    ttftP50: res.ttftMs?.p50 ?? null,
+    ttftP99: res.ttftMs?.p99 ?? null,
+    runP50: res.runMs?.p50 ?? null,
+    runP99: res.runMs?.p99 ?? null,
+    seconds: res.seconds,
+    cpuUsPerToken: (node + python + redisCpu) / res.tokens,
+    nodeCpuUsPerToken: node / res.tokens,
+    pythonCpuUsPerToken: python / res.tokens,
+    redisCpuUsPerToken: redisPids.length === 0 ? null : redisCpu / res.tokens,
+    complete: res.tokens === res.expectedTokens && res.failed === 0 ? 1 : 0
+  }
+}
+
+/** The same untimed round on both sides first: as many runs as measured (at least 2, so each Python process has run one), WARM_WORDS words each. */
+function warmRuns (load, url, runs) {
+  return load.run({ kind: 'streams', url, flavour: 'frames', streams: Math.max(2, runs), tokens: WARM_WORDS, rate: 0, pauseMs: 0, latency: false, timeoutMs: 120_000 })
+}
+
+async function redis (load) {
+  if (!existsSync(redisServerPath)) return { skipped: `${redisServerPath} is missing (apt-get install -y redis-server)` }
+  const concurrencyFor = (runs) => Math.max(1, Math.ceil(runs / 2))
+  const out = {
+    // Its own date and sizes: with --merge the file's machine and sizes are those of the latest run.
+    date: new Date().toISOString(),
+    quick,
+    repetitions: REPS,
+    build: buildOf(),
+    loadAverage: { before: loadavg()[0] },
+    setup: {
+      factory: BENCH_FACTORY,
+      words: sizes.bridgeWords,
+      warmWords: WARM_WORDS,
+      runs: sizes.bridgeRuns,
+      hostConcurrency: Object.fromEntries(sizes.bridgeRuns.map((r) => [r, concurrencyFor(r)])),
+      hold: { runs: sizes.redisHoldRuns, words: sizes.redisHoldWords, hostConcurrency: concurrencyFor(sizes.redisHoldRuns) },
+      finished: { runs: sizes.redisFinishedRuns, words: sizes.redisFinishedWords, hostConcurrency: concurrencyFor(sizes.redisFinishedRuns) },
+      failover: { trials: sizes.redisFailovers, words: sizes.redisFailoverWords, killAfterChunks: sizes.redisFailoverAfter, hostConcurrency: 1 },
+      gatewayOptions: await resumeDefaults(),
+      // redisRuns' own defaults (lib/redis/runs.ts), and the host's (python/autogen_stream_bridge/redis_host.py): none is set here.
+      redisRunsDefaults: { readWindow: 64, heartbeatMs: 1000, readerTtlMs: 10_000 },
+      hostDefaults: { heartbeatMs: 1000, heartbeatTtlMs: 3000, claimAfterMs: 5000 },
+      redisServer: null
+    },
+    runs: {}
+  }
+
+  // (1) tokens/s, time to first token and run duration: the same runs through Redis and through the in-process bridge.
+  for (const runs of sizes.bridgeRuns) {
+    const row = {}
+    row[INPROC_LABEL] = await repeat(() => withServer('plugin', { python: true, workers: 2 }, async (server) => {
+      await warmRuns(load, server.url, runs)
+      const { workers } = await server.stats()
+      return measureBridgeRuns(load, server, runs, workers.map((w) => w.pid), [])
+    }))
+    row[REDIS_LABEL] = await repeat(() => withRedisStack({ hosts: 2, concurrency: concurrencyFor(runs) }, async ({ redis, hosts, gateway }) => {
+      out.setup.redisServer ??= /^redis_version:(\S+)/m.exec(await redis.cmd.info('server'))?.[1] ?? null
+      await warmRuns(load, gateway.url, runs)
+      return measureBridgeRuns(load, gateway, runs, hosts.map((h) => h.pid), [redis.pid])
+    }))
+    out.runs[runs] = row
+    const a = row[INPROC_LABEL]; const b = row[REDIS_LABEL]
+    log(`redis ${runs} runs: in-process bridge ${fmt(a.tokensPerS)} tok/s (ttft p50 ${fmt(a.ttftP50)} ms), Redis ${fmt(b.tokensPerS)} tok/s (ttft p50 ${fmt(b.ttftP50)} ms), hosts × ${concurrencyFor(runs)}`)
+  }
+
+  // (2) Redis memory per active run, held by clients that stopped reading: each run's host stops at maxRunLag.events beyond its reader.
+  out.held = await withRedisStack({ hosts: 2, concurrency: out.setup.hold.hostConcurrency }, async ({ redis, gateway }) => {
+    const n = sizes.redisHoldRuns
+    const base = await redisMemory(redis.cmd)
+    const t0 = Date.now()
+    await load.run({ kind: 'hold', url: gateway.url, streams: n, tokens: sizes.redisHoldWords, rate: 0, timeoutMs: 30_000 })
+    // Held: every run is running and no log has moved for 2 s (the host re-reads its readers' positions every second when it has no credit).
+    let seen = []
+    let signature = ''
+    let movedAt = Date.now()
+    let held = false
+    while (Date.now() - t0 < 120_000) {
+      seen = await runsInRedis(redis.cmd)
+      const now = seen.map((r) => `${r.key}:${r.head}`).sort().join(',')
+      if (now !== signature) { signature = now; movedAt = Date.now() } else if (seen.length === n && seen.every((r) => r.state === 'running') && Date.now() - movedAt >= 2000) { held = true; break }
+      await sleep(250)
+    }
+    const mem = await redisMemory(redis.cmd)
+    const lookups = await lookupKeyBytes(redis.cmd)
+    await load.run({ kind: 'release' })
+    const lags = seen.filter((r) => r.positions.length > 0).map((r) => r.head - Math.min(...r.positions))
+    return {
+      held: held ? 1 : 0,
+      heldAfterS: (movedAt - t0) / 1000,
+      ...perRun(base, mem, seen, lookups),
+      // head - the reader's committed position: at most maxRunLag.events when the host is holding the run.
+      lagMax: Math.max(...lags),
+      lagMin: Math.min(...lags),
+      // How far the stalled clients got before the hold: what their sockets' kernel buffers took.
+      readerPosition: summarize(seen.filter((r) => r.positions.length > 0).map((r) => Math.min(...r.positions))),
+      head: summarize(seen.map((r) => r.head))
+    }
+  })
+  log(`redis held runs: ${fmt(out.held.usedMemoryDeltaPerRun / 1024)} KiB used_memory per run, keys ${fmt(out.held.keysBytesPerRun / 1024)} KiB per run, ${fmt(out.held.logEntries)} log entries, lag ${out.held.lagMin}–${out.held.lagMax}`)
+
+  // (2) ... and per finished run, while its keys are kept (retainAfterEnd).
+  out.finished = await withRedisStack({ hosts: 2, concurrency: out.setup.finished.hostConcurrency }, async ({ redis, gateway }) => {
+    const n = sizes.redisFinishedRuns
+    const base = await redisMemory(redis.cmd)
+    const res = await load.run({ kind: 'streams', url: gateway.url, flavour: 'frames', streams: n, tokens: sizes.redisFinishedWords, rate: 0, pauseMs: 0, latency: false, timeoutMs: 300_000 })
+    // The readers' last commits and leaves land.
+    await sleep(1500)
+    const seen = await runsInRedis(redis.cmd)
+    const mem = await redisMemory(redis.cmd)
+    const lookups = await lookupKeyBytes(redis.cmd)
+    return {
+      ...perRun(base, mem, seen, lookups),
+      ended: seen.filter((r) => r.state === 'ended').length,
+      lastFramesBytes: summarize(seen.map((r) => r.lastFramesBytes)),
+      complete: res.tokens === res.expectedTokens ? 1 : 0,
+      logPttlMs: summarize(seen.map((r) => r.pttl))
+    }
+  })
+  log(`redis finished runs: ${fmt(out.finished.usedMemoryDeltaPerRun / 1024)} KiB used_memory per run, keys ${fmt(out.finished.keysBytesPerRun / 1024)} KiB per run, ${fmt(out.finished.logEntries)} log entries`)
+
+  // (3) A gateway killed (SIGKILL) mid-run: its client attaches on another gateway, over a connection it opened before.
+  out.failover = await withRedisStack({ hosts: 2, concurrency: 1 }, async ({ redis, gateway: survivor }) => {
+    await warmRuns(load, survivor.url, 2)
+    const trials = []
+    for (let i = 0; i < sizes.redisFailovers; i++) {
+      const doomed = await startServer('redis-gateway', { redisUrl: redis.url })
+      try {
+        await load.run({ kind: 'failoverStart', url: doomed.url, otherUrl: survivor.url, runId: `failover-${i}`, words: sizes.redisFailoverWords, minTokens: sizes.redisFailoverAfter, timeoutMs: 60_000 })
+        const killedAt = monotonic()
+        const dead = doomed.kill()
+        trials.push(await load.run({ kind: 'failoverResume', killedAt, timeoutMs: 60_000 }))
+        await dead
+      } finally {
+        await doomed.stop()
+      }
+    }
+    const fold = (key) => summarize(trials.map((t) => t[key]))
+    return {
+      trials,
+      killToClosedMs: fold('killToClosedMs'),
+      attachToAttachedMs: fold('attachToAttachedMs'),
+      attachToFirstFrameMs: fold('attachToFirstFrameMs'),
+      killToFirstFrameMs: fold('killToFirstFrameMs'),
+      maxGapMs: fold('maxGapMs'),
+      killToMaxGapEndMs: fold('killToMaxGapEndMs'),
+      killToEndMs: fold('killToEndMs'),
+      headAheadAtAttach: fold('headAheadAtAttach'),
+      chunksBeforeKill: fold('chunksBeforeKill'),
+      complete: trials.every((t) => t.complete === 1) ? 1 : 0
+    }
+  })
+  const f = out.failover
+  log(`redis failover (${sizes.redisFailovers}): attach → attached ${fmt(f.attachToAttachedMs)} ms, → first frame ${fmt(f.attachToFirstFrameMs)} ms; kill → first frame ${fmt(f.killToFirstFrameMs)} ms; longest gap ${fmt(f.maxGapMs)} ms; complete ${f.complete}`)
+  out.loadAverage.after = loadavg()[0]
+  return out
+}
+
 // --------------------------------------------------------------------- main
 
 const started = Date.now()
@@ -524,7 +868,7 @@ const results = {
   // Which run measured each scenario: with --merge, the kept ones were measured by an earlier run, maybe on another machine.
   measuredOn: {}
 }
-const scenarios = { throughput, latency, slowConsumers, idleConnections, bridge, resume }
+const scenarios = { throughput, latency, slowConsumers, idleConnections, bridge, resume, redis }
 // --merge: keep the other scenarios of the existing results file (with --only).
 mkdirSync(join(here, 'results'), { recursive: true })
 const file = join(here, 'results', quick ? 'quick.json' : 'latest.json')

@@ -130,14 +130,18 @@ export class RedisRuns implements RunDirectory {
 
   /** Waits (up to connectTimeout, 10 s by default) for the connection, so that the first start does not find it still connecting. */
   async ready (): Promise<void> {
-    if (this.cmd.status === 'ready') return
     const limit = this.cmd.options.connectTimeout ?? 10_000
-    const connected = await new Promise<boolean>((resolve) => {
+    const connected = this.cmd.status === 'ready' || await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => { this.cmd.off('ready', onReady); resolve(false) }, limit)
       const onReady = (): void => { clearTimeout(timer); resolve(true) }
       this.cmd.once('ready', onReady)
     })
-    if (!connected) this.log.error({ status: this.cmd.status }, 'autogen-stream: Redis cannot be reached yet; starts and attaches get AGS_STORE_UNAVAILABLE until it can')
+    if (!connected) {
+      this.log.error({ status: this.cmd.status }, 'autogen-stream: Redis cannot be reached yet; starts and attaches get AGS_STORE_UNAVAILABLE until it can')
+      return
+    }
+    // Alive before the first reader: a host counts a gateway's readers only while its key lives.
+    await this.cmd.set(this.keys.gateway(this.gatewayId), '1', 'PX', this.heartbeat * 3).catch(() => {})
   }
 
   /** A script defined above, typed loosely (ioredis adds them at run time). */
