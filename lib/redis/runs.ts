@@ -113,7 +113,8 @@ export class RedisRuns implements RunDirectory {
     this.keyTtl = options.keyTtl ?? 24 * 3600_000
     this.#ownsCmd = options.redis === undefined
     // Commands fail at once while Redis is away (the client gets AGS_STORE_UNAVAILABLE) instead of queueing for ever.
-    this.cmd = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false, ...options.redisOptions })
+    // and a command Redis does not answer (a frozen server) fails after 5 s rather than never.
+    this.cmd = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 5000, lazyConnect: false, ...options.redisOptions })
     this.cmd.on('error', (err: Error) => this.log.warn({ err: err.message }, 'autogen-stream: redis'))
     this.cmd.defineCommand('agsCommit', { numberOfKeys: 5, lua: COMMIT })
     this.cmd.defineCommand('agsLeave', { numberOfKeys: 3, lua: LEAVE })
@@ -231,9 +232,10 @@ export class RedisRuns implements RunDirectory {
   async find (identityId: string, runId: string, resumeToken?: string): Promise<SharedRun | undefined> {
     const key = await this.cmd.get(resumeToken === undefined ? this.keys.owner(identityId, runId) : this.keys.token(resumeToken))
     if (key === null) return undefined
-    const reading = this.#reading.get(key)
     const k = this.keys.run(key)
     const [meta, first, last] = await this.#look(k)
+    // Looked up after the awaits: another connection here may have just started reading it.
+    const reading = this.#reading.get(key)
     if (meta.runId !== runId || meta.state === undefined) return undefined
     // Without a token, only the owner; with one, the token is the proof.
     if (resumeToken === undefined && meta.owner !== identityId) return undefined
@@ -315,7 +317,8 @@ export class RedisRuns implements RunDirectory {
   blocker (): Redis {
     let blocker = this.#blockers.pop()
     if (blocker === undefined) {
-      blocker = this.cmd.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true })
+      // No command timeout here: XREAD BLOCK waits on purpose.
+      blocker = this.cmd.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true, commandTimeout: undefined })
       // Its errors surface on the read that failed; the connection itself reconnects.
       blocker.on('error', () => {})
     }

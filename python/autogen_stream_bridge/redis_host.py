@@ -262,7 +262,7 @@ class Host:
         # Requests read from the stream but not taken yet (a Redis error in between).
         self._backlog: deque[tuple[str, dict[bytes, bytes]]] = deque()
         self._claim_cursor = "0-0"
-        self._taking: asyncio.Future[None] | None = None
+        self._taking: asyncio.Future[Any] | None = None
         self._last_autoclaim = 0.0
 
     # Lifecycle -----------------------------------------------------------
@@ -352,18 +352,34 @@ class Host:
                     if not entries:
                         entries = await self._read_requests(free, block_ms)
                     self._backlog.extend(entries)
-                while self._backlog and len(self.runs) < self.options.concurrency and not self._stopping:
-                    entry_id, fields = self._backlog[0]
+                # The free slots' requests are claimed together: one round
+                # trip each, concurrently, not one after the other (a host
+                # taking a hundred runs at once would start the last one
+                # seconds late).
+                batch: list[tuple[str, dict[bytes, bytes]]] = []
+                while self._backlog and len(self.runs) + len(batch) < self.options.concurrency and not self._stopping:
+                    batch.append(self._backlog.popleft())
+                if batch:
                     # Shielded: a shutdown must not cut a claim off between
                     # meta.state running and the run's start (run() waits for it).
-                    self._taking = asyncio.ensure_future(self._take(entry_id, fields))
-                    try:
-                        await asyncio.shield(self._taking)
-                    except REDIS_ERRORS:
-                        raise  # taken again after the backoff
-                    except Exception:
-                        log.exception("host %s: request %s could not be started", self.host_id, entry_id)
-                    self._backlog.popleft()
+                    taking = asyncio.gather(
+                        *(self._take(entry_id, fields) for entry_id, fields in batch), return_exceptions=True
+                    )
+                    self._taking = taking
+                    results = await asyncio.shield(taking)
+                    failed: list[tuple[str, dict[bytes, bytes]]] = []
+                    redis_error: BaseException | None = None
+                    for entry, outcome in zip(batch, results, strict=True):
+                        if isinstance(outcome, REDIS_ERRORS):
+                            failed.append(entry)  # taken again after the backoff
+                            redis_error = outcome
+                        elif isinstance(outcome, BaseException):
+                            log.error(
+                                "host %s: request %s could not be started", self.host_id, entry[0], exc_info=outcome
+                            )
+                    if failed and redis_error is not None:
+                        self._backlog.extendleft(reversed(failed))
+                        raise redis_error
                 backoff.succeeded()
             except ResponseError as e:
                 if "NOGROUP" in str(e):
