@@ -1,8 +1,8 @@
 import t from 'tap'
+import { docsColumn } from './fixtures/docs.js'
 import { startServer } from './fixtures/server.js'
 import { Gate, makeScript, runnerProbe, scriptRunner } from './fixtures/resume.js'
 import { nodeClient, terminateAll, untilFrame } from './fixtures/client.js'
-import { readFileSync } from 'node:fs'
 import { AutogenStreamError, CLIENT_ERROR_CODES, CLIENT_OPTIONS, createClient, isAutogenStreamError } from '../lib/client/index.js'
 import { ErrorTable, type RunContext, type RunRequest } from '../lib/index.js'
 
@@ -133,21 +133,9 @@ t.test('a resume from before what the server keeps: a gap entry, then what is ke
   t.equal(later.lastSeq, 201)
 })
 
-/** The first column of the docs/client.md table whose header starts with `header`. */
-function docsColumn (header: string): string[] {
-  const lines = readFileSync(new URL('../docs/client.md', import.meta.url), 'utf8').split('\n')
-  const start = lines.findIndex((l) => l.startsWith(`| ${header} |`))
-  const rows: string[] = []
-  for (const line of lines.slice(start + 2)) {
-    if (!line.startsWith('|')) break
-    rows.push((line.split('|')[1] ?? '').trim().replace(/`/g, ''))
-  }
-  return rows
-}
-
 t.test('docs/client.md: the client codes and createClient options are the code\'s', async (t) => {
-  t.same(docsColumn('client code').sort(), [...CLIENT_ERROR_CODES].sort())
-  t.same(docsColumn('option').sort(), [...CLIENT_OPTIONS].sort())
+  t.same(docsColumn('client.md', 'client code').sort(), [...CLIENT_ERROR_CODES].sort())
+  t.same(docsColumn('client.md', 'option').sort(), [...CLIENT_OPTIONS].sort())
 })
 
 t.test('unknown and malformed options are refused', async (t) => {

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs'
 import t from 'tap'
+import { docsColumn } from './fixtures/docs.js'
 import Fastify from 'fastify'
 import autogenStream from '../lib/index.js'
 import { REDIS_OPTION_NAMES, redisRuns } from '../lib/redis/index.js'
@@ -10,20 +10,8 @@ import { REDIS_OPTION_NAMES, redisRuns } from '../lib/redis/index.js'
  * code's. No Redis needed.
  */
 
-/** The first column of the docs/redis.md table whose header starts with `header`. */
-function docsColumn (header: string): string[] {
-  const lines = readFileSync(new URL('../docs/redis.md', import.meta.url), 'utf8').split('\n')
-  const start = lines.findIndex((l) => l.startsWith(`| ${header} |`))
-  const rows: string[] = []
-  for (const line of lines.slice(start + 2)) {
-    if (!line.startsWith('|')) break
-    rows.push((line.split('|')[1] ?? '').trim().replace(/`/g, ''))
-  }
-  return rows
-}
-
 t.test('docs/redis.md lists exactly the options of redisRuns', async (t) => {
-  t.same(docsColumn('option').sort(), [...REDIS_OPTION_NAMES].sort())
+  t.same(docsColumn('redis.md', 'option').sort(), [...REDIS_OPTION_NAMES].sort())
 })
 
 t.test('bad options are refused where they are given', async (t) => {

@@ -82,6 +82,8 @@ MAX_FRAMES_PER_CALL = 512
 # How often a run that has no credit left re-reads its readers' positions
 # even without an ack (a reader that died no longer holds it back).
 STALL_CHECK_SECONDS = 1.0
+# Requests claimed concurrently (a round trip each).
+CLAIMS_AT_ONCE = 16
 # After SIGTERM: how long cancelled runs get to unwind and write their frames.
 SHUTDOWN_GRACE_SECONDS = 10.0
 # Redis calls of a host that is shutting down, when Redis may be gone.
@@ -362,9 +364,7 @@ class Host:
                 if batch:
                     # Shielded: a shutdown must not cut a claim off between
                     # meta.state running and the run's start (run() waits for it).
-                    taking = asyncio.gather(
-                        *(self._take(entry_id, fields) for entry_id, fields in batch), return_exceptions=True
-                    )
+                    taking = asyncio.ensure_future(self._take_all(batch))
                     self._taking = taking
                     results = await asyncio.shield(taking)
                     failed: list[tuple[str, dict[bytes, bytes]]] = []
@@ -425,6 +425,18 @@ class Host:
         for _stream, stream_entries in reply or []:
             entries.extend((_text(i) or "", f) for i, f in stream_entries if i is not None and f is not None)
         return entries
+
+    async def _take_all(self, batch: list[tuple[str, dict[bytes, bytes]]]) -> list[Any]:
+        """Claims a batch of requests, CLAIMS_AT_ONCE at a time (each holds
+        one of the client's pooled connections while it waits): the outcome
+        of each, an exception for those that failed."""
+        results: list[Any] = []
+        for i in range(0, len(batch), CLAIMS_AT_ONCE):
+            chunk = batch[i : i + CLAIMS_AT_ONCE]
+            results += await asyncio.gather(
+                *(self._take(entry_id, fields) for entry_id, fields in chunk), return_exceptions=True
+            )
+        return results
 
     async def _take(self, entry_id: str, fields: Mapping[bytes, bytes]) -> None:
         """Claim the request's run (meta.state queued -> running, XACK) and start it."""
