@@ -236,8 +236,9 @@ export class Connection {
     return value.then((answer) => {
       if (!this.#closed) next(answer)
     }, (err: unknown) => {
+      // The details (addresses, Redis's own words) go to the log, not to the client.
       this.#log.warn({ err }, 'autogen-stream: the run store failed')
-      if (!this.#closed) this.#answer(new StoreUnavailableError(String((err as Error)?.message ?? err).slice(0, 200)), ref)
+      if (!this.#closed) this.#answer(new StoreUnavailableError('try again later'), ref)
     })
   }
 

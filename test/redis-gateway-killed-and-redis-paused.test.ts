@@ -111,7 +111,7 @@ if (availability.skip === undefined && availability.fail === undefined) {
     redis.pause()
     c.send({ type: 'start', runId: 'during', task: 'go', options: { example: 'streaming_agent' } })
     await c.until((frames) => frames.some((f) => f.type === 'error' && !('seq' in f)))
-    t.match(c.frames.find((f) => f.type === 'error' && !('seq' in f)), { code: 'AGS_STORE_UNAVAILABLE', ref: { type: 'start', runId: 'during' } })
+    t.match(c.frames.find((f) => f.type === 'error' && !('seq' in f)), { code: 'AGS_STORE_UNAVAILABLE', message: 'The run store cannot be reached: try again later', ref: { type: 'start', runId: 'during' } }, 'no address or Redis error text reaches the client')
     redis.resume()
     const frames = await c.untilEnded('r')
     t.same(seqProblems(frames, 'v2'), [], 'every seq once')

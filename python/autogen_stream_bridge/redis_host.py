@@ -60,7 +60,7 @@ from .protocol import error_ev
 from .redis_frames import STOPPED_CODE, STOPPED_MESSAGE, Frame, RunFrames
 from .redis_keys import DEFAULT_PREFIX, GROUP, RunKeys, host_key, requests_key
 from .redis_scripts import APPEND, CLAIM
-from .worker import LOG_LEVEL_ENV, TEARDOWN_SECONDS, _at_least, _hide_cancellation_tracebacks
+from .worker import LOG_LEVEL_ENV, _at_least, _hide_cancellation_tracebacks, run_in_new_loop
 
 if TYPE_CHECKING:
     from .factory import Factory
@@ -924,21 +924,6 @@ async def serve(options: HostOptions) -> int:
     return 0
 
 
-def _run_loop(options: HostOptions) -> int:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        code = loop.run_until_complete(serve(options))
-        leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in leftovers:
-            task.cancel()
-        if leftovers:
-            loop.run_until_complete(asyncio.wait(leftovers, timeout=TEARDOWN_SECONDS))
-        return code
-    finally:
-        loop.close()
-
-
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = parse_args(argv)
     logging.basicConfig(
@@ -973,7 +958,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             max_image_bytes=args.max_image_bytes,
         ),
     )
-    code = _run_loop(options)
+    code = run_in_new_loop(serve(options))
     logging.shutdown()
     sys.stderr.flush()
     # As the worker: a sync tool still blocked in a thread must not hold the exit.

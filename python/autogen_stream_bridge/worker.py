@@ -14,7 +14,7 @@ import logging
 import os
 import platform
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, NoReturn
 
 from .errors import cap_client_message
@@ -179,10 +179,15 @@ def _guarded(handler: Callable[..., None], *args: Any) -> None:
 
 
 def _run_loop(factory_spec: str, in_fd: int, out_fd: int, limits: Limits = DEFAULT_LIMITS) -> int:
+    return run_in_new_loop(serve(factory_spec, in_fd, out_fd, limits))
+
+
+def run_in_new_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Runs a process's main coroutine in a loop of its own, and returns its exit code."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        code = loop.run_until_complete(serve(factory_spec, in_fd, out_fd, limits))
+        code = loop.run_until_complete(main)
         # AutoGen runtimes may leave tasks behind; give them a moment to
         # run their finally blocks, but never hang the exit on them.
         leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
