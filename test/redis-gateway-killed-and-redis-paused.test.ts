@@ -47,17 +47,26 @@ async function gatewayProcess (t: Test, redisUrl: string): Promise<{ url: string
   return { url, kill: async () => { child.kill('SIGKILL'); await exited } }
 }
 
+/**
+ * Redis, one worker host, a gateway in a process of its own (to be killed)
+ * and one in this process. Readers count for 10 minutes on the host: only
+ * the dead gateway's expired heartbeat lets it go on without that
+ * gateway's reader (else these tests time out).
+ */
+async function twoGateways (t: Test): Promise<{ doomed: { url: string, kill: () => Promise<void> }, url: string }> {
+  const redis = await startRedis()
+  t.after(() => redis.stop())
+  const host = await startHost(redis.url, { args: ['--reader-ttl-ms', '600000'] })
+  t.after(() => host.stop())
+  const doomed = await gatewayProcess(t, redis.url)
+  const { app, url } = await startServer({ runs: redisRuns({ url: redis.url, heartbeat: 200 }) })
+  t.after(() => app.close())
+  return { doomed, url }
+}
+
 if (availability.skip === undefined && availability.fail === undefined) {
   t.test('a gateway killed with SIGKILL mid-run: its client resumes on another gateway, nothing lost', async (t) => {
-    const redis = await startRedis()
-    t.after(() => redis.stop())
-    // Readers would count for 10 minutes: only the dead gateway's expired
-    // heartbeat lets the host go on without its reader (else this test times out).
-    const host = await startHost(redis.url, { args: ['--reader-ttl-ms', '600000'] })
-    t.after(() => host.stop())
-    const doomed = await gatewayProcess(t, redis.url)
-    const { app, url } = await startServer({ runs: redisRuns({ url: redis.url, heartbeat: 200 }) })
-    t.after(() => app.close())
+    const { doomed, url } = await twoGateways(t)
 
     const first = await Client.connect(doomed.url)
     first.send({ type: 'start', runId: 'r', task: 'go', options: { example: 'long_stream', words: 4000 } })
@@ -76,13 +85,7 @@ if (availability.skip === undefined && availability.fail === undefined) {
   })
 
   t.test('the client library with two gateways: its gateway killed, it goes on on the other by itself', async (t) => {
-    const redis = await startRedis()
-    t.after(() => redis.stop())
-    const host = await startHost(redis.url, { args: ['--reader-ttl-ms', '600000'] })
-    t.after(() => host.stop())
-    const doomed = await gatewayProcess(t, redis.url)
-    const { app, url } = await startServer({ runs: redisRuns({ url: redis.url, heartbeat: 200 }) })
-    t.after(() => app.close())
+    const { doomed, url } = await twoGateways(t)
     const client = nodeClient([doomed.url, url])
     t.after(() => client.close())
     const run = client.start('go', { runId: 'r', options: { example: 'long_stream', words: 4000 } })

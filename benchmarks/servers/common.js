@@ -6,6 +6,23 @@ import { readFileSync } from 'node:fs'
 export const config = JSON.parse(process.env.BENCH_CONFIG ?? '{}')
 
 /**
+ * The plugin's options in every benchmark server (in-process or gateway): a
+ * load test is one client with thousands of streams, so the server-wide
+ * limits would be what it measures.
+ */
+export const loadTestOptions = {
+  coalesceTokens: config.coalesce !== false,
+  maxRunsPerConnection: 64,
+  maxConnections: 0,
+  maxConnectionsPerIp: 0,
+  frameRate: 0,
+  maxActiveRuns: 0,
+  maxRunsPerIdentity: 0,
+  stallTimeout: 0,
+  pingInterval: 0
+}
+
+/**
  * Milliseconds on CLOCK_MONOTONIC, which every process on the machine shares:
  * performance.timeOrigin is set per process with about a millisecond of
  * error, too coarse for cross-process latency.

@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import autogenStream, { pythonRunner } from '../../dist/index.js'
-import { config, serve, syntheticRun, pulledSummary, rssOf } from './common.js'
+import { config, loadTestOptions, serve, syntheticRun, pulledSummary, rssOf } from './common.js'
 
 const app = Fastify({ logger: false })
 // long_stream is one of the test example factories (python/tests), not part of the package.
@@ -10,16 +10,7 @@ const python = config.python === true
   ? pythonRunner({ factory: 'bridge_examples:long_stream', pythonPath: [fileURLToPath(new URL('../../python/tests', import.meta.url))], workers: config.workers ?? 2 })
   : undefined
 await app.register(autogenStream, {
-  coalesceTokens: config.coalesce !== false,
-  maxRunsPerConnection: 64,
-  // A load test is one client with thousands of streams: the server-wide limits would be what it measures.
-  maxConnections: 0,
-  maxConnectionsPerIp: 0,
-  frameRate: 0,
-  maxActiveRuns: 0,
-  maxRunsPerIdentity: 0,
-  stallTimeout: 0,
-  pingInterval: 0,
+  ...loadTestOptions,
   // The resume scenario: options sized so that a run's log keeps the whole
   // run (maxRunLag, retainEvents, retainBytes, retainAfterEnd, maxWatchersPerRun),
   // and one authenticated identity that owns the run on every connection.

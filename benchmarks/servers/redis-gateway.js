@@ -4,20 +4,11 @@
 import Fastify from 'fastify'
 import autogenStream from '../../dist/index.js'
 import { redisRuns } from '../../dist/redis/index.js'
-import { config, serve } from './common.js'
+import { config, loadTestOptions, serve } from './common.js'
 
 const app = Fastify({ logger: false })
 await app.register(autogenStream, {
-  coalesceTokens: config.coalesce !== false,
-  maxRunsPerConnection: 64,
-  // A load test is one client with thousands of streams: the server-wide limits would be what it measures.
-  maxConnections: 0,
-  maxConnectionsPerIp: 0,
-  frameRate: 0,
-  maxActiveRuns: 0,
-  maxRunsPerIdentity: 0,
-  stallTimeout: 0,
-  pingInterval: 0,
+  ...loadTestOptions,
   // Everything else (maxRunLag, retainEvents, retainBytes, retainAfterEnd, onDisconnect) at the plugin's defaults,
   // and redisRuns' own (readWindow 64, heartbeat 1000 ms, readerTtl 10 s): what the benchmark reports.
   runs: redisRuns({ url: config.redisUrl })

@@ -2,20 +2,14 @@ import type { RunFrame, TerminalFrame } from '../schemas/frames.js'
 
 /*
  * Where a run's frames are kept between the run that makes them and the
- * connections that read them. One implementation per file: memory.ts (one
- * process) now; a Redis Streams store implements the same interface, one
- * stream per run:
+ * connections that read them, in this process (memory.ts). Runs held in
+ * Redis (redis/, docs/redis.md) keep the same shape across processes, one
+ * stream per run: a LogReader there is redis/reader.ts, whose take() serves
+ * a window fetched with `XRANGE run:K:log (<seq>-1 + COUNT n` (entry ids are
+ * `<seq>-1`), whose commit() writes the reader's position for the worker
+ * host's credit; the host appends, trims (XTRIM MINID) and expires.
  *
- *   RunLog.append(frame)      XADD run:<key> 0-<seq+1> f <json>   (ids from seq: explicit, increasing)
- *   RunStore.open(...)        HSET run:<key>:meta owner token state ...
- *   RunLog.reader(after)      XRANGE run:<key> (0-<after+1> + COUNT n, then XREAD BLOCK from the last id
- *   LogReader.take()          from the window the last XRANGE/XREAD fetched
- *   RunLog.trim()             XTRIM run:<key> MINID 0-<oldest+1>
- *   RunLog.end()              EXPIRE run:<key> and its meta after retainAfterEnd
- *   RunLog credit/lag         reader positions in the meta hash; the producer
- *                             pulls only while head - min(positions) < maxRunLag
- *
- * so a reader only ever asks "the entries after seq N", and the producer
+ * So a reader only ever asks "the entries after seq N", and the producer
  * only ever asks "how far behind is the slowest reader".
  */
 
