@@ -61,7 +61,7 @@ async function startServer (kind, config = {}) {
   return {
     kind,
     pid: child.pid,
-    url: `ws://127.0.0.1:${port}${kind === 'raw-ws' ? '/' : '/autogen'}`,
+    url: `ws://127.0.0.1:${port}${kind.startsWith('raw-ws') ? '/' : '/autogen'}`,
     stats: (gc = false) => request({ type: 'stats', gc }),
     /** SIGKILL (the Redis scenario's dead gateway); resolves once it has exited. */
     kill () {
@@ -118,7 +118,7 @@ async function repeat (once) {
   return fold(runs)
 }
 
-const flavourOf = { 'raw-ws': 'frames', 'naive-fastify': 'events', plugin: 'frames' }
+const flavourOf = { 'raw-ws': 'frames', 'raw-ws-corked': 'frames', 'naive-fastify': 'events', plugin: 'frames' }
 
 async function withServer (kind, config, fn) {
   const server = await startServer(kind, config)
@@ -136,9 +136,13 @@ async function warmUp (load, server, flavour, tokens = 2000) {
 
 // --------------------------------------------------------------- scenarios
 
+/** BENCH_VARIANTS=<regexp>: measure only the throughput variants whose label matches (for quick comparisons while profiling). */
+const variantFilter = process.env.BENCH_VARIANTS ? new RegExp(process.env.BENCH_VARIANTS) : null
+
 async function throughput (load) {
   const variants = [
     ['raw ws (1 frame/token)', 'raw-ws', {}],
+    ['raw ws, corked per batch (1 frame/token)', 'raw-ws-corked', {}],
     ['naive @fastify/websocket', 'naive-fastify', {}],
     ['plugin', 'plugin', {}],
     ['plugin, coalesceTokens: false', 'plugin', { coalesce: false }]
@@ -147,7 +151,7 @@ async function throughput (load) {
   for (const streams of sizes.streams) {
     out[streams] = {}
     const tokens = Math.ceil(sizes.throughputTotal / streams)
-    for (const [label, kind, config] of variants) {
+    for (const [label, kind, config] of variants.filter(([label]) => variantFilter === null || variantFilter.test(label))) {
       out[streams][label] = await repeat(() => withServer(kind, config, async (server) => {
         await warmUp(load, server, flavourOf[kind])
         const before = await server.stats()
