@@ -8,8 +8,11 @@ import type { ProtocolVersion, RunFrame, TokenFrame } from './schemas/frames.js'
  *   run log:  … 17 18 19 20 21 22 …   (one entry per chunk, event, …)
  *                   ▲ reader.position: the last entry handed to the socket
  *
- * While the sender is behind (its socket was congested), consecutive
- * chunks of one message waiting in the log go out as one `token` frame.
+ * Consecutive chunks of one message waiting in the log when the sender
+ * takes the next frame go out as one `token` frame: what piled up while the
+ * socket was congested, or what the run produced faster than the event
+ * loop turns (a runner that never waits, the Python bridge handing over a
+ * batch of lines). A chunk alone in the log goes out alone, at once.
  * In v2 that frame carries the seq of its last chunk and `chunks`, so it
  * stands for seqs seq - chunks + 1 .. seq and a client checks
  * `frame.seq - (frame.chunks ?? 1) === lastSeq` to know it lost nothing;
@@ -19,8 +22,10 @@ import type { ProtocolVersion, RunFrame, TokenFrame } from './schemas/frames.js'
 
 export interface Outgoing {
   frame: RunFrame
-  /** The frame as JSON: the log's own bytes when the frame is sent as logged (shared by every reader). */
-  data: Buffer
+  /** The frame as JSON: the log's own when the frame is sent as logged (shared by every reader). */
+  data: string | Buffer
+  /** Bytes of data in UTF-8. */
+  size: number
 }
 
 export interface AttachmentOptions {
@@ -62,8 +67,8 @@ export class Attachment {
 
   /**
    * The next frame for the socket, or null when this connection has caught
-   * up with the log. With `merge` (the sender passes it after its socket was
-   * congested), chunks of one message already in the log go out as one.
+   * up with the log. With `merge` (and coalesceTokens), chunks of one
+   * message already in the log go out as one.
    */
   next (merge: boolean): Outgoing | null {
     if (this.#done) return null
@@ -85,7 +90,13 @@ export class Attachment {
     if (frame.type === 'input_request' && this.#opts.isPending?.(frame.requestId) === false) {
       return this.#encode({ ...frame, answered: true })
     }
-    if (this.#opts.version === V1) return this.#encode(frame)
+    if (this.#opts.version === V1) {
+      // v1 numbers frames per attachment; until a merge or a resend makes
+      // the two counts differ, that number is the log's seq and the frame
+      // is the log's, byte for byte: no copy, no second JSON.stringify.
+      if (this.#frames !== frame.seq) return this.#encode(frame)
+      this.#frames++
+    }
     // The log's entry itself: no copy, no allocation per frame.
     return entry
   }
@@ -135,6 +146,7 @@ export class Attachment {
   #encode (frame: RunFrame): Outgoing {
     // Never the log's own object: other readers share it.
     const out = this.#opts.version === V1 ? { ...frame, seq: this.#frames++ } : frame
-    return { frame: out, data: Buffer.from(JSON.stringify(out)) }
+    const data = JSON.stringify(out)
+    return { frame: out, data, size: Buffer.byteLength(data) }
   }
 }

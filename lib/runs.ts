@@ -179,7 +179,7 @@ export class HostedRun implements SharedRun {
         if (frame === null) break
         const entry = this.log.append(frame)
         room.events--
-        room.bytes -= entry.data.length
+        room.bytes -= entry.size
         if (frame.type === 'input_request') {
           this.#pruneInputs()
           this.#inputs.set(frame.requestId, entry)

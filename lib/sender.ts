@@ -76,8 +76,8 @@ export class Sender {
   #waiting = false
   #closed = false
   #sinceYield = 0
-  /** The socket was congested: merge waiting chunks until the sender has caught up. */
-  #merge = false
+  /** When the last pass began (performance.now()): a pass in a later turn of the event loop starts a new count. */
+  #lastFlush = 0
   #stallTimer: NodeJS.Timeout | undefined
   #onWrittenWaiter: (() => void) | undefined
 
@@ -221,6 +221,13 @@ export class Sender {
 
   #flush = (): void => {
     this.#scheduled = false
+    // The count is of frames written without the event loop reaching I/O.
+    // A pass more than a millisecond after the last one is in another turn:
+    // it starts from 0, so a paced stream is never sent through
+    // setImmediate (every 64th frame of a connection used to wait there).
+    const now = performance.now()
+    if (now - this.#lastFlush > 1) this.#sinceYield = 0
+    this.#lastFlush = now
     // A pass queued (by a log's notify) during a batch that then congested:
     // the wait already pending will kick again.
     if (this.#waiting || this.#closed) return
@@ -256,11 +263,7 @@ export class Sender {
         return
       }
       const out = this.#next()
-      if (out === null) {
-        // Caught up with the logs: from now on chunks go out one per frame again.
-        this.#merge = false
-        return
-      }
+      if (out === null) return
       this.#send(out)
       this.#sinceYield++
     }
@@ -273,7 +276,10 @@ export class Sender {
       if (this.#cursor >= runs.length) this.#cursor = 0
       const index = this.#cursor
       const attachment = runs[index] as Attachment
-      const out = attachment.next(this.#merge)
+      // Consecutive chunks of one message waiting in the log go out as one
+      // frame (the attachment's coalesceTokens decides): a lone chunk goes
+      // out alone, at once, and nothing ever waits for more.
+      const out = attachment.next(true)
       // Removing keeps the cursor on the attachment that moved into this slot.
       if (attachment.done) {
         attachment.commit()
@@ -288,15 +294,16 @@ export class Sender {
   }
 
   #write (frame: ServerFrame): void {
-    this.#send({ frame, data: Buffer.from(JSON.stringify(frame)) })
+    const data = JSON.stringify(frame)
+    this.#send({ frame, data, size: Buffer.byteLength(data) })
   }
 
-  #send ({ frame, data }: { frame: ServerFrame, data: Buffer }): void {
+  #send ({ frame, data, size }: { frame: ServerFrame, data: string | Buffer, size: number }): void {
     const ws = this.#ws
     if (ws.readyState !== 1) return
     const counters = this.#counters
     counters.frames++
-    counters.bytes += data.length
+    counters.bytes += size
     if (frame.type === 'token') counters.tokens += frame.chunks
     else if (frame.type === 'cancelled') counters.cancels++
     else if (frame.type === 'error') counters.errors++
@@ -340,8 +347,6 @@ export class Sender {
       this.#onWrittenWaiter = undefined
       this.#waiting = false
       if (this.#closed) return
-      // What piled up while the socket was congested goes out merged.
-      this.#merge = true
       if (!this.#congested()) {
         clearTimeout(this.#stallTimer)
         this.#stallTimer = undefined

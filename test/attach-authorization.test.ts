@@ -72,7 +72,8 @@ async function startHeld (c: Client, runId: string): Promise<void> {
 const unknownRun = (runId: string) => ({ type: 'error', code: 'AGS_UNKNOWN_RUN', message: `No run "${runId}" for this connection`, ref: { type: 'attach', runId } })
 
 t.test('refused alike: a wrong token, another identity without token, a run that does not exist; the right token works for anyone', async (t) => {
-  const { url, gate } = await serve(t, { authenticate: byHeader })
+  // One frame per chunk: alice's first three frames are then seqs 0..2, the part bob skips.
+  const { url, gate } = await serve(t, { authenticate: byHeader, coalesceTokens: false })
   const alice = await connect(t, url, as('alice'))
   await startHeld(alice, 'r1')
   const token = alice.tokens.get('r1') as string

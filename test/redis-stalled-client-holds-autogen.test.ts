@@ -48,6 +48,9 @@ if (availability.skip === undefined && availability.fail === undefined) {
       maxRunLag: { events: LAG },
       retainEvents: RETAIN,
       stallTimeout: 0,
+      // One frame per chunk: merged, the run's 60,000 words would fit in the
+      // kernel's socket buffers and never congest the socket.
+      coalesceTokens: false,
       runs: redisRuns({ url: redis.url, readWindow: WINDOW, heartbeat: 200 })
     })
     t.after(() => app.close())

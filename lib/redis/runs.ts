@@ -70,7 +70,7 @@ function entryOf (id: Buffer | string, fields: Buffer[]): LogEntry | undefined {
   if (data === undefined) return undefined
   const seq = seqOf(id.toString())
   try {
-    return { seq, frame: JSON.parse(data.toString()) as RunFrame, data }
+    return { seq, frame: JSON.parse(data.toString()) as RunFrame, data, size: data.length }
   } catch {
     return undefined
   }
@@ -536,7 +536,8 @@ export class RemoteRun implements SharedRun, ReaderSource {
     for (const reader of this.#readers.values()) {
       reader.end((seq) => {
         const frame = { type: 'error' as const, runId: this.runId, seq, code: 'AGS_STORE_UNAVAILABLE', message }
-        return { seq, frame, data: Buffer.from(JSON.stringify(frame)) }
+        const data = JSON.stringify(frame)
+        return { seq, frame, data, size: Buffer.byteLength(data) }
       })
     }
   }

@@ -1,3 +1,4 @@
+import { FrameEncoder } from '../encode.js'
 import type { RunFrame } from '../schemas/frames.js'
 import { LogGapError, type LogEntry, type LogLimits, type LogReader, type RunLog, type RunStore } from './types.js'
 
@@ -28,20 +29,22 @@ import { LogGapError, type LogEntry, type LogLimits, type LogReader, type RunLog
  */
 class Slot implements LogEntry {
   readonly seq: number
-  readonly data: Buffer
+  readonly data: string
+  readonly size: number
   /** Bytes of every entry up to and including this one, since the log began. */
   readonly total: number
   #frame: RunFrame | undefined
 
-  constructor (frame: RunFrame, data: Buffer, total: number) {
+  constructor (frame: RunFrame, data: string, size: number, total: number) {
     this.seq = frame.seq
     this.#frame = frame
     this.data = data
+    this.size = size
     this.total = total
   }
 
   get frame (): RunFrame {
-    return this.#frame ?? JSON.parse(this.data.toString()) as RunFrame
+    return this.#frame ?? JSON.parse(this.data) as RunFrame
   }
 
   /** Every reader has passed it. */
@@ -67,6 +70,7 @@ export class MemoryRunLog implements RunLog {
   #creditListener: (() => void) | undefined
   #waitingForCredit = false
   readonly #onBytes: (delta: number) => void
+  readonly #encoder = new FrameEncoder()
 
   constructor (limits: LogLimits, onBytes: (delta: number) => void = () => {}) {
     this.#limits = limits
@@ -104,11 +108,12 @@ export class MemoryRunLog implements RunLog {
   append (frame: RunFrame): LogEntry {
     if (this.#terminal !== undefined) throw new Error('the run\'s log has ended')
     if (frame.seq !== this.#head + 1) throw new Error(`seq ${frame.seq} does not follow ${this.#head}`)
-    const data = Buffer.from(JSON.stringify(frame))
-    const slot = new Slot(frame, data, this.#totalAt(this.#head) + data.length)
+    const data = this.#encoder.encode(frame)
+    const size = Buffer.byteLength(data)
+    const slot = new Slot(frame, data, size, this.#totalAt(this.#head) + size)
     this.#entries.push(slot)
     this.#head = frame.seq
-    this.#onBytes(data.length)
+    this.#onBytes(size)
     if (frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error') this.#terminal = slot
     // No trim here: an append adds unread entries; readers' commits trim.
     for (const reader of this.#readers) reader.notify()
@@ -198,7 +203,7 @@ export class MemoryRunLog implements RunLog {
       const readBytes = this.#totalAt(floor) - this.#trimmedTotal
       if (readEvents <= retainEvents && readBytes <= retainBytes) break
       this.#trimmedTotal = first.total
-      dropped += first.data.length
+      dropped += first.size
       this.#start++
     }
     if (dropped > 0) this.#onBytes(-dropped)

@@ -17,8 +17,14 @@ import type { RunFrame, TerminalFrame } from '../schemas/frames.js'
 export interface LogEntry {
   readonly seq: number
   readonly frame: RunFrame
-  /** The frame as sent on the wire (JSON, UTF-8). */
-  readonly data: Buffer
+  /**
+   * The frame as sent on the wire (JSON): a string when the log is in this
+   * process (ws writes a string straight to the socket: no Buffer made per
+   * frame), a Buffer when it came from Redis.
+   */
+  readonly data: string | Buffer
+  /** Bytes of `data` in UTF-8 (what the socket carries; what byte limits count). */
+  readonly size: number
 }
 
 /** What the log holds back: unread entries (a bound on the producer) and read ones (a tail kept for resume). */
