@@ -14,14 +14,15 @@ function percentiles (values) {
 
 /** How each server speaks: what to send, how to count tokens, when a run is over. */
 const flavours = {
-  // plugin and raw ws: token frames (text may hold several chunks), result frame
+  // plugin and raw ws: token frames (text may hold several chunks, each
+  // `<yielded>;` or `<yielded>@<due>;`: servers/common.js chunkEvent), result frame
   frames: {
     protocols: ['autogen-stream.v1'],
     start: (runId, job) => ({ type: 'start', runId, task: 'go', options: { tokens: job.tokens, rate: job.rate, words: job.tokens } }),
     read (frame, stream, latency) {
       if (frame.type === 'token') {
         stream.tokens += frame.chunks
-        if (latency !== null) for (const ts of frame.text.split(';')) if (ts !== '') latency.push(stream.at - Number(ts))
+        if (latency !== null) for (const ts of frame.text.split(';')) if (ts !== '') latency.add(stream.at, ts)
         return false
       }
       return frame.type === 'result' || frame.type === 'error' || frame.type === 'cancelled'
@@ -34,17 +35,70 @@ const flavours = {
     read (frame, stream, latency) {
       if (frame.type === 'ModelClientStreamingChunkEvent') {
         stream.tokens++
-        if (latency !== null) latency.push(stream.at - Number(frame.content.split(';')[0]))
+        if (latency !== null) latency.add(stream.at, frame.content.split(';')[0])
         return false
       }
-      return frame.type === 'TaskResult'
+      if (frame.type !== 'TaskResult') return false
+      // The FastAPI baseline says which of its processes ran the run.
+      if (frame.worker !== undefined) stream.worker = frame.worker
+      return true
+    }
+  }
+}
+
+/**
+ * Latency samples of one job, in ms: from the time the runner yielded each
+ * chunk, and (paced runners) from the time it was due. Only the steady
+ * state counts: samples received once every stream has had its first token
+ * (before that, the server is still accepting the other connections and
+ * starting their runs). Also how the frames came in: the first frame the
+ * client handles in a turn of its event loop (it was idle, or busy with
+ * something else) and the ones after it in the same turn (they waited in
+ * the kernel while the client handled the ones before).
+ */
+function latencySamples () {
+  const at = []
+  const yielded = []
+  const due = []
+  const first = []
+  const turn = { open: false, first: false, at: -1, turns: [] }
+  const close = () => { turn.open = false }
+  return {
+    add (receivedAt, piece) {
+      // One turn of the client's event loop: every message handled before its next setImmediate.
+      if (receivedAt !== turn.at) {
+        turn.at = receivedAt
+        turn.first = !turn.open
+        if (!turn.open) { turn.open = true; turn.turns.push(receivedAt); setImmediate(close) }
+      }
+      const sep = piece.indexOf('@')
+      at.push(receivedAt)
+      yielded.push(receivedAt - Number(sep === -1 ? piece : piece.slice(0, sep)))
+      due.push(sep === -1 ? NaN : receivedAt - Number(piece.slice(sep + 1)))
+      first.push(turn.first)
+    },
+    /** From `steadyFrom` on (the last stream's first token). */
+    summary (steadyFrom, t0) {
+      const keep = []
+      for (let i = 0; i < at.length; i++) if (at[i] >= steadyFrom) keep.push(i)
+      const pick = (values, filter = () => true) => keep.filter(filter).map((i) => values[i])
+      const fromDue = pick(due).filter((v) => !Number.isNaN(v))
+      return {
+        ...percentiles(pick(yielded)),
+        fromDue: percentiles(fromDue),
+        steadyFromS: (steadyFrom - t0) / 1000,
+        allSamples: at.length,
+        clientTurns: turn.turns.filter((t) => t >= steadyFrom).length,
+        firstInTurn: percentiles(pick(yielded, (i) => first[i])),
+        laterInTurn: percentiles(pick(yielded, (i) => !first[i]))
+      }
     }
   }
 }
 
 async function streams (job) {
   const flavour = flavours[job.flavour]
-  const latency = job.latency ? [] : null
+  const latency = job.latency ? latencySamples() : null
   const ttft = []
   // Per completed stream: from sending its start to its terminal frame.
   const runMs = []
@@ -52,6 +106,9 @@ async function streams (job) {
   let tokens = 0
   let done = 0
   let failed = 0
+  // Runs per server process, when the server tells (the FastAPI baseline's TaskResult.worker).
+  const workers = {}
+  let lastFirstToken = 0
   const sockets = []
   const t0 = now()
   let tEnd = 0
@@ -72,8 +129,18 @@ async function streams (job) {
         frames++
         const before = stream.tokens
         const over = flavour.read(JSON.parse(data), stream, latency)
-        if (stream.first && stream.tokens > before) { stream.first = false; ttft.push(stream.at - stream.sentAt) }
-        if (over && !stream.over) { stream.over = true; runMs.push(stream.at - stream.sentAt); tokens += stream.tokens; finish() }
+        if (stream.first && stream.tokens > before) {
+          stream.first = false
+          ttft.push(stream.at - stream.sentAt)
+          if (stream.at > lastFirstToken) lastFirstToken = stream.at
+        }
+        if (over && !stream.over) {
+          stream.over = true
+          runMs.push(stream.at - stream.sentAt)
+          tokens += stream.tokens
+          if (stream.worker !== undefined) workers[stream.worker] = (workers[stream.worker] ?? 0) + 1
+          finish()
+        }
       })
       ws.on('error', () => {})
       ws.on('close', () => { if (!stream.over) { stream.over = true; failed++; tokens += stream.tokens; finish() } })
@@ -98,9 +165,10 @@ async function streams (job) {
     seconds,
     tokensPerS: tokens / seconds,
     framesPerS: frames / seconds,
-    latencyMs: latency === null ? null : percentiles(latency),
+    latencyMs: latency === null ? null : latency.summary(lastFirstToken, t0),
     ttftMs: percentiles(ttft),
-    runMs: percentiles(runMs)
+    runMs: percentiles(runMs),
+    workers
   }
 }
 

@@ -1,9 +1,18 @@
-// Regenerates docs/benchmarks.md, its chart, and the README's headline table
-// from a results file. `node benchmarks/report.js [results.json]` redoes it
-// without running anything.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+// Regenerates docs/benchmarks.md, its charts (docs/benchmarks-*.svg) and the
+// README's headline table from a results file:
+//
+//   node benchmarks/report.js                          # from benchmarks/results/latest.json, into docs/ and README.md
+//   node benchmarks/report.js --from=<file> --out=<dir>   # any results file (quick.json, ...), into <dir>:
+//                                                      # benchmarks.md, the charts, and README.md with its headline
+//
+// Every scenario of a results file records the run that measured it
+// (results.measuredOn: commit, --merge or not). The page stamps the full
+// run's commit at the top and labels scenarios merged later; the README's
+// headline is made from the full run's scenarios only.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { barChart, lineChart } from './charts.js'
 
 const num = (n, digits = 0) => typeof n === 'number' && Number.isFinite(n)
   ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
@@ -18,6 +27,10 @@ function fig (f, digits = 0) {
 }
 const med = (f) => (typeof f === 'number' ? f : f?.median)
 const signed = (n, digits) => `${n >= 0 ? '+' : '−'}${num(Math.abs(n), digits)}`
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : NaN)
+const times = (r) => (Number.isFinite(r) ? `${num(r, 2)}×` : 'n/a')
+const pct = (r, digits = 0) => (Number.isFinite(r) ? `${num(100 * r, digits)}%` : 'n/a')
+const bar = (f) => (f === null || f === undefined ? null : { value: med(f), min: f.min, max: f.max })
 
 /**
  * RSS change from the moment the runners stopped being pulled (the events
@@ -35,46 +48,344 @@ function afterHeld (timeline) {
 }
 const verdict = (ok) => (ok === undefined || ok === null ? '' : ok ? 'met' : '**not met**')
 
-function chart (slow) {
-  const series = Object.entries(slow).filter(([, v]) => Array.isArray(v.timeline)).map(([label, v]) => ({ label, points: v.timeline }))
-  if (series.length === 0) return null
-  const W = 720; const H = 320; const L = 60; const B = 40; const T = 30; const R = 180
-  const maxT = Math.max(...series.flatMap((s) => s.points.map((p) => p.t)), 1)
-  const maxY = Math.max(...series.flatMap((s) => s.points.map((p) => p.rssMiB)), 16)
-  const x = (t) => L + (t / maxT) * (W - L - R)
-  const y = (v) => H - B - (Math.max(v, 0) / maxY) * (H - B - T)
-  const colors = ['#1f77b4', '#d62728', '#2ca02c']
-  const lines = series.map((s, i) => {
-    const d = s.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p.t).toFixed(1)},${y(p.rssMiB).toFixed(1)}`).join(' ')
-    return `<path d="${d}" fill="none" stroke="${colors[i % 3]}" stroke-width="2"/>` +
-      `<text x="${W - R + 10}" y="${T + 20 + i * 20}" fill="${colors[i % 3]}" font-size="13">${s.label}</text>`
-  }).join('\n')
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
-    const v = maxY * f
-    return `<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/><text x="${L - 6}" y="${y(v) + 4}" font-size="11" text-anchor="end">${num(v)}</text>`
-  }).join('\n')
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
-<rect width="100%" height="100%" fill="white"/>
-<text x="${L}" y="18" font-size="14">Server RSS growth (MiB) while slow consumers do not read</text>
-${ticks}
-<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#333"/>
-<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#333"/>
-<text x="${(L + W - R) / 2}" y="${H - 8}" font-size="12" text-anchor="middle">seconds since the clients stopped reading (0–${num(maxT, 1)})</text>
-${lines}
-</svg>
-`
+// The servers' labels, as benchmarks/run.js writes them.
+const RAW = 'raw ws (1 frame/token)'
+const CORKED = 'raw ws, corked per batch (1 frame/token)'
+const NAIVE = 'naive @fastify/websocket'
+const PLUGIN = 'plugin'
+
+/** The bridge rows, whatever the run called them (older files: 'plugin', 'FastAPI + uvicorn, await send_json per event'). */
+function bridgeRows (row) {
+  const keys = Object.keys(row)
+  const find = (test) => { const k = keys.find(test); return k === undefined ? { label: null, r: undefined } : { label: k, r: row[k] } }
+  return {
+    inproc: find((k) => k.startsWith('AutoGen in-process')),
+    plugin: find((k) => k === 'plugin' || k.startsWith('plugin')),
+    fastapi: find((k) => k.startsWith('FastAPI'))
+  }
 }
 
-/** The scenarios in the order of their sections (section n is SECTIONS[n - 1]). */
+/** The scenarios in the order of their sections. */
 const SECTIONS = ['throughput', 'latency', 'slowConsumers', 'idleConnections', 'bridge', 'resume', 'redis']
+const SHORT = { throughput: 'throughput', latency: 'latency', slowConsumers: 'slow consumers', idleConnections: 'idle connections', bridge: 'the Python bridge', resume: 'resume', redis: 'the Redis scale-out' }
+const TITLES = { throughput: 'Saturation throughput', latency: 'Paced latency', slowConsumers: 'Slow consumers', idleConnections: 'Idle connections', bridge: 'Through the Python bridge, real AutoGen', resume: 'Resume: attach and replay', redis: 'Scale-out through Redis: gateways and worker hosts' }
+
+/**
+ * Results files written before runs recorded their commit: the run that
+ * measured most of its scenarios is taken as its full run (its commit from
+ * a scenario's `build`, when one has it), the others as merged. (Such files
+ * carry the last run's machine and date at the top, merged or not.)
+ */
+export function normalizeResults (results) {
+  if (results.fullRun !== undefined) return results
+  const names = Object.keys(results.scenarios ?? {})
+  const dates = names.map((n) => results.measuredOn?.[n]?.date ?? results.machine?.date)
+  const count = (d) => dates.filter((x) => x === d).length
+  const date = [...new Set(dates)].sort((a, b) => count(b) - count(a) || a.localeCompare(b))[0] ?? results.machine?.date
+  const buildLabel = (b) => (b ? `${b.commit}${b.dirty ?? b.libChanged ? '-dirty' : ''}` : null)
+  const baseNames = names.filter((n) => (results.measuredOn?.[n]?.date ?? date) === date)
+  const baseCommit = baseNames.map((n) => buildLabel(results.scenarios[n]?.build)).find((c) => c !== null) ?? 'unknown'
+  const measuredOn = {}
+  for (const name of names) {
+    const m = results.measuredOn?.[name] ?? results.machine
+    const merged = (m.date ?? date) !== date
+    measuredOn[name] = { ...m, runId: m.date ?? date, commit: buildLabel(results.scenarios[name]?.build) ?? (merged ? 'unknown' : baseCommit), merge: merged, quick: results.scenarios[name]?.quick ?? results.quick, repetitions: results.scenarios[name]?.repetitions ?? results.repetitions, ...(merged ? {} : { sizes: results.sizes }) }
+  }
+  const fullRun = { id: date, commit: baseCommit, dirty: null, merge: false, quick: results.quick, repetitions: results.repetitions, only: null, date, legacy: true }
+  return { ...results, measuredOn, fullRun, runs: [fullRun] }
+}
+
+/** What the report needs to know of the run that measured a scenario. */
+function provenance (results, name) {
+  const m = results.measuredOn?.[name] ?? {}
+  const full = results.fullRun
+  const inFullRun = full !== null && full !== undefined && m.runId === full.id
+  return {
+    inFullRun,
+    commit: m.commit ?? 'unknown',
+    date: (m.date ?? results.machine.date).slice(0, 10),
+    quick: m.quick ?? results.quick,
+    repetitions: m.repetitions ?? results.repetitions,
+    sizes: m.sizes ?? results.sizes
+  }
+}
+
+/** The line under a section's title when it is not from the full run, or from a quick one. */
+function sectionNote (results, name) {
+  const p = provenance(results, name)
+  const notes = []
+  if (!p.inFullRun) notes.push(`*Measured by \`--merge\` on ${p.commit}, ${p.date}: not part of the full run${results.fullRun ? ` (${results.fullRun.commit})` : ''}.*`)
+  if (p.quick) notes.push(`*A quick run (\`--quick\`): smaller sizes, ${p.repetitions} repetition${p.repetitions > 1 ? 's' : ''}; indicative only.*`)
+  return notes.length === 0 ? [] : [notes.join(' '), '']
+}
+
+// ----------------------------------------------------------------- sections
+//
+// Each writes its section into ctx.out, its chart into ctx.charts (file name
+// → SVG), its goals into ctx.goals (the summary table at the top) and its
+// figures for the README into ctx.headline (used only when the scenario is
+// from the full run).
+
+function chartLink (ctx, file, svgText, alt) {
+  if (svgText === null) return
+  ctx.charts.set(file, svgText)
+  ctx.out.push(`![${alt}](${file})`, '')
+}
+
+function throughputSection (ctx, n, t) {
+  const { out } = ctx
+  const z = provenance(ctx.results, 'throughput').sizes
+  out.push(`## ${n}. ${TITLES.throughput}`, '', ...sectionNote(ctx.results, 'throughput'))
+  const labels = [...new Set(Object.values(t).flatMap((row) => Object.keys(row)))]
+  const streams = Object.keys(t)
+  chartLink(ctx, 'benchmarks-throughput.svg', barChart({
+    id: 'throughput',
+    title: 'Saturation throughput: tokens/s delivered, by concurrent streams',
+    desc: `Tokens per second the clients received, median of the repetitions with min–max whiskers, for ${labels.join('; ')}, at ${streams.join(', ')} concurrent streams.`,
+    groups: streams.map((s) => ({ label: `${num(Number(s))} stream${s === '1' ? '' : 's'}`, bars: labels.map((l) => bar(t[s][l]?.tokensPerS)) })),
+    series: labels,
+    xLabel: 'concurrent streams (one per connection)',
+    yLabel: 'tokens/s'
+  }), 'Tokens/s by concurrent streams: the plugin against raw ws, corked raw ws and the naive handler')
+  out.push(`An in-process JS runner yields chunks as fast as it can (${num(z.throughputTotal)} chunks in all, split over the streams); one stream per connection. Tokens/s and frames/s as the clients receive them; server CPU per delivered token. The two raw ws baselines send the plugin's own token frame, one per chunk, and never wait for the socket: **raw ws** calls \`ws.send()\` per chunk, and ws writes each frame with its own system call; **corked raw ws** corks the socket, sends the chunks its runner has ready (up to 64, as the plugin's sender does per turn), and uncorks: one system call per batch. The ratios are the row's tokens/s over each baseline's at the same number of streams.`, '')
+  out.push('| streams | server | tokens/s | frames/s | server CPU µs/token | ÷ raw ws | ÷ corked raw ws | all delivered |', '|---|---|---|---|---|---|---|---|')
+  for (const [s, row] of Object.entries(t)) {
+    const raw = med(row[RAW]?.tokensPerS)
+    const corked = med(row[CORKED]?.tokensPerS)
+    for (const [label, r] of Object.entries(row)) {
+      out.push(`| ${num(Number(s))} | ${label} | ${fig(r.tokensPerS)} | ${fig(r.framesPerS)} | ${fig(r.cpuUsPerToken, 2)} | ${times(ratio(med(r.tokensPerS), raw))} | ${times(ratio(med(r.tokensPerS), corked))} | ${med(r.complete) === 1 ? 'yes' : '**no**'} |`)
+    }
+  }
+  out.push('')
+  const at = (s, label) => med(t[s]?.[label]?.tokensPerS)
+  const vsCorked = ['100', '1000'].map((s) => ({ s, r: ratio(at(s, PLUGIN), at(s, CORKED)) }))
+  const vsRaw = ratio(at('1000', PLUGIN), at('1000', RAW))
+  const rows = []
+  for (const { s, r } of vsCorked) rows.push(`| ${num(Number(s))} | tokens/s against corked raw ws ≥ 1.0× | ${times(r)} | ${verdict(Number.isFinite(r) ? r >= 1 : null)} |`)
+  rows.push(`| 1,000 | tokens/s against plain raw ws ≥ 1.5× | ${times(vsRaw)} | ${verdict(Number.isFinite(vsRaw) ? vsRaw >= 1.5 : null)} |`)
+  out.push('| streams | goal | measured | |', '|---|---|---|---|', ...rows, '')
+  const corkedOk = vsCorked.every(({ r }) => Number.isFinite(r))
+  ctx.goals.push({
+    name: 'throughput',
+    goal: 'tokens/s, 100 and 1,000 streams, against corked raw ws ≥ 1.0× at both',
+    measured: corkedOk ? vsCorked.map(({ s, r }) => `${times(r)} at ${num(Number(s))}`).join(', ') : 'not measured (no corked raw ws rows)',
+    ok: corkedOk ? vsCorked.every(({ r }) => r >= 1) : null
+  })
+  ctx.goals.push({ name: 'throughput', goal: 'tokens/s, 1,000 streams, against plain raw ws ≥ 1.5×', measured: times(vsRaw), ok: Number.isFinite(vsRaw) ? vsRaw >= 1.5 : null })
+  for (const s of ['100', '1000']) {
+    if (t[s] === undefined) continue
+    if (Number.isFinite(at(s, CORKED))) ctx.headline.push({ figure: `tokens/s, ${num(Number(s))} streams`, plugin: num(at(s, PLUGIN)), baseline: `corked raw ws ${num(at(s, CORKED))}`, r: ratio(at(s, PLUGIN), at(s, CORKED)), higherIsBetter: true, of: 'tokens/s' })
+    ctx.headline.push({ figure: `tokens/s, ${num(Number(s))} streams`, plugin: num(at(s, PLUGIN)), baseline: `raw ws ${num(at(s, RAW))}`, r: ratio(at(s, PLUGIN), at(s, RAW)), higherIsBetter: true, of: 'tokens/s' })
+  }
+}
+
+function latencySection (ctx, n, l) {
+  const { out } = ctx
+  const z = provenance(ctx.results, 'latency').sizes
+  out.push(`## ${n}. ${TITLES.latency}`, '', ...sectionNote(ctx.results, 'latency'))
+  const labels = Object.keys(l)
+  const hasDue = labels.some((k) => l[k].due !== undefined && l[k].due !== null)
+  const pick = (r) => (hasDue ? r.due : r)
+  chartLink(ctx, 'benchmarks-latency.svg', barChart({
+    id: 'latency',
+    title: `Paced latency, ${num(z.pacedStreams)} streams × 20 tokens/s: p50, p99, p99.9 ${hasDue ? 'from the time each token was due' : 'from the runner\'s yield'}`,
+    desc: `Milliseconds from ${hasDue ? 'the time each chunk was due' : 'the moment the runner yielded each chunk'} to the client's receipt, at the 50th, 99th and 99.9th percentiles (medians of the repetitions), for ${labels.join('; ')}. Log scale.`,
+    groups: labels.map((k) => ({ label: k.replace(' (1 frame/token)', ''), bars: ['p50', 'p99', 'p999'].map((q) => bar(pick(l[k])?.[q])) })),
+    series: ['p50', 'p99', 'p99.9'],
+    xLabel: 'server',
+    yLabel: 'ms',
+    log: true,
+    unit: ' ms'
+  }), 'Latency percentiles per server, log scale')
+  out.push(`${num(z.pacedStreams)} streams at 20 tokens/s each for ${z.pacedSeconds} s. Each chunk carries two times of the server's clock (\`benchmarks/servers/common.js\`, chunkEvent): when it was **due** (the run's start plus i/20 s: when a model streaming at that pace would have produced it) and when the runner **yielded** it (the runner's timer ran and made the chunk). Latency is from each to the client's receipt (the load generator's \`message\` event), all on CLOCK_MONOTONIC, which every process shares.${hasDue ? ' Only the steady state counts: samples from the moment every stream has had its first token (before that, the server is still accepting connections and starting runs).' : ''}`, '')
+  if (hasDue) {
+    out.push('| server | from due: p50 ms | p99 ms | p99.9 ms | from yield: p50 ms | p99 ms | p99.9 ms | frames the client handled per turn | server CPU µs/token | samples |', '|---|---|---|---|---|---|---|---|---|---|')
+    for (const [label, r] of Object.entries(l)) out.push(`| ${label} | ${fig(r.due?.p50, 2)} | ${fig(r.due?.p99, 2)} | ${fig(r.due?.p999, 2)} | ${fig(r.p50, 2)} | ${fig(r.p99, 2)} | ${fig(r.p999, 2)} | ${fig(r.framesPerClientTurn, 2)} | ${fig(r.serverCpuUsPerToken, 2)} | ${fig(r.samples)} |`)
+  } else {
+    out.push('| server | from yield: p50 ms | p99 ms | p99.9 ms | samples |', '|---|---|---|---|---|')
+    for (const [label, r] of Object.entries(l)) out.push(`| ${label} | ${fig(r.p50, 2)} | ${fig(r.p99, 2)} | ${fig(r.p999, 2)} | ${fig(r.samples)} |`)
+  }
+  out.push('')
+  const raw = l[RAW]; const p = l[PLUGIN]
+  if (hasDue && raw && p) {
+    out.push(...latencyExplanation(l))
+    ctx.headline.push({ figure: `p99 latency from due, ${num(z.pacedStreams)} streams × 20 tokens/s`, plugin: `${num(med(p.due?.p99), 2)} ms`, baseline: `raw ws ${num(med(raw.due?.p99), 2)} ms`, r: ratio(med(p.due?.p99), med(raw.due?.p99)), higherIsBetter: false, of: 'p99' })
+  } else if (raw && p) {
+    out.push(`These figures are from a run that measured from the runner's yield only, which favours a server that is slow to run its runners' timers (it hides the wait before the timestamp); later runs also measure from the time each chunk was due. Plugin p99 against raw ws: ${signed(med(p.p99) - med(raw.p99), 2)} ms.`, '')
+    ctx.headline.push({ figure: `p99 latency from yield, ${num(z.pacedStreams)} streams × 20 tokens/s`, plugin: `${num(med(p.p99), 2)} ms`, baseline: `raw ws ${num(med(raw.p99), 2)} ms`, r: ratio(med(p.p99), med(raw.p99)), higherIsBetter: false, of: 'p99' })
+  }
+}
+
+/**
+ * Why the plugin's p50 from the yield can be lower than raw ws's, with the
+ * run's own evidence: the traced run (where the server spends the time
+ * between the yield and the kernel, and which frames it holds) and the
+ * client's turns (how many frames came in together, and what that cost).
+ */
+function latencyExplanation (l) {
+  const raw = l[RAW]; const p = l[PLUGIN]
+  const rt = raw.trace; const pt = p.trace
+  const f = (r, k, d = 2) => num(med(r[k]), d)
+  const lines = ['### Why the plugin can look faster than raw ws from the yield', '']
+  if (rt && pt) {
+    lines.push(`One more run per server with tracing on (\`BENCH_CONFIG.trace\`, servers/common.js traceSocket: for every token frame, the server notes when \`ws.send()\` was called and when the socket handed the bytes to the kernel, the end of its \`_write\`/\`_writev\`; and which frames waited more than ${num(pt.heldOverMs ?? 1)} ms between the yield and \`ws.send()\`, those whose seq is a multiple of 64 apart). Tracing costs a little per frame, so these come from their own run, not from the table above.`, '')
+    lines.push(`| server | yield → \`ws.send()\` p50 ms | yield → bytes to the kernel p50 ms | p99 ms | held > ${num(pt.heldOverMs ?? 1)} ms before \`ws.send()\`: seq % 64 = 0 | other frames | client, from yield p50 ms | client, from due p50 ms | frames the client handled per turn |`, '|---|---|---|---|---|---|---|---|---|')
+    for (const [label, r] of Object.entries(l)) {
+      const t = r.trace
+      if (!t) continue
+      lines.push(`| ${label} | ${num(t.yieldToSendP50, 3)} | ${num(t.yieldToKernelP50, 3)} | ${num(t.yieldToKernelP99, 2)} | ${pct(t.heldSeqMod64Zero, 1)} | ${pct(t.heldOthers, 2)} | ${num(t.clientP50, 2)} | ${num(t.clientDueP50, 2)} | ${num(t.framesPerClientTurn, 2)} |`)
+    }
+    lines.push('')
+  }
+  const yieldLower = med(p.p50) < med(raw.p50)
+  const dueHigher = med(p.due?.p50) > med(raw.due?.p50)
+  const burstier = med(raw.framesPerClientTurn) > med(p.framesPerClientTurn)
+  lines.push('The yield\'s timestamp is taken when the runner\'s timer callback runs. Whatever kept the server busy before that (the timers of other streams, run one after another in the same turn of its event loop, and everything else it does) is before the clock starts, and a server that spends more CPU per frame runs its timers later: from the yield, that wait is not seen; from the due time, it is. ' +
+    `Here, from the yield, the plugin's p50 is ${f(p, 'p50')} ms against raw ws's ${f(raw, 'p50')} ms${yieldLower ? ' (lower)' : ''}; from the due time, ${num(med(p.due?.p50), 2)} ms against ${num(med(raw.due?.p50), 2)} ms${dueHigher ? ' (higher)' : ''}. ` +
+    (rt && pt ? `The server's own part does not favour the plugin: from the yield to the bytes handed to the kernel it takes ${num(pt.yieldToKernelP50, 3)} ms at the median, raw ws ${num(rt.yieldToKernelP50, 3)} ms (both write each paced frame with one system call: a paced connection never has two frames ready). ` : '') +
+    `What differs is where the frames wait. Raw ws, cheap per frame, writes the frames of a turn's timers in a quick burst, and they queue at the client, after the timestamp: the load generator handled ${f(raw, 'framesPerClientTurn')} frames per turn of its event loop from raw ws against ${f(p, 'framesPerClientTurn')} from the plugin, and a frame handled behind others in the same turn waited for them (median ${f(raw, 'laterInTurnP50')} ms from the yield for raw ws, ${f(p, 'laterInTurnP50')} ms for the plugin, against ${f(raw, 'firstInTurnP50', 3)} and ${f(p, 'firstInTurnP50', 3)} ms for the first frame of a turn; ${pct(med(raw.laterInTurnShare))} of raw ws's frames came behind another, ${pct(med(p.laterInTurnShare))} of the plugin's). ` +
+    (burstier ? 'The plugin\'s slower timers spread its frames out, so they wait before the timestamp, where the yield\'s clock does not see them, instead of at the client, where it does. ' : '') +
+    'The due time is the same moment for every server, so the table and the chart above lead with it.', '')
+  if (pt && Number.isFinite(pt.heldSeqMod64Zero) && Number.isFinite(pt.heldOthers) && pt.heldSeqMod64Zero > 2 * pt.heldOthers && pt.heldSeqMod64Zero > 0.01) {
+    lines.push(`The plugin's tail has a cause of its own in the trace: ${pct(pt.heldSeqMod64Zero, 1)} of its frames whose seq is a multiple of 64 waited more than ${num(pt.heldOverMs, 0)} ms between the yield and \`ws.send()\`, against ${pct(pt.heldOthers, 2)} of the others (raw ws: ${pct(rt?.heldSeqMod64Zero, 1)} and ${pct(rt?.heldOthers, 2)}). The sender continues from setImmediate after every 64 frames it writes (YIELD_EVERY, lib/sender.ts), and the count runs over the connection's whole life, so a paced stream, which never has two frames ready, still has every 64th frame wait for the end of a turn of the event loop: ${num(100 / 64, 1)}% of its frames, enough to reach its p99.`, '')
+  }
+  return lines
+}
+
+function slowSection (ctx, n, sc) {
+  const { out } = ctx
+  const z = provenance(ctx.results, 'slowConsumers').sizes
+  out.push(`## ${n}. ${TITLES.slowConsumers}`, '', ...sectionNote(ctx.results, 'slowConsumers'))
+  const series = Object.entries(sc).filter(([, v]) => Array.isArray(v.timeline)).map(([label, v]) => ({ label, points: v.timeline.map((q) => ({ x: q.t, y: q.rssMiB })) }))
+  chartLink(ctx, 'benchmarks-slow-consumers.svg', lineChart({
+    id: 'slow',
+    title: `Server RSS growth while ${num(z.slowClients)} clients do not read (${z.slowSeconds} s)`,
+    desc: `Resident memory of each server over its baseline, in MiB, sampled every 250 ms from the moment ${num(z.slowClients)} clients stopped reading, for ${series.map((s) => s.label).join(' and ')}; the dashed line is the 64 MiB goal.`,
+    series,
+    xLabel: 'seconds since the clients stopped reading',
+    yLabel: 'RSS growth, MiB',
+    goal: { value: 64, label: 'goal: 64 MiB' },
+    xMax: z.slowSeconds + 1
+  }), 'Server RSS over time under slow consumers')
+  out.push(`${num(z.slowClients)} clients start a run of ${num(z.slowTokens)} chunks and stop reading at once (\`ws.pause()\`) for ${z.slowSeconds} s while their runners produce at full speed; then the plugin's clients read everything, the naive server's clients are cut (draining what it buffered would take minutes). The chart shows the stall; a server too busy to answer the orchestrator's request for its memory has fewer points on it (the naive one, whose event loop is busy buffering, answers late; its last sample, after the stall, is in the table).`, '')
+  out.push('| server | peak RSS growth MiB | RSS growth after a full GC, end of stall, MiB | of which live JS heap and buffers, MiB | runners held from (s) | RSS change after that, MiB | events pulled per run (max) | bytes buffered in user space at resume | delivered after resume |', '|---|---|---|---|---|---|---|---|---|')
+  for (const [label, r] of Object.entries(sc)) {
+    const held = afterHeld(r.timeline)
+    out.push(`| ${label} | ${fig(r.peakGrowthMiB, 1)} | ${fig(r.retainedAfterGcMiB, 1)} | ${fig(r.liveHeapAfterGcMiB, 1)} | ${num(held.from, 1)} | ${num(held.change, 1)} | ${fig(r.pulledPerRunMax)} of ${num(z.slowTokens)} | ${num(r.bufferedBytesAtResume)} | ${r.allDelivered === null ? 'not read (cut)' : `${num(r.delivered)} of ${num(r.expected)}`} |`)
+  }
+  const p = sc[PLUGIN]
+  if (p === undefined) { out.push(''); return }
+  const h = afterHeld(p.timeline)
+  const peak = med(p.peakGrowthMiB)
+  const flat = Number.isFinite(h.change) && h.change < 8
+  const ok = peak < 64 && flat && p.allDelivered === 1
+  out.push('', `Goal: peak RSS growth under 64 MiB, flat once the kernel buffers are full, everything delivered. Growth: ${num(peak, 1)} MiB at the peak, ${num(med(p.retainedAfterGcMiB), 1)} MiB after a full GC (live JS heap and buffers: ${num(med(p.liveHeapAfterGcMiB), 1)} MiB; the rest is memory V8 and the allocator keep from the fill phase); flat: ${num(h.change, 1)} MiB of change after the runners were held (${h.samples} samples, from ${num(h.from, 1)} s to the end of the stall; filling ${num(z.slowClients)} connections' kernel buffers takes most of the stall on this machine, see the chart); delivered: ${p.allDelivered === 1 ? 'everything' : '**not everything**'}: ${verdict(ok)}. Of the live figure, ${num((p.bufferedBytesAtResume ?? 0) / 2 ** 20, 1)} MiB are the bytes waiting in user space (at most maxBufferedBytes plus one frame per connection); the rest is the runs' buffered events (at most highWaterMark each) and the per-connection state of ws and the plugin, held while ${num(z.slowClients)} runs are open.`, '')
+  ctx.goals.push({ name: 'slowConsumers', goal: 'peak RSS growth, 200 stalled clients for 20 s, < 64 MiB, flat once kernel buffers fill, everything delivered', measured: `${num(peak, 1)} MiB peak; ${num(h.change, 1)} MiB of change once held; ${p.allDelivered === 1 ? 'all delivered' : 'not all delivered'}${z.slowClients !== 200 || z.slowSeconds !== 20 ? ` (${num(z.slowClients)} clients, ${z.slowSeconds} s)` : ''}`, ok })
+  const naive = sc[NAIVE]
+  ctx.headline.push({ figure: `peak RSS growth, ${num(z.slowClients)} stalled clients, ${z.slowSeconds} s`, plugin: `${num(peak, 1)} MiB, ${p.allDelivered === 1 ? 'all delivered after' : 'not all delivered'}`, baseline: naive ? `naive ${num(med(naive.peakGrowthMiB), 1)} MiB` : 'n/a', r: ratio(peak, med(naive?.peakGrowthMiB)), higherIsBetter: false, of: 'growth', goal: 'goal < 64 MiB' })
+}
+
+function idleSection (ctx, n, idle) {
+  const { out } = ctx
+  const z = provenance(ctx.results, 'idleConnections').sizes
+  out.push(`## ${n}. ${TITLES.idleConnections}`, '', ...sectionNote(ctx.results, 'idleConnections'))
+  const labels = Object.keys(idle)
+  chartLink(ctx, 'benchmarks-idle.svg', barChart({
+    id: 'idle',
+    title: `Idle connections: server RSS per connection at ${num(z.idle)}`,
+    desc: `Server RSS growth per open idle connection, KiB, after a full GC, with ${num(z.idle)} connections open, for ${labels.join('; ')}; the dashed line is the 8 KiB goal.`,
+    groups: labels.map((k) => ({ label: k, bars: [bar(idle[k].kibPerConnection)] })),
+    series: ['KiB per connection'],
+    xLabel: 'server',
+    yLabel: 'KiB per connection',
+    goal: { value: 8, label: 'goal: 8 KiB' },
+    unit: ' KiB'
+  }), 'KiB of server RSS per idle connection, per server')
+  out.push(`${num(z.idle)} open connections, no runs: server RSS growth per connection (after GC). The corked raw ws server is not measured here: without runs it is the raw ws server (it differs only in how it writes frames).`, '')
+  out.push('| server | KiB per connection |', '|---|---|')
+  for (const [label, r] of Object.entries(idle)) out.push(`| ${label} | ${fig(r.kibPerConnection, 1)} |`)
+  const p = med(idle[PLUGIN]?.kibPerConnection)
+  const raw = med(idle['raw ws']?.kibPerConnection)
+  out.push('', `Goal: RSS per idle connection at 10,000 connections ≤ 8 KiB: ${num(p, 1)} KiB${z.idle !== 10_000 ? ` (at ${num(z.idle)})` : ''}, ${verdict(Number.isFinite(p) ? p <= 8 : null)}.`, '')
+  ctx.goals.push({ name: 'idleConnections', goal: 'RSS per idle connection at 10,000 connections ≤ 8 KiB', measured: `${num(p, 1)} KiB${z.idle !== 10_000 ? ` (at ${num(z.idle)})` : ''}`, ok: Number.isFinite(p) ? p <= 8 : null })
+  ctx.headline.push({ figure: `RSS per idle connection, ${num(z.idle)} open`, plugin: `${num(p, 1)} KiB`, baseline: `raw ws ${num(raw, 1)} KiB`, r: ratio(p, raw), higherIsBetter: false, of: 'memory per connection', goal: 'goal ≤ 8 KiB' })
+}
+
+function bridgeSection (ctx, n, b) {
+  const { out } = ctx
+  const z = provenance(ctx.results, 'bridge').sizes
+  out.push(`## ${n}. ${TITLES.bridge}`, '', ...sectionNote(ctx.results, 'bridge'))
+  const runsList = Object.keys(b.runs)
+  const first = bridgeRows(b.runs[runsList[0]])
+  const labels = [first.inproc.label, first.plugin.label, first.fastapi.label].filter((x) => x !== null)
+  const pickRow = (row, label) => Object.values(bridgeRows(row)).find((x) => x.label === label)?.r
+  chartLink(ctx, 'benchmarks-bridge.svg', barChart({
+    id: 'bridge',
+    title: 'Through the Python bridge: tokens/s by concurrent AutoGen runs',
+    desc: `Tokens per second delivered with real AutoGen (ReplayChatCompletionClient, ${num(z.bridgeWords)} words per run), median with min–max whiskers, for ${labels.join('; ')}, at ${runsList.join(', ')} concurrent runs.`,
+    groups: runsList.map((r) => ({ label: `${num(Number(r))} run${r === '1' ? '' : 's'}`, bars: labels.map((label) => bar(pickRow(b.runs[r], label)?.tokensPerS)) })),
+    series: labels,
+    xLabel: 'concurrent runs',
+    yLabel: 'tokens/s'
+  }), 'Bridge tokens/s by concurrent runs: plugin, fair FastAPI, AutoGen in-process')
+  const fa = b.setup?.fastapi
+  out.push(`A streaming AssistantAgent on AutoGen's ReplayChatCompletionClient answering ${num(z.bridgeWords)} words (one chunk each), per run: the same team, factory (\`bridge_examples:long_stream\`) and words on every row. Time to first token: from the client's start to its first token (in-process: from calling run_stream to the first chunk). CPU: all server-side processes per delivered token (the plugin: Node and its workers; FastAPI: uvicorn's parent and its workers), from /proc.`, '')
+  out.push(`- **${first.plugin.label ?? 'plugin'}**: the plugin with \`pythonRunner({ workers: ${b.setup?.workers ?? 2} })\`, its default pool; the pool sends each run to the least loaded worker.`)
+  out.push(`- **${first.fastapi.label ?? 'FastAPI'}**: benchmarks/python/fastapi_server.py${fa ? `, uvicorn's own multi-process mode with ${fa.workers} workers (as many Python processes as the bridge), \`loop="${fa.loop}"\`${fa.loopSeen ? ` (the workers reported ${fa.loopSeen})` : ''}, \`http="${fa.http}"\`, \`ws="${fa.ws}"\`` : ''}; each event serialized with pydantic's \`model_dump_json()\` and sent as text, \`await websocket.send_text()\` per event (no backpressure, no batching: the AutoGen Studio / FastAPI sample pattern, with its serialization made as cheap as the bridge worker's). uvicorn's parent binds one listening socket and its workers all accept from it (no SO_REUSEPORT): the kernel wakes the waiting workers and whichever accepts first takes the connection, as in any \`uvicorn --workers N\` deployment. So one run uses one worker, and N runs spread as the accepts fall (the busiest worker's share is in the table). Each server is warmed first with an untimed round of as many runs (500 words each) until every worker has run one.`)
+  out.push(`- **${first.inproc.label ?? 'AutoGen in-process'}**: benchmarks/python/inprocess.py, the same runs consumed in one Python process with nothing attached: AutoGen's own rate.`, '')
+  out.push('| concurrent runs | server | tokens/s | time to first token ms | CPU µs/token | runs on the busiest worker | all delivered |', '|---|---|---|---|---|---|---|')
+  for (const [runs, row] of Object.entries(b.runs)) {
+    for (const [label, r] of Object.entries(row)) out.push(`| ${num(Number(runs))} | ${label} | ${fig(r.tokensPerS)} | ${fig(r.ttftMs, 2)} | ${fig(r.cpuUsPerToken, 1)} | ${r.busiestWorkerRuns === undefined ? '' : `${fig(r.busiestWorkerRuns)} of ${num(Number(runs))}`} | ${r.complete === undefined ? '' : med(r.complete) === 1 ? 'yes' : '**no**'} |`)
+  }
+  const goals = []
+  const one = bridgeRows(b.runs['1'] ?? {})
+  const r1 = ratio(med(one.plugin.r?.tokensPerS), med(one.fastapi.r?.tokensPerS))
+  goals.push(`| 1 | tokens/s against FastAPI (${b.setup ? 'fair' : 'as measured'}) ≥ 1.0× | ${times(r1)} | ${verdict(Number.isFinite(r1) ? r1 >= 1 : null)} |`)
+  const shares = []
+  for (const runs of ['50', '200']) {
+    const x = bridgeRows(b.runs[runs] ?? {})
+    const share = ratio(med(x.plugin.r?.tokensPerS), med(x.inproc.r?.tokensPerS))
+    shares.push({ runs, share })
+    goals.push(`| ${runs} | tokens/s ≥ 60% of AutoGen in-process | ${pct(share)} | ${verdict(Number.isFinite(share) ? share >= 0.6 : null)} |`)
+  }
+  for (const [runs, row] of Object.entries(b.runs)) {
+    const x = bridgeRows(row)
+    if (x.plugin.r && x.inproc.r) goals.push(`| ${num(Number(runs))} | (not a goal) time to first token against in-process | ${signed(med(x.plugin.r.ttftMs) - med(x.inproc.r.ttftMs), 2)} ms | |`)
+  }
+  out.push('', '| runs | goal | measured | |', '|---|---|---|---|', ...goals, '')
+  ctx.goals.push({ name: 'bridge', goal: `bridge, 1 run, tokens/s against FastAPI (${b.setup ? 'fair: 2 workers, uvloop, httptools, model_dump_json' : 'an older, unfair FastAPI baseline'}) ≥ 1.0×`, measured: times(r1), ok: Number.isFinite(r1) ? r1 >= 1 : null })
+  const measuredShares = shares.filter((x) => Number.isFinite(x.share))
+  ctx.goals.push({ name: 'bridge', goal: 'bridge, 50 and 200 runs, tokens/s against AutoGen in-process ≥ 60% at both', measured: measuredShares.length === 0 ? 'not measured' : measuredShares.map((x) => `${pct(x.share)} at ${x.runs}`).join(', ') + (measuredShares.length < 2 ? ` (${shares.filter((x) => !Number.isFinite(x.share)).map((x) => x.runs).join(', ')} not measured)` : ''), ok: measuredShares.length === 2 ? measuredShares.every((x) => x.share >= 0.6) : null })
+  out.push('AutoGen in-process does not interleave concurrent runs of the replay client (its stream never suspends), so its time to first token grows with the number of runs: each run waits for the ones before it; the same holds inside each FastAPI worker (`send_text` does not suspend either while the socket takes the bytes). Through the plugin, runs interleave (each worker yields every 64 items and two workers run in parallel). At one run, a run through the plugin crosses three processes (worker, server, client) on two cores, and the worker and Node each spend CPU per token that AutoGen alone does not; FastAPI has one process fewer.', '')
+  const st = b.stalled
+  if (st) out.push(`Stalled clients: ${st.runs} runs of 200,000 words whose clients do not read. Worker RSS (both workers) started at ${num(st.workersRssStartMiB, 1)} MiB and moved by ${num(st.workersRssGrowthSecondHalfMiB, 1)} MiB over the second half of the stall (goal: flat).`, '')
+  for (const runs of ['1', '50']) {
+    const x = bridgeRows(b.runs[runs] ?? {})
+    if (!x.plugin.r) continue
+    if (x.fastapi.r) ctx.headline.push({ figure: `bridge tokens/s, ${runs} run${runs === '1' ? '' : 's'}`, plugin: num(med(x.plugin.r.tokensPerS)), baseline: `FastAPI${b.setup ? ' (2 workers, uvloop, httptools)' : ' (1 process)'} ${num(med(x.fastapi.r.tokensPerS))}`, r: ratio(med(x.plugin.r.tokensPerS), med(x.fastapi.r.tokensPerS)), higherIsBetter: true, of: 'tokens/s' })
+    if (runs !== '1' && x.inproc.r) ctx.headline.push({ figure: `bridge tokens/s, ${runs} runs`, plugin: num(med(x.plugin.r.tokensPerS)), baseline: `AutoGen in-process ${num(med(x.inproc.r.tokensPerS))}`, r: ratio(med(x.plugin.r.tokensPerS), med(x.inproc.r.tokensPerS)), higherIsBetter: true, of: 'tokens/s', goal: 'goal ≥ 60%', asShare: true })
+  }
+}
 
 /** Scenario 6: attach latency and replay throughput of protocol v2's resume. */
-function resumeSection (out, r, results) {
+function resumeSection (ctx, n, r) {
+  const { out, results } = ctx
   const z = r.sizes
   const mib = (n) => `${num(n / 2 ** 20)} MiB`
   const o = r.options.attachFinished
-  out.push('## 6. Resume: attach and replay', '')
-  out.push(`Protocol v2 keeps each run's frames in an in-memory log, apart from the connection that started it: a client sends \`attach {runId, after, resumeToken?}\` and gets an \`attached\` frame, then every frame with seq > after from the log (the replay), then the live ones. Measured on the plugin server with the in-process JS runner (chunks as fast as it can), v2 clients, on ${r.date.slice(0, 10)}${r.build ? `, commit ${r.build.commit}${r.build.libChanged ? ' with uncommitted changes in lib/' : ''}` : ''}${results.repetitions > 1 ? `, ${results.repetitions} servers per row` : ''}${r.loadAverage === undefined ? '' : ` (1-minute load average ${num(r.loadAverage.before, 2)} before, ${num(r.loadAverage.after, 2)} after: the machine's other work)`}.`, '')
+  out.push(`## ${n}. ${TITLES.resume}`, '', ...sectionNote(results, 'resume'))
+  const replayGroups = Object.entries(r.replay).map(([tokens, row]) => ({ label: `${num(Number(tokens))} chunks`, bars: Object.values(row).map((x) => bar(x.chunksPerS)) }))
+  const clientsSeries = [...new Set(Object.values(r.replay).flatMap((row) => Object.keys(row)))].map((c) => `${c} client${c === '1' ? '' : 's'}`)
+  chartLink(ctx, 'benchmarks-resume.svg', barChart({
+    id: 'resume',
+    title: 'Replay throughput: chunks/s replayed from a finished run\'s log',
+    desc: `Chunks per second replayed to ${clientsSeries.join(' and ')} attaching at once to a finished run, summed over the clients, median with min–max whiskers, for runs of ${Object.keys(r.replay).map((t) => num(Number(t))).join(' and ')} chunks.`,
+    groups: replayGroups,
+    series: clientsSeries,
+    xLabel: 'finished run replayed',
+    yLabel: 'chunks/s, all clients'
+  }), 'Replay throughput, chunks/s, by run length and number of clients')
+  out.push(`Protocol v2 keeps each run's frames in an in-memory log, apart from the connection that started it: a client sends \`attach {runId, after, resumeToken?}\` and gets an \`attached\` frame, then every frame with seq > after from the log (the replay), then the live ones. Measured on the plugin server with the in-process JS runner (chunks as fast as it can), v2 clients, on ${r.date.slice(0, 10)}${r.build ? `, commit ${r.build.label ?? r.build.commit}${r.build.dirty ?? r.build.libChanged ? ' (with uncommitted changes)' : ''}` : ''}${provenance(results, 'resume').repetitions > 1 ? `, ${provenance(results, 'resume').repetitions} servers per row` : ''}${r.loadAverage === undefined ? '' : ` (1-minute load average ${num(r.loadAverage.before, 2)} before, ${num(r.loadAverage.after, 2)} after: the machine's other work)`}.`, '')
   const d = r.defaults
   let defaults = ''
   if (d?.answer?.type === 'attached') defaults = `: measured here, an \`attach {after: -1}\` to a finished run of ${num(d.chunks)} chunks (${num(d.entries)} log entries) replayed ${num(d.replayed)} of them, from seq ${num(d.firstSeq)}`
@@ -122,21 +433,26 @@ function resumeSection (out, r, results) {
 /**
  * Scenario 7: the scale-out mode (docs/redis.md) against the in-process
  * bridge, measured in the same run. `machine` is the run's that measured it;
- * `quickFile`: this report is made from quick.json. A quick run's figures
- * in latest.json were copied there from quick.json (which git ignores), and
- * the section says so.
  */
-function redisSection (out, n, r, machine, quickFile) {
-  const where = quickFile || !r.quick
-    ? `\`benchmarks/results/${quickFile ? 'quick' : 'latest'}.json\``
-    : '`benchmarks/results/quick.json`, which git ignores; its figures were then copied into `benchmarks/results/latest.json`, which this page is generated from'
+function redisSection (ctx, n, r, machine) {
+  const { out, results } = ctx
+  const p = provenance(results, 'redis')
   const z = r.setup
   const kib = (bytes) => num(bytes / 1024, 1)
   const o = z.gatewayOptions
   const IN = Object.keys(Object.values(r.runs)[0])[0]
   const RD = Object.keys(Object.values(r.runs)[0])[1]
-  out.push(`## ${n}. Scale-out through Redis: gateways and worker hosts`, '')
-  out.push(`Measured by \`node benchmarks/run.js${r.quick ? ' --quick' : ''} --only=redis --merge\` (${where}) on ${r.date.slice(0, 10)}${r.build ? `, commit ${r.build.commit}${r.build.libChanged ? ' with uncommitted changes in lib/' : ''}` : ''}: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, Python ${machine.python}, redis-server ${z.redisServer ?? 'n/a'} (Debian's), ${r.repetitions} repetition${r.repetitions > 1 ? 's' : ''} per row${r.loadAverage?.after === undefined ? '' : `; 1-minute load average ${num(r.loadAverage.before, 2)} before, ${num(r.loadAverage.after, 2)} after (other work on the machine shows here)`}. Every process is on the same ${machine.cores} cores, over 127.0.0.1:`, '')
+  out.push(`## ${n}. ${TITLES.redis}`, '', ...sectionNote(results, 'redis'))
+  chartLink(ctx, 'benchmarks-redis.svg', barChart({
+    id: 'redis',
+    title: 'Scale-out through Redis: tokens/s by concurrent runs',
+    desc: `Tokens per second with real AutoGen (${num(r.setup.words)} words per run), median with min–max whiskers, through Redis (1 gateway, 2 worker hosts, 1 redis-server) and through the in-process bridge, at ${Object.keys(r.runs).join(', ')} concurrent runs.`,
+    groups: Object.entries(r.runs).map(([runs, row]) => ({ label: `${num(Number(runs))} run${runs === '1' ? '' : 's'}`, bars: Object.values(row).map((x) => bar(x.tokensPerS)) })),
+    series: Object.keys(Object.values(r.runs)[0]),
+    xLabel: 'concurrent runs',
+    yLabel: 'tokens/s'
+  }), 'Tokens/s through Redis against the in-process bridge, by concurrent runs')
+  out.push(`Measured ${p.inFullRun ? 'in the full run' : `by \`node benchmarks/run.js${r.quick ? ' --quick' : ''} --only=redis --merge\``} on ${r.date.slice(0, 10)}${r.build ? `, commit ${r.build.label ?? r.build.commit}${r.build.dirty ?? r.build.libChanged ? ' (with uncommitted changes)' : ''}` : ''}: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, Python ${machine.python}, redis-server ${z.redisServer ?? 'n/a'} (Debian's), ${r.repetitions} repetition${r.repetitions > 1 ? 's' : ''} per row${r.loadAverage?.after === undefined ? '' : `; 1-minute load average ${num(r.loadAverage.before, 2)} before, ${num(r.loadAverage.after, 2)} after (other work on the machine shows here)`}. Every process is on the same ${machine.cores} cores, over 127.0.0.1:`, '')
   out.push(`- **Redis**: 1 redis-server (\`--save '' --appendonly no\`, a new one, empty, for every row and measurement), 1 gateway (Node: Fastify with the plugin and \`runs: redisRuns({ url })\`, benchmarks/servers/redis-gateway.js), 2 worker hosts (\`python -m autogen_stream_bridge.redis_host --factory ${z.factory} --concurrency C\`). C is set to half the concurrent runs (${Object.entries(z.hostConcurrency).map(([runs, c]) => `${c} at ${runs} run${runs === '1' ? '' : 's'}`).join(', ')}): each host takes at most C, so each runs half of them.`)
   out.push(`- **in-process bridge**: 1 plugin server (benchmarks/servers/plugin.js) with \`pythonRunner({ factory: '${z.factory}', workers: 2 })\`: the same 2 Python processes, the same factory; the pool sends each run to the least loaded worker, so each also runs half.`)
   out.push(`- Both: the same options otherwise (connection limits off; \`maxRunLag: { events: ${num(o?.maxRunLag?.events)}, bytes: ${num((o?.maxRunLag?.bytes ?? 0) / 2 ** 20)} MiB }\`, \`retainEvents: ${num(o?.retainEvents)}\`, \`retainAfterEnd: ${num(o?.retainAfterEnd)}\` ms: the defaults), redisRuns' defaults (read window ${z.redisRunsDefaults.readWindow} frames, heartbeat ${num(z.redisRunsDefaults.heartbeatMs)} ms, readerTtl ${num(z.redisRunsDefaults.readerTtlMs)} ms) and the hosts' (heartbeat ${num(z.hostDefaults.heartbeatMs)} ms, TTL ${num(z.hostDefaults.heartbeatTtlMs)} ms). Clients speak protocol v1 (the \`frames\` flavour of benchmarks/load.js), except in the failover test (v2, for attach). Each server (or stack) is new for each repetition and first streams an untimed round of the same number of runs (at least 2) of ${num(z.warmWords)} words, so that both Python processes are warm.`, '')
@@ -176,127 +492,137 @@ function redisSection (out, n, r, machine, quickFile) {
   out.push('', `The attach itself is fast: B finds the run by its token, replays the log from the client's position and then follows the head (at attach, the log's head was ${fig(fo.headAheadAtAttach)} entries past the client's last seq: the host had gone on up to maxRunLag.events past A's last committed position). The dead gateway's reader stays in the run's \`alive\` set, but a host counts a gateway's readers only while that gateway's heartbeat key lives (3 × its heartbeat, ${num(3 * z.redisRunsDefaults.heartbeatMs)} ms): after at most that, the host goes on at B's client's pace. The longest gap above is that wait, when the client caught up with the host before A's key expired.`, '')
 }
 
-export function writeReport (results, root) {
+// --------------------------------------------------------------------- page
+
+const machineLine = (x) => `${x.cores} cores (${x.cpu}), ${x.memoryGiB} GiB, Node ${x.node}, Python ${x.python}`
+
+/**
+ * The README's headline: the full run's scenarios only, each figure with
+ * the baseline it is compared to and which side is ahead.
+ */
+function headlineTable (results, rows, left) {
+  const full = results.fullRun
+  if (!full) return ['No full run in this results file (it was made by `--merge`): no headline figures.']
+  const lines = [`From the full run on commit ${full.commit}, ${full.date.slice(0, 10)}${full.quick ? ' (a quick run: indicative only)' : ''}; all figures: [docs/benchmarks.md](docs/benchmarks.md).${left.length > 0 ? ` Not in it, so not here: ${left.join(', ')} (measured later by \`--merge\`).` : ''} "Ahead" and "behind" read the plugin against that baseline.`, '']
+  lines.push('| figure | plugin | baseline | plugin against baseline |', '|---|---|---|---|')
+  for (const h of rows) {
+    let against = 'n/a'
+    if (Number.isFinite(h.r)) {
+      const ahead = h.higherIsBetter ? h.r >= 1 : h.r <= 1
+      const amount = h.asShare ? `${num(100 * h.r)}% of its ${h.of}` : `${num(h.r, 2)}× its ${h.of}`
+      against = `${ahead ? 'ahead' : '**behind**'}: ${amount}${h.goal ? ` (${h.goal})` : ''}`
+    }
+    lines.push(`| ${h.figure} | ${h.plugin} | ${h.baseline} | ${against} |`)
+  }
+  return lines
+}
+
+/**
+ * Builds the page, its charts and the README's headline from `results`.
+ * Writes them to `outDir` (default: the repository's docs/ and README.md),
+ * and returns what it wrote.
+ */
+export function writeReport (input, root, { outDir = null, source = null } = {}) {
+  const results = normalizeResults(input)
   const s = results.scenarios
   const m = results.machine
-  const out = []
-  const headline = []
+  const ctx = { results, out: [], charts: new Map(), goals: [], headline: [] }
+  const { out } = ctx
+  const full = results.fullRun
+  const present = SECTIONS.filter((name) => s[name] !== undefined && s[name]?.skipped === undefined)
+  const merged = present.filter((name) => !provenance(results, name).inFullRun)
+
   out.push('# Benchmarks', '')
-  out.push(`Generated by \`npm run bench\` (benchmarks/run.js) from \`benchmarks/results/${results.quick ? 'quick' : 'latest'}.json\`; do not edit by hand.`)
-  // With --merge, scenarios kept from earlier runs say which run (machine, date) measured them.
-  const machineLine = (x) => `${x.cores} cores (${x.cpu}), ${x.memoryGiB} GiB, Node ${x.node}, Python ${x.python}, ${x.date.slice(0, 10)}`
+  out.push(`Generated by \`node benchmarks/report.js\` (also at the end of \`npm run bench\`) from \`${source ?? 'benchmarks/results/latest.json'}\`; do not edit by hand.`, '')
+  if (full) {
+    out.push(`**Full run: commit ${full.commit}${full.dirty ? ' (uncommitted changes under lib/, python/ or benchmarks/ at the time)' : ''}, ${full.date.slice(0, 10)}**, \`node benchmarks/run.js${full.quick ? ' --quick' : ''}${full.only ? ` --only=${full.only.join(',')}` : ''}\`, ${full.repetitions} repetition${full.repetitions > 1 ? 's' : ''} per figure${merged.length > 0 ? `; merged into this file later by \`--merge\` (other runs, labelled so in their sections): ${merged.map((name) => `${SHORT[name]} (${provenance(results, name).commit}, ${provenance(results, name).date})`).join('; ')}` : ''}.`)
+  } else {
+    out.push('**No full run**: every scenario here was measured by `--merge`; each section says on which commit.')
+  }
+  // With --merge, scenarios kept from earlier runs say which machine measured them.
   const groups = new Map()
-  for (const name of SECTIONS.filter((n) => s[n] !== undefined)) {
+  for (const name of present) {
     const line = machineLine(results.measuredOn?.[name] ?? m)
     groups.set(line, [...(groups.get(line) ?? []), name])
   }
   if (groups.size <= 1) {
     out.push(`Machine: ${machineLine(m)}.`)
   } else {
-    const which = (names) => `${names.length > 1 ? 'scenarios' : 'scenario'} ${names.map((n) => SECTIONS.indexOf(n) + 1).join(', ')}`
-    out.push(`Scenarios measured by different runs (\`--only\` with \`--merge\` keeps the figures of the others): ${[...groups].map(([line, names]) => `${which(names)} on ${line}`).join('; ')}. Figures of different runs may come from different hardware: compare within a scenario.`)
+    out.push(`Machines: ${[...groups].map(([line, names]) => `${names.map((name) => SHORT[name]).join(', ')} on ${line}`).join('; ')}. Compare within a scenario.`)
   }
-  out.push(`Each figure is the median of ${results.repetitions} repetition(s) (slow consumers: 2 for the plugin, 1 for the naive baseline), with min–max in parentheses. Servers, the load generator and Python run as separate processes on the same ${m.cores} cores, over 127.0.0.1.`, '')
-  out.push('Baselines, in the same run: **raw ws** (a bare `ws` server sending one token frame per chunk as fast as it can: the ceiling for one frame per token), **naive @fastify/websocket** (`socket.send()` of every AutoGen event, verbatim, never waiting: what tutorials and AutoGen Studio-style code do), and for the bridge **AutoGen in-process** (the team consumed in Python with nothing attached) and **FastAPI + uvicorn** awaiting `send_json` per event (the AutoGen Studio / FastAPI sample pattern).', '')
+  out.push(`Each figure is the median of the repetitions (slow consumers: ${results.quick ? 1 : 2} for the plugin, 1 for the naive baseline), with min–max in parentheses. Servers, the load generator and Python run as separate processes on the same ${m.cores} cores, over 127.0.0.1.`, '')
+  out.push('Baselines, in the same run:', '')
+  out.push('- **raw ws**: a bare `ws` server sending the plugin\'s token frame, one per chunk, as fast as its runner yields, never waiting for the socket; ws writes each frame with its own system call (`writev`).')
+  out.push('- **corked raw ws** (throughput and latency): the same server, but it corks the socket, sends the frames its runner has ready (at most 64; "ready": the runner\'s next chunk comes within a few microtask turns, so a paced runner\'s frame is never held for the next one), uncorks (one system call for the batch) and goes on from setImmediate after a full batch (benchmarks/servers/raw-ws-corked.js). Plain raw ws is not the ceiling for one frame per token: this batch write is, and the plugin\'s sender writes the same way.')
+  out.push('- **naive @fastify/websocket**: `socket.send()` of every AutoGen event, verbatim, never waiting: what tutorials and AutoGen Studio-style code do.')
+  out.push('- For the bridge, **AutoGen in-process** (the team consumed in Python with nothing attached: AutoGen\'s own rate) and **FastAPI + uvicorn** made fair: as many processes as the bridge\'s workers (2, uvicorn\'s `workers`), uvloop and httptools, pydantic\'s `model_dump_json()` per event sent with `send_text` (the AutoGen Studio / FastAPI sample pattern, with nothing left on the table).', '')
 
-  if (s.throughput) {
-    out.push('## 1. Saturation throughput', '', 'An in-process JS runner yields chunks as fast as it can; one stream per connection. Tokens/s and frames/s as the clients receive them; server CPU per delivered token.', '')
-    out.push('| streams | server | tokens/s | frames/s | server CPU µs/token | all delivered |', '|---|---|---|---|---|---|')
-    for (const [streams, row] of Object.entries(s.throughput)) {
-      for (const [label, r] of Object.entries(row)) {
-        out.push(`| ${streams} | ${label} | ${fig(r.tokensPerS)} | ${fig(r.framesPerS)} | ${fig(r.cpuUsPerToken, 2)} | ${med(r.complete) === 1 ? 'yes' : 'no'} |`)
-      }
-    }
-    out.push('')
-    const goals = []
-    for (const [streams, row] of Object.entries(s.throughput)) {
-      const raw = med(row['raw ws (1 frame/token)']?.tokensPerS)
-      const rawFrames = med(row['raw ws (1 frame/token)']?.framesPerS)
-      const plugin = med(row.plugin?.tokensPerS)
-      const nc = med(row['plugin, coalesceTokens: false']?.framesPerS)
-      if (Number(streams) >= 100) goals.push(`| ${streams} | tokens/s ≥ 1.5× raw ws | ${num(plugin / raw, 2)}× | ${verdict(plugin / raw >= 1.5)} |`)
-      goals.push(`| ${streams} | frames/s (no coalescing) ≥ 80% of raw ws | ${num((100 * nc) / rawFrames)}% | ${verdict(nc / rawFrames >= 0.8)} |`)
-      if (Number(streams) === 100) headline.push(`| throughput, 100 streams | ${num(plugin)} tokens/s | raw ws ${num(raw)} tokens/s (${num(plugin / raw, 2)}×) |`)
-    }
-    out.push('| streams | goal | measured | |', '|---|---|---|---|', ...goals, '')
+  // Sections first (they fill ctx.goals), then the goals table goes in at the top.
+  const body = ctx.out = []
+  let n = 1
+  const section = { throughput: throughputSection, latency: latencySection, slowConsumers: slowSection, idleConnections: idleSection, bridge: bridgeSection, resume: resumeSection }
+  const numbers = {}
+  for (const name of present) {
+    numbers[name] = n
+    const before = ctx.headline.length
+    if (name === 'redis') redisSection(ctx, n++, s.redis, results.measuredOn?.redis ?? m)
+    else section[name](ctx, n++, s[name])
+    // The README's headline: only what the full run measured.
+    if (!provenance(results, name).inFullRun) ctx.headline.splice(before)
   }
-
-  if (s.latency) {
-    out.push('## 2. Paced latency', '', `${results.sizes.pacedStreams} streams at 20 tokens/s each for ${results.sizes.pacedSeconds} s: from the runner yielding a chunk (timestamp inside the chunk) to the client receiving it.`, '')
-    out.push('| server | p50 ms | p99 ms | p99.9 ms | samples |', '|---|---|---|---|---|')
-    for (const [label, r] of Object.entries(s.latency)) out.push(`| ${label} | ${fig(r.p50, 2)} | ${fig(r.p99, 2)} | ${fig(r.p999, 2)} | ${fig(r.samples)} |`)
-    const raw = med(s.latency['raw ws (1 frame/token)']?.p99)
-    const plugin = med(s.latency.plugin?.p99)
-    out.push('', `Goal: plugin p99 within 5 ms of raw ws: ${signed(plugin - raw, 2)} ms, ${verdict(plugin - raw <= 5)}.`, '')
-    headline.push(`| p99 latency, ${results.sizes.pacedStreams} streams × 20 tokens/s | ${num(plugin, 2)} ms | raw ws ${num(raw, 2)} ms |`)
-  }
-
-  if (s.slowConsumers) {
-    out.push('## 3. Slow consumers', '', `${results.sizes.slowClients} clients start a run of ${num(results.sizes.slowTokens)} chunks and stop reading at once (\`ws.pause()\`) for ${results.sizes.slowSeconds} s while their runners produce at full speed; then the plugin's clients read everything, the naive server's clients are cut (draining what it buffered would take minutes).`, '')
-    out.push('![Server RSS over time under slow consumers](benchmarks-slow-consumers.svg)', '')
-    out.push('| server | peak RSS growth MiB | RSS growth after a full GC, end of stall, MiB | of which live JS heap and buffers, MiB | runners held from (s) | RSS change after that, MiB | events pulled per run (max) | bytes buffered in user space at resume | delivered after resume |', '|---|---|---|---|---|---|---|---|---|')
-    for (const [label, r] of Object.entries(s.slowConsumers)) {
-      const held = afterHeld(r.timeline)
-      out.push(`| ${label} | ${fig(r.peakGrowthMiB, 1)} | ${fig(r.retainedAfterGcMiB, 1)} | ${fig(r.liveHeapAfterGcMiB, 1)} | ${num(held.from, 1)} | ${num(held.change, 1)} | ${fig(r.pulledPerRunMax)} of ${num(results.sizes.slowTokens)} | ${num(r.bufferedBytesAtResume)} | ${r.allDelivered === null ? 'not read (cut)' : `${num(r.delivered)} of ${num(r.expected)}`} |`)
-    }
-    const p = s.slowConsumers.plugin
-    out.push('', `Goal: flat memory once the kernel buffers are full, growth under 64 MiB in all, bounded events per run, everything delivered. Flat: ${num(afterHeld(p?.timeline).change, 1)} MiB of change after the runners were held (${afterHeld(p?.timeline).samples} samples, from ${num(afterHeld(p?.timeline).from, 1)} s to the end of the stall; filling 200 connections' kernel buffers takes most of the stall on this machine, see the chart); bounded and delivered: yes; growth: ${num(med(p?.peakGrowthMiB), 1)} MiB at the peak, ${num(med(p?.retainedAfterGcMiB), 1)} MiB after a full GC (live JS heap and buffers: ${num(med(p?.liveHeapAfterGcMiB), 1)} MiB; the rest is memory V8 and the allocator keep from the fill phase), ${verdict(med(p?.peakGrowthMiB) < 64 && p?.allDelivered === 1)}. Of the live figure, ${num((p?.bufferedBytesAtResume ?? 0) / 2 ** 20, 1)} MiB are the bytes waiting in user space (at most maxBufferedBytes plus one frame per connection); the rest is the runs' buffered events (at most highWaterMark each) and the per-connection state of ws and the plugin, held while ${results.sizes.slowClients} runs are open.`, '')
-    const chartSvg = chart(s.slowConsumers)
-    if (chartSvg !== null) writeFileSync(join(root, 'docs', 'benchmarks-slow-consumers.svg'), chartSvg)
-    headline.push(`| RSS growth, ${results.sizes.slowClients} stalled clients, ${results.sizes.slowSeconds} s | ${num(med(p?.peakGrowthMiB), 1)} MiB, all delivered after | naive ${num(med(s.slowConsumers['naive @fastify/websocket']?.peakGrowthMiB), 1)} MiB |`)
-  }
-
-  if (s.idleConnections) {
-    out.push('## 4. Idle connections', '', `${num(results.sizes.idle)} open connections, no runs: server RSS growth per connection (after GC).`, '')
-    out.push('| server | KiB per connection |', '|---|---|')
-    for (const [label, r] of Object.entries(s.idleConnections)) out.push(`| ${label} | ${fig(r.kibPerConnection, 1)} |`)
-    const p = med(s.idleConnections.plugin?.kibPerConnection)
-    out.push('', `Goal: under 16 KiB per connection: ${num(p, 1)} KiB, ${verdict(p < 16)}.`, '')
-    headline.push(`| idle connection cost | ${num(p, 1)} KiB | raw ws ${num(med(s.idleConnections['raw ws']?.kibPerConnection), 1)} KiB |`)
-  }
-
-  if (s.bridge && !s.bridge.skipped) {
-    out.push('## 5. Through the Python bridge, real AutoGen', '', `A streaming AssistantAgent on AutoGen's ReplayChatCompletionClient answering ${num(results.sizes.bridgeWords)} words (one chunk each), per run; the plugin on the default pool (2 workers). Time to first token: from the client's start to its first token (in-process: from calling run_stream to the first chunk). CPU: all server-side processes (Node and workers) per delivered token.`, '')
-    out.push('| concurrent runs | server | tokens/s | time to first token ms | CPU µs/token | all delivered |', '|---|---|---|---|---|---|')
-    for (const [runs, row] of Object.entries(s.bridge.runs)) {
-      for (const [label, r] of Object.entries(row)) out.push(`| ${runs} | ${label} | ${fig(r.tokensPerS)} | ${fig(r.ttftMs, 2)} | ${fig(r.cpuUsPerToken, 1)} | ${r.complete === undefined ? '' : med(r.complete) === 1 ? 'yes' : 'no'} |`)
-    }
-    const goals = []
-    for (const [runs, row] of Object.entries(s.bridge.runs)) {
-      const ceil = row['AutoGen in-process (ceiling)']; const p = row.plugin; const f = row['FastAPI + uvicorn, await send_json per event']
-      goals.push(`| ${runs} | ≥ 50% of in-process tokens/s | ${num((100 * med(p.tokensPerS)) / med(ceil.tokensPerS))}% | ${verdict(med(p.tokensPerS) >= 0.5 * med(ceil.tokensPerS))} |`)
-      goals.push(`| ${runs} | time to first token within 5 ms of in-process | ${signed(med(p.ttftMs) - med(ceil.ttftMs), 2)} ms | ${verdict(med(p.ttftMs) - med(ceil.ttftMs) <= 5)} |`)
-      goals.push(`| ${runs} | ahead of FastAPI in tokens/s | ${num(med(p.tokensPerS) / med(f.tokensPerS), 2)}× | ${verdict(med(p.tokensPerS) > med(f.tokensPerS))} |`)
-      if (Number(runs) === 50) headline.push(`| bridge, 50 concurrent AutoGen runs | ${num(med(p.tokensPerS))} tokens/s | FastAPI ${num(med(f.tokensPerS))}, AutoGen alone ${num(med(ceil.tokensPerS))} |`)
-    }
-    out.push('', '| runs | goal | measured | |', '|---|---|---|---|', ...goals, '')
-    out.push('AutoGen in-process does not interleave concurrent runs of the replay client (its stream never suspends), so its time to first token grows with the number of runs: each run waits for the ones before it. Through the plugin, runs interleave (each worker yields every 64 items and two workers run in parallel). The single-run figure is where the bridge falls short: one run crosses three processes (worker, server, client) on two cores, and the worker and Node each spend CPU per token that AutoGen alone does not; FastAPI has one process fewer.', '')
-    const st = s.bridge.stalled
-    out.push(`Stalled clients: ${st.runs} runs of 200,000 words whose clients do not read. Worker RSS (both workers) started at ${num(st.workersRssStartMiB, 1)} MiB and moved by ${num(st.workersRssGrowthSecondHalfMiB, 1)} MiB over the second half of the stall (goal: flat).`, '')
-  }
-
-  if (s.resume) resumeSection(out, s.resume, results)
-  let next = s.resume ? 7 : 6
-  const redisN = next
-  const redis = s.redis !== undefined && s.redis.skipped === undefined
-  if (redis) redisSection(out, next++, s.redis, results.measuredOn?.redis ?? m, results.quick)
-
-  out.push(`## ${next}. Cost per token`, '', `Server CPU microseconds per delivered token are in the tables of scenarios 1 and 5${redis ? ` (and ${redisN}, for the Redis scale-out mode)` : ''}.`, '')
+  body.push(`## ${n}. Cost per token`, '', `Server CPU microseconds per delivered token are in the tables of ${['throughput', 'latency', 'bridge', 'redis'].filter((x) => numbers[x]).map((x) => `section ${numbers[x]}`).join(', ') || 'the sections above'}.`, '')
   const notes = join(root, 'benchmarks', 'profile-notes.md')
-  if (existsSync(notes)) out.push(readFileSync(notes, 'utf8'))
+  // Kept by hand in benchmarks/profile-notes.md (its HTML comments, which say how to add an entry, stay out of the page).
+  if (existsSync(notes)) body.push(readFileSync(notes, 'utf8').replace(/<!--[\s\S]*?-->\n*/g, '').trim(), '')
 
-  writeFileSync(join(root, 'docs', 'benchmarks.md'), out.join('\n') + '\n')
-
-  const readme = join(root, 'README.md')
-  const text = readFileSync(readme, 'utf8')
-  const table = ['<!-- bench:start -->', '| figure | plugin | baseline |', '|---|---|---|', ...headline, '<!-- bench:end -->'].join('\n')
-  if (text.includes('<!-- bench:start -->')) {
-    writeFileSync(readme, text.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, table))
+  out.push('## Goals', '')
+  out.push('Issue 14\'s goals, each from the section that measures it (the "from" column says whether that figure is the full run\'s).', '')
+  out.push('| goal | measured | | from |', '|---|---|---|---|')
+  const wanted = [
+    ['throughput', 'tokens/s, 100 and 1,000 streams, against corked raw ws ≥ 1.0× at both'],
+    ['throughput', 'tokens/s, 1,000 streams, against plain raw ws ≥ 1.5×'],
+    ['bridge', 'bridge, 1 run, tokens/s against FastAPI'],
+    ['bridge', 'bridge, 50 and 200 runs'],
+    ['slowConsumers', 'peak RSS growth'],
+    ['idleConnections', 'RSS per idle connection']
+  ]
+  for (const [name, prefix] of wanted) {
+    const g = ctx.goals.find((x) => x.name === name && x.goal.startsWith(prefix))
+    const p = provenance(results, name)
+    const from = s[name] === undefined ? '' : `[${p.inFullRun ? 'full run' : `--merge, ${p.commit}`}](#${numbers[name]}-${TITLES[name].toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')})`
+    if (g === undefined) out.push(`| ${prefix}… | not measured | | |`)
+    else out.push(`| ${g.goal} | ${g.measured} | ${verdict(g.ok) || 'n/a'} | ${from} |`)
   }
+  out.push('')
+  out.push(...body)
+
+  const headline = headlineTable(results, ctx.headline, present.filter((name) => !provenance(results, name).inFullRun).map((name) => SHORT[name]))
+
+  // Where it all goes.
+  const docs = outDir ?? join(root, 'docs')
+  mkdirSync(docs, { recursive: true })
+  writeFileSync(join(docs, 'benchmarks.md'), out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n')
+  // Charts: the ones of this page, and none left over from an earlier one (each must be shown by a page: test/package-contents.test.ts).
+  for (const f of readdirSync(docs)) if (/^benchmarks-.*\.svg$/.test(f) && !ctx.charts.has(f)) rmSync(join(docs, f))
+  for (const [f, text] of ctx.charts) writeFileSync(join(docs, f), text)
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const table = ['<!-- bench:start -->', ...headline, '<!-- bench:end -->'].join('\n')
+  if (readme.includes('<!-- bench:start -->')) {
+    writeFileSync(outDir === null ? join(root, 'README.md') : join(outDir, 'README.md'), readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, table))
+  }
+  return { page: join(docs, 'benchmarks.md'), charts: [...ctx.charts.keys()], goals: ctx.goals }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const here = dirname(fileURLToPath(import.meta.url))
-  const file = process.argv[2] ?? join(here, 'results', 'latest.json')
-  writeReport(JSON.parse(readFileSync(file, 'utf8')), join(here, '..'))
+  const root = join(here, '..')
+  const args = process.argv.slice(2)
+  const from = args.find((a) => a.startsWith('--from='))?.slice(7) ?? args.find((a) => !a.startsWith('--'))
+  const outDir = args.find((a) => a.startsWith('--out='))?.slice(6)
+  const file = from === undefined ? join(here, 'results', 'latest.json') : resolve(from)
+  const done = writeReport(JSON.parse(readFileSync(file, 'utf8')), root, {
+    outDir: outDir === undefined ? null : resolve(outDir),
+    source: file.startsWith(root + '/') ? file.slice(root.length + 1) : file
+  })
+  console.log(`wrote ${done.page} and ${done.charts.length} chart(s)${outDir === undefined ? ', and the README headline' : ''}`)
 }

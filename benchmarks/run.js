@@ -1,23 +1,30 @@
-// npm run bench [-- --quick] [-- --only=throughput,latency,...] [-- --merge]
+// npm run bench [-- --quick] [-- --only=throughput,latency,...] [-- --merge] [-- --out=<file>]
 //
 // Every scenario runs the plugin and its baselines in the same run, each
 // server in its own process, the load generator in another, all over
-// 127.0.0.1. Results go to benchmarks/results/latest.json (or quick.json),
-// and docs/benchmarks.md is regenerated from them.
+// 127.0.0.1. Results go to benchmarks/results/latest.json (or quick.json, or
+// --out), and docs/benchmarks.md is regenerated from latest.json after a
+// full run. Every scenario records the commit it ran on and whether it came
+// from --merge (results.measuredOn); the report stamps the full run's commit
+// and labels scenarios merged later. While it runs, a progress line every few
+// seconds on stderr: scenario, step i/n, elapsed, estimated time left.
 import { fork, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve as resolvePath } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
-import { writeReport } from './report.js'
+import { normalizeResults, writeReport } from './report.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',')
+const merge = args.includes('--merge')
+const outArg = args.find((a) => a.startsWith('--out='))?.slice(6)
 const REPS = quick ? 1 : 3
 // --profile: the plugin server writes a V8 CPU profile (node --cpu-prof) to benchmarks/results/profiles/.
 const profile = args.includes('--profile')
@@ -95,6 +102,61 @@ async function startLoad () {
   }
 }
 
+// ---------------------------------------------------------------- progress
+
+/**
+ * Progress on stderr, never in the results: a line when a step starts and
+ * every PROGRESS_EVERY_MS while it runs, with the scenario, step i/n and what
+ * it measures, the time spent in the scenario, and the time left in it and
+ * in the whole run. Each scenario's steps come with an estimate in seconds
+ * made from the sizes (plans, below); once a scenario has taken a few
+ * seconds, the estimates left are scaled by how its steps so far compared
+ * with theirs.
+ */
+const PROGRESS_EVERY_MS = 5000
+const duration = (s) => (s >= 90 ? `${Math.floor(s / 60)} min ${String(Math.round(s % 60)).padStart(2, '0')} s` : `${Math.round(s)} s`)
+const progress = {
+  name: '',
+  steps: [],
+  later: 0,
+  i: -1,
+  t0: 0,
+  stepT0: 0,
+  sub: '',
+  timer: undefined,
+  /** A scenario begins: its steps ({ label, seconds }), and the estimate of the scenarios after it. */
+  start (name, steps, later) {
+    Object.assign(this, { name, steps, later, i: -1, t0: Date.now(), sub: '' })
+    clearInterval(this.timer)
+    this.timer = setInterval(() => this.print(), PROGRESS_EVERY_MS)
+    this.timer.unref()
+  },
+  /** The next step of the plan begins. */
+  next () {
+    this.i++
+    this.stepT0 = Date.now()
+    this.sub = ''
+    this.print()
+  },
+  detail (text) { this.sub = text },
+  end () { clearInterval(this.timer); this.timer = undefined; this.steps = [] },
+  /** Real seconds per estimated second so far in this scenario (1 until a few seconds are done). */
+  speed () {
+    const doneEstimate = this.steps.slice(0, Math.max(this.i, 0)).reduce((n, s) => n + s.seconds, 0)
+    const doneReal = (this.stepT0 - this.t0) / 1000
+    return doneEstimate > 0 && doneReal > 5 ? doneReal / doneEstimate : 1
+  },
+  print () {
+    const step = this.steps[this.i]
+    if (step === undefined) return
+    const speed = this.speed()
+    const inStep = (Date.now() - this.stepT0) / 1000
+    const left = Math.max(0, step.seconds * speed - inStep) + this.steps.slice(this.i + 1).reduce((n, s) => n + s.seconds, 0) * speed
+    const whole = this.later > 0 ? `; the run: about ${duration(left + this.later * speed)} left` : ''
+    process.stderr.write(`[progress] ${this.name}: step ${Math.min(this.i + 1, this.steps.length)}/${this.steps.length} (${step.label}${this.sub ? `, ${this.sub}` : ''}), ${duration((Date.now() - this.t0) / 1000)} elapsed, about ${duration(left)} left in it${whole}\n`)
+  }
+}
+
 // -------------------------------------------------------------- statistics
 
 function summarize (values) {
@@ -106,7 +168,10 @@ function summarize (values) {
 /** Runs `once` REPS times and folds every numeric path into {median,min,max}. */
 async function repeat (once) {
   const runs = []
-  for (let r = 0; r < REPS; r++) runs.push(await once(r))
+  for (let r = 0; r < REPS; r++) {
+    if (REPS > 1) progress.detail(`repetition ${r + 1}/${REPS}`)
+    runs.push(await once(r))
+  }
   const fold = (items) => {
     const first = items[0]
     if (typeof first === 'number') return summarize(items)
@@ -139,19 +204,33 @@ async function warmUp (load, server, flavour, tokens = 2000) {
 /** BENCH_VARIANTS=<regexp>: measure only the throughput variants whose label matches (for quick comparisons while profiling). */
 const variantFilter = process.env.BENCH_VARIANTS ? new RegExp(process.env.BENCH_VARIANTS) : null
 
-async function throughput (load) {
+// The labels of the Node servers, as the results file and the report name them.
+const RAW = 'raw ws (1 frame/token)'
+const CORKED = 'raw ws, corked per batch (1 frame/token)'
+const NAIVE = 'naive @fastify/websocket'
+const PLUGIN = 'plugin'
+
+function throughputVariants () {
   const variants = [
-    ['raw ws (1 frame/token)', 'raw-ws', {}],
-    ['raw ws, corked per batch (1 frame/token)', 'raw-ws-corked', {}],
-    ['naive @fastify/websocket', 'naive-fastify', {}],
-    ['plugin', 'plugin', {}],
+    [RAW, 'raw-ws', {}],
+    [CORKED, 'raw-ws-corked', {}],
+    [NAIVE, 'naive-fastify', {}],
+    [PLUGIN, 'plugin', {}],
     ['plugin, coalesceTokens: false', 'plugin', { coalesce: false }]
   ]
+  return variants.filter(([label]) => variantFilter === null || variantFilter.test(label))
+}
+
+/** Seconds to fork a server and warm it up (a first estimate; the progress line corrects it). */
+const START_S = 2
+
+async function throughput (load) {
   const out = {}
   for (const streams of sizes.streams) {
     out[streams] = {}
     const tokens = Math.ceil(sizes.throughputTotal / streams)
-    for (const [label, kind, config] of variants.filter(([label]) => variantFilter === null || variantFilter.test(label))) {
+    for (const [label, kind, config] of throughputVariants()) {
+      progress.next()
       out[streams][label] = await repeat(() => withServer(kind, config, async (server) => {
         await warmUp(load, server, flavourOf[kind])
         const before = await server.stats()
@@ -165,35 +244,89 @@ async function throughput (load) {
   return out
 }
 
+const LATENCY_VARIANTS = [[RAW, 'raw-ws'], [CORKED, 'raw-ws-corked'], [NAIVE, 'naive-fastify'], [PLUGIN, 'plugin']]
+
+/**
+ * Paced streams: latency from each chunk's scheduled time (`due`) and from
+ * the moment its runner yielded it, both to the client's receipt, and how
+ * the frames came in at the client (load.js latencySamples). Then one more
+ * run per server with tracing on (servers/common.js traceSocket): how long
+ * the server took from the yield to ws.send() and to handing the bytes to
+ * the kernel. Tracing costs a little per frame, so those figures come from
+ * their own run, not from the measured ones.
+ */
 async function latency (load) {
-  const variants = [['raw ws (1 frame/token)', 'raw-ws'], ['naive @fastify/websocket', 'naive-fastify'], ['plugin', 'plugin']]
   const out = {}
   const tokens = 20 * sizes.pacedSeconds
-  for (const [label, kind] of variants) {
+  const paced = (server, kind) => load.run({ kind: 'streams', url: server.url, flavour: flavourOf[kind], streams: sizes.pacedStreams, tokens, rate: 20, pauseMs: 0, latency: true, timeoutMs: 60_000 + sizes.pacedSeconds * 3000 })
+  for (const [label, kind] of LATENCY_VARIANTS) {
+    progress.next()
     out[label] = await repeat(() => withServer(kind, {}, async (server) => {
       await warmUp(load, server, flavourOf[kind])
-      const res = await load.run({ kind: 'streams', url: server.url, flavour: flavourOf[kind], streams: sizes.pacedStreams, tokens, rate: 20, pauseMs: 0, latency: true, timeoutMs: 60_000 + sizes.pacedSeconds * 3000 })
-      return { p50: res.latencyMs.p50, p99: res.latencyMs.p99, p999: res.latencyMs.p999, samples: res.latencyMs.count }
+      const before = await server.stats()
+      const res = await paced(server, kind)
+      const after = await server.stats()
+      const l = res.latencyMs
+      return {
+        p50: l.p50,
+        p99: l.p99,
+        p999: l.p999,
+        samples: l.count,
+        // Samples count from the last stream's first token on (the steady state), this many seconds into the job.
+        steadyFromS: l.steadyFromS,
+        due: l.fromDue === null ? null : { p50: l.fromDue.p50, p99: l.fromDue.p99, p999: l.fromDue.p999 },
+        // Frames the client handled per turn of its event loop, and the latency of the first one of a turn against the ones after it.
+        framesPerClientTurn: l.count / l.clientTurns,
+        firstInTurnP50: l.firstInTurn?.p50 ?? null,
+        laterInTurnP50: l.laterInTurn?.p50 ?? null,
+        laterInTurnShare: (l.laterInTurn?.count ?? 0) / l.count,
+        serverCpuUsPerToken: (after.cpuUs - before.cpuUs) / res.tokens
+      }
     }))
-    log(`latency ${label}: p50 ${fmt(out[label].p50)} ms, p99 ${fmt(out[label].p99)} ms`)
+    log(`latency ${label}: from due p50 ${fmt(out[label].due?.p50)} ms, p99 ${fmt(out[label].due?.p99)} ms; from yield p50 ${fmt(out[label].p50)} ms, p99 ${fmt(out[label].p99)} ms; ${fmt(out[label].framesPerClientTurn)} frames per client turn`)
+  }
+  for (const [label, kind] of LATENCY_VARIANTS) {
+    progress.next()
+    out[label].trace = await withServer(kind, { trace: true }, async (server) => {
+      await warmUp(load, server, flavourOf[kind])
+      await server.stats()
+      const res = await paced(server, kind)
+      const { trace } = await server.stats()
+      const l = res.latencyMs
+      return {
+        yieldToSendP50: trace?.stampToSendMs?.p50 ?? null,
+        yieldToSendP99: trace?.stampToSendMs?.p99 ?? null,
+        yieldToKernelP50: trace?.stampToWriteMs?.p50 ?? null,
+        yieldToKernelP99: trace?.stampToWriteMs?.p99 ?? null,
+        // Frames held over held.overMs between the yield and ws.send(): of seq % 64 === 0 (the plugin's sender yields to the event loop every 64 frames) and of the others.
+        heldOverMs: trace?.held?.overMs ?? null,
+        heldSeqMod64Zero: trace?.held?.seqMod64Zero ?? null,
+        heldOthers: trace?.held?.others ?? null,
+        clientP50: l.p50,
+        clientDueP50: l.fromDue?.p50 ?? null,
+        framesPerClientTurn: l.count / l.clientTurns
+      }
+    })
+    const t = out[label].trace
+    log(`latency ${label}, traced: yield → ws.send() p50 ${fmt(t.yieldToSendP50)} ms, → kernel p50 ${fmt(t.yieldToKernelP50)} ms p99 ${fmt(t.yieldToKernelP99)} ms`)
   }
   return out
 }
 
 async function slowConsumers (load) {
   const out = {}
-  for (const [label, kind] of [['plugin', 'plugin'], ['naive @fastify/websocket', 'naive-fastify']]) {
+  for (const [label, kind] of [[PLUGIN, 'plugin'], [NAIVE, 'naive-fastify']]) {
     const once = () => withServer(kind, {}, async (server) => {
       const base = await server.stats(true)
       const timeline = []
       const t0 = Date.now()
       // An object, so the loop below sees the listener's write (and lint knows it).
-      const progress = { resumed: false }
-      load.child.once('message', (m) => { if (m.type === 'resuming') progress.resumed = true })
+      const state = { resumed: false }
+      load.child.once('message', (m) => { if (m.type === 'resuming') state.resumed = true })
       let retained = null
       let retainedHeap = null
       const sampling = (async () => {
-        while (!progress.resumed) {
+        while (!state.resumed) {
           // Once, near the end of the stall: what is still held after a full GC.
           const gc = retained === null && (Date.now() - t0) / 1000 > sizes.slowSeconds - 1
           const s = await server.stats(gc)
@@ -210,6 +343,7 @@ async function slowConsumers (load) {
       const job = { kind: 'streams', url: server.url, flavour: flavourOf[kind], streams: sizes.slowClients, tokens: sizes.slowTokens, rate: 0, pauseMs: sizes.slowSeconds * 1000, dropAfterPause: kind !== 'plugin', latency: false, timeoutMs: 300_000 }
       const resP = load.run(job)
       await sampling
+      progress.detail('stall over')
       const atResume = timeline.at(-1)
       const res = await resP
       const peak = Math.max(...timeline.map((p) => p.rssMiB))
@@ -229,16 +363,24 @@ async function slowConsumers (load) {
     })
     const runs = []
     // The naive baseline takes minutes per repetition (it buffers gigabytes): once is enough to show it.
-    for (let r = 0; r < (quick || kind !== 'plugin' ? 1 : 2); r++) runs.push(await once())
+    const reps = slowReps(kind)
+    for (let r = 0; r < reps; r++) {
+      progress.next()
+      runs.push(await once())
+    }
     out[label] = { ...runs[0], peakGrowthMiB: summarize(runs.map((r) => r.peakGrowthMiB)), retainedAfterGcMiB: summarize(runs.map((r) => r.retainedAfterGcMiB)), liveHeapAfterGcMiB: summarize(runs.map((r) => r.liveHeapAfterGcMiB)), pulledPerRunMax: summarize(runs.map((r) => r.pulledPerRunMax)), reps: runs.length }
     log(`slow consumers ${label}: peak growth ${fmt(out[label].peakGrowthMiB.median)} MiB, pulled/run ${fmt(out[label].pulledPerRunMax.median)}, delivered ${runs[0].delivered}/${runs[0].expected}`)
   }
   return out
 }
 
+const slowReps = (kind) => (quick || kind !== 'plugin' ? 1 : 2)
+
+/** Idle connections: raw ws, naive, plugin. The corked raw ws server is left out: without runs it is the same server as raw ws (it differs only in how it writes frames). */
 async function idleConnections (load) {
   const out = {}
-  for (const [label, kind] of [['raw ws', 'raw-ws'], ['naive @fastify/websocket', 'naive-fastify'], ['plugin', 'plugin']]) {
+  for (const [label, kind] of [['raw ws', 'raw-ws'], [NAIVE, 'naive-fastify'], [PLUGIN, 'plugin']]) {
+    progress.next()
     out[label] = await repeat(() => withServer(kind, {}, async (server) => {
       const before = await server.stats(true)
       await load.run({ kind: 'idle', url: server.url, flavour: flavourOf[kind], connections: sizes.idle, timeoutMs: 120_000 })
@@ -304,12 +446,19 @@ async function resumeDefaults () {
   }
 }
 
-/** The commit measured, and whether lib/ had uncommitted changes then (read-only git). */
+/**
+ * The commit measured (read-only git): `label` is `git rev-parse --short
+ * HEAD`, plus `-dirty` when lib/, python/ or benchmarks/ had uncommitted
+ * changes (what the servers, workers and harness ran is then not that
+ * commit). libChanged: lib/ alone, as older results files recorded it.
+ */
 function buildOf () {
   const git = (...a) => spawnSync('git', a, { cwd: root, encoding: 'utf8' })
   const commit = git('rev-parse', '--short', 'HEAD')
   if (commit.status !== 0) return null
-  return { commit: commit.stdout.trim(), libChanged: git('status', '--porcelain', '--', 'lib').stdout.trim() !== '' }
+  const changed = (...paths) => git('status', '--porcelain', '--', ...paths).stdout.trim() !== ''
+  const dirty = changed('lib', 'python', 'benchmarks')
+  return { commit: commit.stdout.trim(), dirty, label: `${commit.stdout.trim()}${dirty ? '-dirty' : ''}`, libChanged: changed('lib') }
 }
 
 async function resume (load) {
@@ -329,6 +478,7 @@ async function resume (load) {
     replay: {}
   }
   // What the defaults make of the same attach: the log keeps only a tail of a finished run.
+  progress.next()
   out.defaults = await withServer('plugin', { identity: RESUME_IDENTITY }, async (server) => {
     const run = await load.run({ kind: 'resumeStart', url: server.url, runId: 'finished', tokens: N, timeoutMs: 120_000 })
     const seen = await load.run({ kind: 'attachOnce', url: server.url, runId: 'finished', timeoutMs: 30_000 })
@@ -347,6 +497,7 @@ async function resume (load) {
     logEntriesMax: res.logEntriesAtAttach?.max ?? null,
     ...extra
   })
+  progress.next()
   out.attach.finished = await repeat(() => withResumeServer(load, N, async (server) => {
     const run = await load.run({ kind: 'resumeStart', url: server.url, runId: 'finished', tokens: N, timeoutMs: 120_000 })
     // Untimed first: the first attaches to a run of this size are measurably slower (JIT, heap growth).
@@ -356,6 +507,7 @@ async function resume (load) {
   }))
   log(`resume attach, finished run of ${N} chunks: attached p50 ${fmt(out.attach.finished.attachedP50)} ms p99 ${fmt(out.attach.finished.attachedP99)} ms; first frame p50 ${fmt(out.attach.finished.firstFrameP50)} ms p99 ${fmt(out.attach.finished.firstFrameP99)} ms`)
   const warmMs = out.sizes.liveWarmMs
+  progress.next()
   out.attach.live = await repeat(() => withResumeServer(load, liveTokens, async (server) => {
     const res = await load.run({ kind: 'attachLatency', url: server.url, runId: 'live', attaches: sizes.resumeAttaches, live: { tokens: liveTokens, rate: sizes.resumeLiveRate, warmMs }, timeoutMs: (liveSeconds - warmMs / 1000 - 2) * 1000 })
     return latency(res, { label: `live run, ${sizes.resumeLiveRate.toLocaleString('en-US')} chunks/s`, endedEarly: res.endedEarly ? 1 : 0 })
@@ -366,6 +518,7 @@ async function resume (load) {
   for (const tokens of sizes.resumeReplayTokens) {
     out.replay[tokens] = {}
     for (const clients of sizes.resumeReplayClients) {
+      progress.next()
       out.replay[tokens][clients] = await repeat(() => withResumeServer(load, tokens, async (server) => {
         const base = await server.stats(true)
         await load.run({ kind: 'resumeStart', url: server.url, runId: 'replayed', tokens, timeoutMs: 300_000 })
@@ -421,13 +574,28 @@ async function resume (load) {
 
 // ---------------------------------------------------------- Python bridge
 
+/**
+ * The FastAPI baseline's own venv (.venv-bench: FastAPI, uvicorn, uvloop,
+ * httptools and the bridge package, never in the project's .venv). Made on
+ * first use, and brought up to date when benchmarks/python/requirements.txt
+ * changed since (its hash is kept in .venv-bench/requirements.sha256).
+ */
 function ensureBenchVenv () {
-  if (existsSync(benchPython)) return true
-  log('creating .venv-bench (FastAPI baseline, benchmarks only)')
-  const mk = spawnSync('python3', ['-m', 'venv', join(root, '.venv-bench')], { stdio: 'inherit' })
-  if (mk.status !== 0) return false
-  const pip = spawnSync(benchPython, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '-r', join(here, 'python', 'requirements.txt'), '-e', join(root, 'python')], { stdio: 'inherit' })
-  return pip.status === 0
+  const requirements = join(here, 'python', 'requirements.txt')
+  const stamp = join(root, '.venv-bench', 'requirements.sha256')
+  const hash = createHash('sha256').update(readFileSync(requirements)).digest('hex')
+  if (existsSync(benchPython) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === hash) return true
+  if (!existsSync(benchPython)) {
+    log('creating .venv-bench (FastAPI baseline, benchmarks only)')
+    const mk = spawnSync('python3', ['-m', 'venv', join(root, '.venv-bench')], { stdio: 'inherit' })
+    if (mk.status !== 0) return false
+  } else {
+    log('updating .venv-bench: benchmarks/python/requirements.txt changed')
+  }
+  const pip = spawnSync(benchPython, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '-r', requirements, '-e', join(root, 'python')], { stdio: 'inherit' })
+  if (pip.status !== 0) return false
+  writeFileSync(stamp, hash + '\n')
+  return true
 }
 
 function inProcess (runs, words) {
@@ -436,18 +604,55 @@ function inProcess (runs, words) {
   return JSON.parse(res.stdout.trim().split('\n').at(-1))
 }
 
+/** The Python processes of the bridge's default pool (pythonRunner's workers), and so of the fair FastAPI baseline. */
+const BRIDGE_WORKERS = 2
+const FASTAPI = { workers: BRIDGE_WORKERS, loop: 'uvloop', http: 'httptools', ws: 'websockets-sansio' }
+const INPROC = 'AutoGen in-process (ceiling)'
+const BRIDGE_PLUGIN = `plugin (pythonRunner, ${BRIDGE_WORKERS} workers)`
+const FASTAPI_LABEL = `FastAPI + uvicorn (${FASTAPI.workers} workers, ${FASTAPI.loop}, ${FASTAPI.http}), model_dump_json, await send_text per event`
+
+/**
+ * The FastAPI baseline (benchmarks/python/fastapi_server.py) in uvicorn's
+ * own multi-process mode: the parent binds one listening socket on
+ * 127.0.0.1 and spawns FASTAPI.workers workers that all accept() from it
+ * (no SO_REUSEPORT: the kernel wakes the workers waiting on the socket and
+ * whichever accepts first takes the connection, as in any `uvicorn
+ * --workers N` deployment). Ready once every worker has written its pid into
+ * a directory of ours (its lifespan startup). `pids`: the parent and the
+ * workers, whose CPU time is summed.
+ */
 async function startFastApi () {
+  const readyDir = mkdtempSync(join(tmpdir(), 'bench-fastapi-'))
   // Port 0: the OS picks a free one and the server prints it (READY <port>).
-  const child = spawn(benchPython, [join(here, 'python', 'fastapi_server.py'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('fastapi did not start')), 60_000)
-    child.stdout.on('data', (d) => { const m = /READY (\d+)/.exec(d.toString()); if (m) { clearTimeout(timer); resolve(Number(m[1])) } })
-    child.once('exit', (code) => reject(new Error(`fastapi exited ${code}`)))
-  })
-  return {
-    url: `ws://127.0.0.1:${port}/ws`,
-    stats: async () => (await fetch(`http://127.0.0.1:${port}/stats`)).json(),
-    stop: async () => { child.kill('SIGTERM'); await new Promise((resolve) => child.once('exit', resolve)) }
+  const child = spawn(benchPython, [join(here, 'python', 'fastapi_server.py'), '--port', '0', '--workers', String(FASTAPI.workers), '--loop', FASTAPI.loop, '--http', FASTAPI.http, '--ws', FASTAPI.ws, '--ready-dir', readyDir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const gone = () => child.exitCode !== null || child.signalCode !== null
+  let workerPids = []
+  const stop = async () => {
+    if (!gone()) {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => { for (const pid of [child.pid, ...workerPids]) { try { process.kill(pid, 'SIGKILL') } catch {} } }, 15_000)
+      await exited
+      clearTimeout(timer)
+    }
+    rmSync(readyDir, { recursive: true, force: true })
+  }
+  try {
+    const port = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('fastapi did not start')), 60_000)
+      child.stdout.on('data', (d) => { const m = /READY (\d+)/.exec(d.toString()); if (m) { clearTimeout(timer); resolve(Number(m[1])) } })
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`fastapi exited ${code}`)) })
+    })
+    const deadline = Date.now() + 60_000
+    while ((workerPids = readdirSync(readyDir).map(Number)).length < FASTAPI.workers) {
+      if (gone() || Date.now() > deadline) throw new Error(`fastapi: ${workerPids.length} of ${FASTAPI.workers} workers ready`)
+      await sleep(50)
+    }
+    const info = await (await fetch(`http://127.0.0.1:${port}/stats`)).json()
+    return { url: `ws://127.0.0.1:${port}/ws`, pids: [child.pid, ...workerPids], workerPids, loop: info.loop ?? null, stop }
+  } catch (err) {
+    await stop()
+    throw err
   }
 }
 
@@ -462,18 +667,28 @@ function cpuOfPids (pids) {
   return ticks * 10_000 // clock ticks (100/s) to microseconds
 }
 
+/** Runs per Python process, busiest first, from the pids the load generator saw in the FastAPI TaskResults. */
+function runsPerWorker (res, workerPids) {
+  return workerPids.map((pid) => res.workers?.[pid] ?? 0).sort((a, b) => b - a)
+}
+
 async function bridge (load) {
   if (!ensureBenchVenv()) return { skipped: 'could not create .venv-bench' }
-  const out = { runs: {} }
+  const out = {
+    runs: {},
+    setup: { words: sizes.bridgeWords, workers: BRIDGE_WORKERS, fastapi: { ...FASTAPI, loopSeen: null }, labels: { inProcess: INPROC, plugin: BRIDGE_PLUGIN, fastapi: FASTAPI_LABEL } }
+  }
   for (const runs of sizes.bridgeRuns) {
     const row = {}
-    row['AutoGen in-process (ceiling)'] = await repeat(() => {
+    progress.next()
+    row[INPROC] = await repeat(() => {
       const r = inProcess(runs, sizes.bridgeWords)
       // Time to first token from the start of all runs, as the servers' is from the client's start.
       return { tokensPerS: r.tokens_per_s, ttftMs: (r.ttft_from_gather_ms ?? r.ttft_ms).p50, cpuUsPerToken: r.us_per_token }
     })
-    row.plugin = await repeat(() => withServer('plugin', { python: true }, async (server) => {
-      await warmUp(load, server, 'frames', 500)
+    progress.next()
+    row[BRIDGE_PLUGIN] = await repeat(() => withServer('plugin', { python: true, workers: BRIDGE_WORKERS }, async (server) => {
+      await warmRuns(load, server.url, runs)
       const before = await server.stats()
       const workerCpu0 = cpuOfPids(before.workers.map((w) => w.pid))
       const res = await load.run({ kind: 'streams', url: server.url, flavour: 'frames', streams: runs, tokens: sizes.bridgeWords, rate: 0, pauseMs: 0, latency: false, timeoutMs: 300_000 })
@@ -481,28 +696,38 @@ async function bridge (load) {
       const cpu = after.cpuUs - before.cpuUs + cpuOfPids(after.workers.map((w) => w.pid)) - workerCpu0
       return { tokensPerS: res.tokensPerS, ttftMs: res.ttftMs.p50, cpuUsPerToken: cpu / res.tokens, complete: res.tokens === res.expectedTokens ? 1 : 0 }
     }))
-    row['FastAPI + uvicorn, await send_json per event'] = await repeat(async () => {
+    progress.next()
+    row[FASTAPI_LABEL] = await repeat(async () => {
       const server = await startFastApi()
       try {
-        await warmUp(load, server, 'events', 500)
-        const before = await server.stats()
+        out.setup.fastapi.loopSeen ??= server.loop
+        // Warm, as the plugin's pool is: the same untimed round, again until every worker has run at least one (uvicorn decides which takes which).
+        const warmed = {}
+        for (let round = 0; round < 10 && server.workerPids.some((pid) => !warmed[pid]); round++) {
+          const w = await warmRuns(load, server.url, runs, 'events')
+          for (const pid of Object.keys(w.workers)) warmed[pid] = true
+        }
+        const cpu0 = cpuOfPids(server.pids)
         const res = await load.run({ kind: 'streams', url: server.url, flavour: 'events', streams: runs, tokens: sizes.bridgeWords, rate: 0, pauseMs: 0, latency: false, timeoutMs: 300_000 })
-        const after = await server.stats()
-        return { tokensPerS: res.tokensPerS, ttftMs: res.ttftMs.p50, cpuUsPerToken: (after.cpu_s - before.cpu_s) * 1e6 / res.tokens, complete: res.tokens === res.expectedTokens ? 1 : 0 }
+        const cpu = cpuOfPids(server.pids) - cpu0
+        const spread = runsPerWorker(res, server.workerPids)
+        return { tokensPerS: res.tokensPerS, ttftMs: res.ttftMs.p50, cpuUsPerToken: cpu / res.tokens, complete: res.tokens === res.expectedTokens ? 1 : 0, busiestWorkerRuns: spread[0], workersUsed: spread.filter((n) => n > 0).length }
       } finally { await server.stop() }
     })
     out.runs[runs] = row
-    log(`bridge ${runs} runs: in-process ${fmt(row['AutoGen in-process (ceiling)'].tokensPerS.median)} tok/s, plugin ${fmt(row.plugin.tokensPerS.median)} tok/s (ttft ${fmt(row.plugin.ttftMs.median)} ms), fastapi ${fmt(row['FastAPI + uvicorn, await send_json per event'].tokensPerS.median)} tok/s`)
+    const f = row[FASTAPI_LABEL]
+    log(`bridge ${runs} runs: in-process ${fmt(row[INPROC].tokensPerS)} tok/s, plugin ${fmt(row[BRIDGE_PLUGIN].tokensPerS)} tok/s (ttft ${fmt(row[BRIDGE_PLUGIN].ttftMs)} ms), fastapi ${fmt(f.tokensPerS)} tok/s (${fmt(f.busiestWorkerRuns)} of ${runs} runs on the busiest worker, ${fmt(f.workersUsed)} workers used)`)
   }
   // Stalled clients: worker memory over time while nothing is read.
-  out.stalled = await withServer('plugin', { python: true }, async (server) => {
+  progress.next()
+  out.stalled = await withServer('plugin', { python: true, workers: BRIDGE_WORKERS }, async (server) => {
     const base = await server.stats()
     const timeline = []
     const t0 = Date.now()
-    const progress = { resumed: false }
-    load.child.once('message', (m) => { if (m.type === 'resuming') progress.resumed = true })
+    const state = { resumed: false }
+    load.child.once('message', (m) => { if (m.type === 'resuming') state.resumed = true })
     const resP = load.run({ kind: 'streams', url: server.url, flavour: 'frames', streams: sizes.bridgeStallRuns, tokens: 200_000, rate: 0, pauseMs: sizes.bridgeStallSeconds * 1000, dropAfterPause: true, latency: false, timeoutMs: 120_000 })
-    while (!progress.resumed) {
+    while (!state.resumed) {
       const s = await server.stats()
       timeline.push({ t: (Date.now() - t0) / 1000, workersRssMiB: s.workers.reduce((n, w) => n + w.rss, 0) / 2 ** 20, nodeRssMiB: s.rss / 2 ** 20 })
       await new Promise((resolve) => setTimeout(resolve, 250))
@@ -711,8 +936,8 @@ async function measureBridgeRuns (load, server, runs, pythonPids, redisPids) {
 }
 
 /** The same untimed round on both sides first: as many runs as measured (at least 2, so each Python process has run one), WARM_WORDS words each. */
-function warmRuns (load, url, runs) {
-  return load.run({ kind: 'streams', url, flavour: 'frames', streams: Math.max(2, runs), tokens: WARM_WORDS, rate: 0, pauseMs: 0, latency: false, timeoutMs: 120_000 })
+function warmRuns (load, url, runs, flavour = 'frames') {
+  return load.run({ kind: 'streams', url, flavour, streams: Math.max(2, runs), tokens: WARM_WORDS, rate: 0, pauseMs: 0, latency: false, timeoutMs: 120_000 })
 }
 
 async function redis (load) {
@@ -746,11 +971,13 @@ async function redis (load) {
   // (1) tokens/s, time to first token and run duration: the same runs through Redis and through the in-process bridge.
   for (const runs of sizes.bridgeRuns) {
     const row = {}
+    progress.next()
     row[INPROC_LABEL] = await repeat(() => withServer('plugin', { python: true, workers: 2 }, async (server) => {
       await warmRuns(load, server.url, runs)
       const { workers } = await server.stats()
       return measureBridgeRuns(load, server, runs, workers.map((w) => w.pid), [])
     }))
+    progress.next()
     row[REDIS_LABEL] = await repeat(() => withRedisStack({ hosts: 2, concurrency: concurrencyFor(runs) }, async ({ redis, hosts, gateway }) => {
       out.setup.redisServer ??= /^redis_version:(\S+)/m.exec(await redis.cmd.info('server'))?.[1] ?? null
       await warmRuns(load, gateway.url, runs)
@@ -762,6 +989,7 @@ async function redis (load) {
   }
 
   // (2) Redis memory per active run, held by clients that stopped reading: each run's host stops at maxRunLag.events beyond its reader.
+  progress.next()
   out.held = await withRedisStack({ hosts: 2, concurrency: out.setup.hold.hostConcurrency }, async ({ redis, gateway }) => {
     const n = sizes.redisHoldRuns
     const base = await redisMemory(redis.cmd)
@@ -797,6 +1025,7 @@ async function redis (load) {
   log(`redis held runs: ${fmt(out.held.usedMemoryDeltaPerRun / 1024)} KiB used_memory per run, keys ${fmt(out.held.keysBytesPerRun / 1024)} KiB per run, ${fmt(out.held.logEntries)} log entries, lag ${out.held.lagMin}–${out.held.lagMax}`)
 
   // (2) ... and per finished run, while its keys are kept (retainAfterEnd).
+  progress.next()
   out.finished = await withRedisStack({ hosts: 2, concurrency: out.setup.finished.hostConcurrency }, async ({ redis, gateway }) => {
     const n = sizes.redisFinishedRuns
     const base = await redisMemory(redis.cmd)
@@ -817,10 +1046,12 @@ async function redis (load) {
   log(`redis finished runs: ${fmt(out.finished.usedMemoryDeltaPerRun / 1024)} KiB used_memory per run, keys ${fmt(out.finished.keysBytesPerRun / 1024)} KiB per run, ${fmt(out.finished.logEntries)} log entries`)
 
   // (3) A gateway killed (SIGKILL) mid-run: its client attaches on another gateway, over a connection it opened before.
+  progress.next()
   out.failover = await withRedisStack({ hosts: 2, concurrency: 1 }, async ({ redis, gateway: survivor }) => {
     await warmRuns(load, survivor.url, 2)
     const trials = []
     for (let i = 0; i < sizes.redisFailovers; i++) {
+      progress.detail(`trial ${i + 1}/${sizes.redisFailovers}`)
       const doomed = await startServer('redis-gateway', { redisUrl: redis.url })
       try {
         await load.run({ kind: 'failoverStart', url: doomed.url, otherUrl: survivor.url, runId: `failover-${i}`, words: sizes.redisFailoverWords, minTokens: sizes.redisFailoverAfter, timeoutMs: 60_000 })
@@ -862,40 +1093,102 @@ function fmt (n) {
   return typeof v === 'number' ? (Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2)) : String(v)
 }
 
+/**
+ * Each scenario's steps for the progress line, in the order the scenario
+ * runs them, with a first estimate of their seconds from the sizes (the
+ * rates in them are this machine's, roughly: the progress line corrects
+ * them as it goes).
+ */
+const plans = {
+  throughput: () => sizes.streams.flatMap((streams) => throughputVariants().map(([label]) => ({ label: `${streams} streams, ${label}`, seconds: REPS * (START_S + 1 + sizes.throughputTotal / 150_000) }))),
+  latency: () => [
+    ...LATENCY_VARIANTS.map(([label]) => ({ label, seconds: REPS * (START_S + 2 + sizes.pacedSeconds) })),
+    ...LATENCY_VARIANTS.map(([label]) => ({ label: `${label}, traced`, seconds: START_S + 2 + sizes.pacedSeconds }))
+  ],
+  slowConsumers: () => [
+    ...Array.from({ length: slowReps('plugin') }, (_, r) => ({ label: `${PLUGIN}, repetition ${r + 1}/${slowReps('plugin')}`, seconds: START_S + sizes.slowSeconds + (sizes.slowClients * sizes.slowTokens) / 150_000 })),
+    { label: NAIVE, seconds: START_S + sizes.slowSeconds + (sizes.slowClients * sizes.slowTokens) / 60_000 }
+  ],
+  idleConnections: () => ['raw ws', NAIVE, PLUGIN].map((label) => ({ label, seconds: REPS * (START_S + 2 + sizes.idle / 2000) })),
+  bridge: () => [
+    ...sizes.bridgeRuns.flatMap((runs) => {
+      const tokens = runs * sizes.bridgeWords
+      return [
+        { label: `${runs} runs, ${INPROC}`, seconds: REPS * (2 + tokens / 150_000) },
+        { label: `${runs} runs, ${BRIDGE_PLUGIN}`, seconds: REPS * (START_S + 2 + tokens / 40_000) },
+        { label: `${runs} runs, FastAPI`, seconds: REPS * (START_S + 3 + tokens / 30_000) }
+      ]
+    }),
+    { label: 'stalled clients', seconds: START_S + 3 + sizes.bridgeStallSeconds }
+  ],
+  resume: () => [
+    { label: 'the default options', seconds: START_S + 3 },
+    { label: 'attach latency, finished run', seconds: REPS * (START_S + 8) },
+    { label: 'attach latency, live run', seconds: REPS * (START_S + 30) },
+    ...sizes.resumeReplayTokens.flatMap((tokens) => sizes.resumeReplayClients.map((clients) => ({ label: `replay of ${tokens} chunks to ${clients} client(s)`, seconds: REPS * (START_S + 2 + ((sizes.resumeReplays + 2) * tokens * clients) / 500_000) })))
+  ],
+  redis: () => [
+    ...sizes.bridgeRuns.flatMap((runs) => {
+      const tokens = runs * sizes.bridgeWords
+      return [{ label: `${runs} runs, in-process bridge`, seconds: REPS * (START_S + 3 + tokens / 40_000) }, { label: `${runs} runs, Redis`, seconds: REPS * (START_S + 5 + tokens / 35_000) }]
+    }),
+    { label: 'memory of held runs', seconds: 40 },
+    { label: 'memory of finished runs', seconds: 10 + (sizes.redisFinishedRuns * sizes.redisFinishedWords) / 40_000 },
+    { label: 'a gateway killed', seconds: 5 + 6 * sizes.redisFailovers }
+  ]
+}
+
 const pythonVersion = spawnSync(existsSync(venvPython) ? venvPython : 'python3', ['-c', 'import sys; print(sys.version.split()[0])'], { encoding: 'utf8' }).stdout.trim()
-const results = {
-  quick,
-  repetitions: REPS,
-  machine: { cores: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, python: pythonVersion, date: new Date().toISOString() },
-  sizes,
-  scenarios: {},
-  // Which run measured each scenario: with --merge, the kept ones were measured by an earlier run, maybe on another machine.
-  measuredOn: {}
-}
+const machine = { cores: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, python: pythonVersion, date: new Date().toISOString() }
+const build = buildOf()
+/** This run: its commit (with -dirty), and whether it merges into an existing file. */
+const thisRun = { id: machine.date, commit: build?.label ?? 'unknown', dirty: build?.dirty ?? null, merge, quick, repetitions: REPS, only: only ?? null, date: machine.date }
 const scenarios = { throughput, latency, slowConsumers, idleConnections, bridge, resume, redis }
-// --merge: keep the other scenarios of the existing results file (with --only).
 mkdirSync(join(here, 'results'), { recursive: true })
-const file = join(here, 'results', quick ? 'quick.json' : 'latest.json')
-if (args.includes('--merge') && existsSync(file)) {
-  const previous = JSON.parse(readFileSync(file, 'utf8'))
-  results.scenarios = previous.scenarios
-  for (const name of Object.keys(previous.scenarios)) results.measuredOn[name] = previous.measuredOn?.[name] ?? previous.machine
+const latestFile = join(here, 'results', 'latest.json')
+const file = outArg !== undefined ? resolvePath(outArg) : quick ? join(here, 'results', 'quick.json') : latestFile
+let results
+if (merge && existsSync(file)) {
+  // --merge: keep the other scenarios of the existing file, and its full run
+  // (machine, sizes, repetitions at the top level are the full run's; each
+  // scenario's own are in measuredOn).
+  const previous = normalizeResults(JSON.parse(readFileSync(file, 'utf8')))
+  results = { ...previous, runs: [...(previous.runs ?? []), thisRun] }
+} else {
+  results = {
+    quick,
+    repetitions: REPS,
+    machine,
+    sizes,
+    scenarios: {},
+    // Which run measured each scenario: machine, commit, --merge or not, sizes.
+    measuredOn: {},
+    // The run that made this file (null when a --merge made it): the report stamps its commit, and the README's headline uses only its scenarios.
+    fullRun: merge ? null : thisRun,
+    runs: [thisRun]
+  }
 }
+const selected = Object.keys(scenarios).filter((name) => only === undefined || only.includes(name))
+const estimate = (name) => plans[name]().reduce((n, step) => n + step.seconds, 0)
+log(`${selected.join(', ')} on commit ${thisRun.commit}${merge ? ' (--merge)' : ''}, estimated ${duration(selected.reduce((n, name) => n + estimate(name), 0))}; results to ${file}`)
 const load = await startLoad()
 try {
-  for (const [name, fn] of Object.entries(scenarios)) {
-    if (only !== undefined && !only.includes(name)) continue
+  for (const [i, name] of selected.entries()) {
     log(`== ${name}`)
-    results.scenarios[name] = await fn(load)
-    results.measuredOn[name] = results.machine
+    progress.start(name, plans[name](), selected.slice(i + 1).reduce((n, later) => n + estimate(later), 0))
+    results.scenarios[name] = await scenarios[name](load)
+    progress.end()
+    results.measuredOn[name] = { ...machine, runId: thisRun.id, commit: thisRun.commit, dirty: thisRun.dirty, merge, quick, repetitions: REPS, sizes }
     // Saved after every scenario: a failure later loses nothing measured.
     writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
   }
 } finally {
+  progress.end()
   load.stop()
 }
 results.seconds = (Date.now() - started) / 1000
 writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
 log(`wrote ${file}`)
-if (!quick || !existsSync(join(here, 'results', 'latest.json'))) writeReport(results, root)
+// docs/benchmarks.md and the README's headline come from latest.json only (node benchmarks/report.js --from=<file> --out=<dir> for any other file).
+if (file === latestFile) writeReport(results, root)
 log(`done in ${results.seconds.toFixed(1)} s`)

@@ -1,44 +1,67 @@
-"""The FastAPI baseline: the AutoGen Studio / AutoGen FastAPI-sample pattern.
+"""The FastAPI baseline: the AutoGen Studio / AutoGen FastAPI-sample pattern, tuned fairly.
 
-A FastAPI app, served by uvicorn on 127.0.0.1, with a websocket endpoint /ws.
-Each message {"type": "start", "runId": ..., "words": W} (W may also be in
-"options.words"; default 5000) starts a task that runs ``bridge_examples.long_stream``
-and sends every run_stream() item as
-``await websocket.send_json(item.model_dump(mode="json"))``; the TaskResult is
-sent as {"type": "TaskResult", "stop_reason": ..., "messages": [...]}. Every
-message also carries "runId", so that several runs may share one connection.
-A run that cannot start is answered with {"type": "error", "runId", "message"}.
+A FastAPI app with a websocket endpoint /ws, served by uvicorn on 127.0.0.1
+the way one would deploy it for throughput: ``--workers N`` processes (uvicorn's
+own multi-process mode: the parent binds one listening socket and hands it
+to N spawned workers, which all accept from it), uvloop as the event loop
+and httptools as the HTTP parser. Each message {"type": "start", "runId": ...,
+"words": W} (W may also be in "options.words"; default 5000) starts a task
+that runs ``bridge_examples.long_stream`` and sends every run_stream() item as
+pydantic's ``item.model_dump_json()`` text (with "runId" spliced in front),
+``await websocket.send_text(...)`` per event: what the bridge's worker does
+per event (model_dump_json straight into its line), with no backpressure and
+no batching. The TaskResult is sent as {"type": "TaskResult", "runId",
+"worker": <pid>, "messages": [...], "stop_reason": ...}: "worker" tells the
+load generator which process ran it. A run that cannot start is answered
+with {"type": "error", "runId", "message"}.
 
-GET /stats returns {"rss_bytes", "cpu_s"} for this process.
+GET /stats returns {"pid", "loop", "rss_bytes", "cpu_s"} of the worker that answers
+(one of N: the orchestrator reads every process's CPU from /proc instead).
 
-Usage: python fastapi_server.py --port P [--ws websockets-sansio|websockets]
-Prints "READY <port>" once listening (--port 0 picks a free port). SIGTERM or
-SIGINT stops it (uvicorn's graceful shutdown, bounded to 5 s).
+Usage: python fastapi_server.py --port P [--workers N] [--ready-dir DIR]
+       [--loop uvloop|asyncio] [--http httptools|h11] [--ws websockets-sansio|websockets]
+Prints "READY <port>" once the socket is bound (--port 0 picks a free port);
+each worker then writes a file named after its pid into --ready-dir once it
+serves. SIGTERM or SIGINT stops it (uvicorn's graceful shutdown, bounded to 5 s).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
+import json
+import os
 import sys
 import time
-from contextlib import aclosing
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import uvicorn
 from autogen_agentchat.base import TaskResult
 from autogen_stream_bridge.factory import RunRequest
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel
+from uvicorn.supervisors import Multiprocess
 
 # long_stream is one of the test example factories (python/tests), not part of the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python" / "tests"))
 from bridge_examples import long_stream  # noqa: E402
 
-app = FastAPI()
-_server: uvicorn.Server | None = None  # set by serve(); runs stop when it is exiting
+READY_DIR_ENV = "BENCH_FASTAPI_READY_DIR"
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    # Each worker says it serves: the orchestrator waits for all of them.
+    ready_dir = os.environ.get(READY_DIR_ENV)
+    if ready_dir:
+        Path(ready_dir, str(os.getpid())).write_text("ready\n", encoding="ascii")
+    yield
+
+
+app = FastAPI(lifespan=lifespan)
 
 
 def rss_bytes() -> int:
@@ -51,40 +74,38 @@ def rss_bytes() -> int:
 
 @app.get("/stats")
 async def stats() -> dict[str, Any]:
-    return {"rss_bytes": rss_bytes(), "cpu_s": time.process_time()}
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    return {"pid": os.getpid(), "loop": loop, "rss_bytes": rss_bytes(), "cpu_s": time.process_time()}
+
+
+def task_result_json(item: TaskResult, head: str) -> str:
+    messages = ",".join(m.model_dump_json() for m in item.messages)
+    stop_reason = json.dumps(item.stop_reason)
+    return f'{head}"type":"TaskResult","worker":{os.getpid()},"messages":[{messages}],"stop_reason":{stop_reason}}}'
 
 
 async def stream_run(websocket: WebSocket, run_id: str, words: Any) -> None:
     try:
         agent = long_stream(RunRequest(run_id=run_id, task="go", options={"words": words}))
     except Exception as e:  # noqa: BLE001 - any factory error is reported to the client
-        await websocket.send_json({"type": "error", "runId": run_id, "message": f"{type(e).__name__}: {e}"})
+        await websocket.send_text(json.dumps({"type": "error", "runId": run_id, "message": f"{type(e).__name__}: {e}"}))
         return
+    # Every event is an object: its JSON starts with "{", and the runId goes right after it.
+    head = '{"runId":' + json.dumps(run_id) + ","
     # aclosing: the stream is closed in this task if we stop early; AgentChat's
     # tracing spans must be reset in the context that set them.
     async with aclosing(agent.run_stream(task="go")) as stream:
         async for item in stream:
-            if _server is not None and _server.should_exit:
-                return  # shutting down: the replay model never yields, so stop here
             if isinstance(item, TaskResult):
-                await websocket.send_json(
-                    {
-                        "type": "TaskResult",
-                        "runId": run_id,
-                        "stop_reason": item.stop_reason,
-                        "messages": [m.model_dump(mode="json") for m in item.messages],
-                    }
-                )
-            else:
-                data = item.model_dump(mode="json")
-                data["runId"] = run_id
-                await websocket.send_json(data)
+                await websocket.send_text(task_result_json(item, head))
+            elif isinstance(item, BaseModel):
+                await websocket.send_text(head + item.model_dump_json()[1:])
 
 
 async def run_task(websocket: WebSocket, run_id: str, words: Any) -> None:
     try:
         await stream_run(websocket, run_id, words)
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the client left (or we are shutting down): nobody to tell
 
 
@@ -96,7 +117,7 @@ async def ws_endpoint(websocket: WebSocket) -> None:
         while True:
             msg = await websocket.receive_json()
             if not isinstance(msg, dict) or msg.get("type") != "start":
-                await websocket.send_json({"type": "error", "runId": None, "message": "expected a start message"})
+                await websocket.send_text('{"type":"error","runId":null,"message":"expected a start message"}')
                 continue
             options = msg.get("options")
             words = msg.get("words", options.get("words", 5000) if isinstance(options, dict) else 5000)
@@ -111,41 +132,42 @@ async def ws_endpoint(websocket: WebSocket) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def serve(port: int, ws: str) -> None:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws=ws, timeout_graceful_shutdown=5)
-    global _server
-    server = _server = uvicorn.Server(config)
-
-    # uvicorn swaps in its own handlers while serving, shuts down gracefully
-    # on SIGTERM/SIGINT, then re-raises the signal through the handler that
-    # was there before: this one, so that the process exits 0, not by signal.
-    def stop(signum: int, frame: FrameType | None) -> None:
-        server.should_exit = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            await serving  # startup failed (port in use, ...): raise or return
-            raise SystemExit(1)
-        await asyncio.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    sys.stdout.write(f"READY {bound}\n")
-    sys.stdout.flush()
-    await serving
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="FastAPI + uvicorn websocket baseline")
     parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
+    parser.add_argument("--ready-dir", default=None, help="each worker writes <pid> here once it serves")
+    parser.add_argument("--loop", default="uvloop", help="uvicorn event loop (default uvloop)")
+    parser.add_argument("--http", default="httptools", help="uvicorn HTTP parser (default httptools)")
     parser.add_argument(
         "--ws",
         default="websockets-sansio",
         help="uvicorn websocket implementation (default websockets-sansio, what --ws auto picks)",
     )
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port, args.ws))
+    if args.ready_dir:
+        # Inherited by the spawned workers.
+        os.environ[READY_DIR_ENV] = args.ready_dir
+    config = uvicorn.Config(
+        "fastapi_server:app",
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        loop=args.loop,
+        http=args.http,
+        ws=args.ws,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
+    # What uvicorn.run() does for workers > 1, with the bound port printed
+    # first (port 0): one listening socket, bound here, shared by the workers.
+    sock = config.bind_socket()
+    sys.stdout.write(f"READY {sock.getsockname()[1]}\n")
+    sys.stdout.flush()
+    if args.workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

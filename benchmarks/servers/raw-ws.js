@@ -1,10 +1,11 @@
 // Baseline: a bare ws server sending one frame per token as fast as it can,
 // the same token frame the plugin sends (the ceiling for one frame per token).
 import { WebSocketServer } from 'ws'
-import { serve, syntheticRun, pulledSummary } from './common.js'
+import { serve, syntheticRun, pulledSummary, traceSocket, traceSummary } from './common.js'
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false })
 wss.on('connection', (ws) => {
+  traceSocket(ws)
   ws.on('message', async (data) => {
     const start = JSON.parse(data.toString())
     const runId = start.runId
@@ -24,5 +25,5 @@ await new Promise((resolve) => wss.once('listening', resolve))
 serve(wss.address().port, () => {
   let buffered = 0
   for (const ws of wss.clients) buffered += ws.bufferedAmount
-  return { buffered, connections: wss.clients.size, ...pulledSummary() }
+  return { buffered, connections: wss.clients.size, ...pulledSummary(), trace: traceSummary() }
 })
