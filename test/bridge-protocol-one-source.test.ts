@@ -82,6 +82,7 @@ from autogen_stream_bridge.protocol import encode_ev
 evs = [
     {"ev": "ready", "pid": 1, "python": "3.11", "autogen": "0.7.5"},
     {"ev": "item", "run": "k-1", "item": {"type": "Custom", "x": math.nan}},
+    {"ev": "chunks", "run": "k-1", "source": "writer", "full_message_id": None, "content": ["Hel", "lo \u2028 é"]},
     {"ev": "input_request", "run": "k-1", "request_id": "q", "prompt": "?"},
     {"ev": "end", "run": "k-1"},
     {"ev": "cancelled", "run": "k-1"},

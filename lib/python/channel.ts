@@ -6,9 +6,17 @@ import { EncodeError, type PythonWorker, type RunListener, type WorkerEvent } fr
 /*
  * One run on one worker, seen from Node as the async iterator the plugin's
  * Run pulls. Credit is granted only from next(), which the Run calls only
- * from its Readable's _read():
+ * while fewer than highWaterMark items wait in it:
  *
- *   client reads ─> sender reads Run ─> _read() ─> next() ─> {op:"credit"} ─> worker pulls run_stream()
+ *   client reads ─> sender reads the log ─> Run pulls ─> next() ─> {op:"credit"} ─> worker pulls run_stream()
+ *
+ *   worker stdout ─ {ev:"item"} ──────────────────┐
+ *                 ─ {ev:"chunks", content:[a,b,c]} ┴─> onEvent ─> [ item | chunk a | chunk b | chunk c ] ─> next()
+ *
+ * A `chunks` line is several plain streaming chunks of one message, each
+ * one item (and one credit); each becomes a chunk event of what its token
+ * frame shows. next() resolves at once while items wait, so a line's
+ * chunks reach the Run in one go, and the client in one write.
  *
  * At most `window` items are granted and not yet consumed (in flight plus
  * queued here), so a stalled client stops the worker within `window` items.
@@ -21,32 +29,41 @@ import { EncodeError, type PythonWorker, type RunListener, type WorkerEvent } fr
 type Ending = { kind: 'done' } | { kind: 'error', error: RunError }
 
 /**
- * An input request, passed down the iterator in the worker's order instead
- * of being asked at once: pythonRunner's generator asks it (ask()) only when
- * it reaches it, after it has yielded every item the worker sent before it
- * (the UserInputRequestedEvent it answers, the rest of a streamed message),
- * so the client never gets a prompt ahead of them.
+ * An input request, kept in the worker's order among the run's items: it is
+ * asked (the Run's requestInput) only when next() reaches it, after every
+ * item the worker sent before it (the UserInputRequestedEvent it answers,
+ * the rest of a streamed message) has been handed over, so the client
+ * never gets a prompt ahead of them.
  */
-export class InputAsk {
+class InputAsk {
   constructor (readonly requestId: string, readonly prompt: string) {}
 }
 
-type Entry = { item: AutoGenEvent } | { input: InputAsk }
+type Entry = AutoGenEvent | InputAsk
 
-export class RunChannel implements AsyncIterableIterator<AutoGenEvent | InputAsk>, RunListener {
+const CHUNK = 'ModelClientStreamingChunkEvent'
+
+/** The chunk event a `chunks` line stands for, one per content entry: what the run's token frame is made of. */
+function chunkEvent (source: string, fullMessageId: string | null, content: string): AutoGenEvent {
+  return { type: CHUNK, source, content, full_message_id: fullMessageId } as unknown as AutoGenEvent
+}
+
+export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListener {
   readonly #worker: PythonWorker
   /** The server's key for the run: what the worker knows it by. */
   readonly #key: string
   readonly #context: RunContext
   readonly #window: number
-  readonly #queue: Entry[] = []
+  /** Entries from #head on are waiting; the array is reset when emptied (no shift() per item). */
+  #queue: Entry[] = []
+  #head = 0
   /** Items (not input requests) in #queue: they count against the credit window. */
   #queuedItems = 0
   #outstanding = 0
   #ending: Ending | undefined
   #sawResult = false
   #stopRequested = false
-  #waiter: { resolve: (r: IteratorResult<AutoGenEvent | InputAsk>) => void, reject: (e: Error) => void } | undefined
+  #waiter: { resolve: (r: IteratorResult<AutoGenEvent>) => void, reject: (e: Error) => void } | undefined
 
   constructor (worker: PythonWorker, request: RunRequest, context: RunContext, window: number) {
     this.#worker = worker
@@ -79,13 +96,22 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent | InputAsk
 
   [Symbol.asyncIterator] (): this { return this }
 
-  next (): Promise<IteratorResult<AutoGenEvent | InputAsk>> {
-    const entry = this.#queue.shift()
-    if (entry !== undefined) {
-      if ('input' in entry) return Promise.resolve({ value: entry.input, done: false })
+  next (): Promise<IteratorResult<AutoGenEvent>> {
+    for (let queue = this.#queue; this.#head < queue.length; queue = this.#queue) {
+      const entry = queue[this.#head] as Entry
+      queue[this.#head++] = undefined as unknown as Entry
+      if (this.#head === queue.length) {
+        this.#queue = []
+        this.#head = 0
+      }
+      if (entry instanceof InputAsk) {
+        // Reached in order: everything the worker sent before it is out.
+        this.#ask(entry)
+        continue
+      }
       this.#queuedItems--
       this.#topUp()
-      return Promise.resolve({ value: entry.item, done: false })
+      return Promise.resolve({ value: entry, done: false })
     }
     const ending = this.#ending
     if (ending !== undefined) {
@@ -95,7 +121,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent | InputAsk
     return new Promise((resolve, reject) => { this.#waiter = { resolve, reject } })
   }
 
-  async return (): Promise<IteratorResult<AutoGenEvent | InputAsk>> {
+  async return (): Promise<IteratorResult<AutoGenEvent>> {
     this.#onAbort()
     return { value: undefined, done: true }
   }
@@ -132,25 +158,24 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent | InputAsk
         this.#outstanding--
         const item = event.item as AutoGenEvent
         if (item.type === 'TaskResult') this.#sawResult = true
-        const waiter = this.#waiter
-        if (waiter !== undefined) {
-          this.#waiter = undefined
-          waiter.resolve({ value: item, done: false })
-        } else {
-          this.#queue.push({ item })
-          this.#queuedItems++
-        }
+        this.#deliver(item)
+        return
+      }
+      case 'chunks': {
+        const { source, full_message_id: fullMessageId, content } = event
+        this.#outstanding -= content.length
+        let i = 0
+        if (this.#waiter !== undefined) this.#deliver(chunkEvent(source, fullMessageId, content[i++] as string))
+        const queue = this.#queue
+        this.#queuedItems += content.length - i
+        for (; i < content.length; i++) queue.push(chunkEvent(source, fullMessageId, content[i] as string))
         return
       }
       case 'input_request': {
         const input = new InputAsk(event.request_id, event.prompt)
-        const waiter = this.#waiter
-        if (waiter !== undefined) {
-          this.#waiter = undefined
-          waiter.resolve({ value: input, done: false })
-        } else {
-          this.#queue.push({ input })
-        }
+        // Nothing waits in the queue while next() waits: it is reached now.
+        if (this.#waiter !== undefined) this.#ask(input)
+        else this.#queue.push(input)
         return
       }
       case 'end':
@@ -178,8 +203,20 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent | InputAsk
     }
   }
 
+  /** Hands an item to the waiting next(), or queues it. */
+  #deliver (item: AutoGenEvent): void {
+    const waiter = this.#waiter
+    if (waiter !== undefined) {
+      this.#waiter = undefined
+      waiter.resolve({ value: item, done: false })
+    } else {
+      this.#queue.push(item)
+      this.#queuedItems++
+    }
+  }
+
   /** Asks the client (the Run's requestInput); the answer, or why none came, goes to the worker. */
-  ask ({ requestId, prompt }: InputAsk): void {
+  #ask ({ requestId, prompt }: InputAsk): void {
     if (this.#ending !== undefined) return
     this.#context.requestInput(prompt, { requestId }).then(
       (content) => this.#answer(requestId, content),

@@ -47,6 +47,18 @@ export const Events = {
   ready: Type.Object({ ev: Type.Literal('ready'), pid: Type.Integer(), python: Type.String(), autogen: Type.String() }),
   /** One item of run_stream(): any AutoGen message or event, or the tagged TaskResult. */
   item: Type.Object({ ev: Type.Literal('item'), run: Run, item: Type.Object({ type: Type.String() }) }),
+  /**
+   * Consecutive plain ModelClientStreamingChunkEvents of one run and message,
+   * one per `content` entry, in order: each is one item (one credit). Node
+   * makes each a chunk event of these four fields, all a token frame shows.
+   */
+  chunks: Type.Object({
+    ev: Type.Literal('chunks'),
+    run: Run,
+    source: Type.String(),
+    full_message_id: Type.Union([Type.String(), Type.Null()]),
+    content: Type.Array(Type.String(), { minItems: 1 })
+  }),
   input_request: Type.Object({ ev: Type.Literal('input_request'), run: Run, request_id: Type.String(), prompt: Type.String() }),
   end: Type.Object({ ev: Type.Literal('end'), run: Run }),
   cancelled: Type.Object({ ev: Type.Literal('cancelled'), run: Run }),

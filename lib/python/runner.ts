@@ -5,7 +5,7 @@ import { InvalidOptionError, RunError } from '../errors.js'
 import { integerOption, MAX_DELAY, rejectUnknownOptions } from '../options.js'
 import type { RunContext, RunnerObject, RunRequest } from '../runner.js'
 import type { AutoGenEvent } from '../schemas/events.js'
-import { InputAsk, RunChannel } from './channel.js'
+import { RunChannel } from './channel.js'
 import { WorkerPool } from './pool.js'
 import type { WorkerStats } from './protocol.js'
 import type { FastifyBaseLogger } from 'fastify'
@@ -18,7 +18,11 @@ export interface PythonRunnerOptions {
   python?: string
   /** Warm worker processes. Default 2. */
   workers?: number
-  /** Items granted to a run's worker ahead of the client (credit window). Default 64. */
+  /**
+   * Items granted to a run's worker ahead of the client (credit window). Default 256: one run
+   * streams as fast as the worker makes tokens only if the window outlasts a round trip
+   * (worker → Node → credit → worker); 64 held one run to ~80% of that.
+   */
   credit?: number
   /** Working directory of the workers; the factory module is imported from here. Default process.cwd(). */
   cwd?: string
@@ -141,7 +145,7 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
   const cwd = resolve(options.cwd ?? process.cwd())
   const python = options.python ?? defaultPython(cwd)
   const workers = positive(options.workers, 'workers', 2)
-  const credit = positive(options.credit, 'credit', 64)
+  const credit = positive(options.credit, 'credit', 256)
   const readyTimeout = integerOption(options.readyTimeout, 'pythonRunner.readyTimeout', 60_000, 1, MAX_DELAY)
   const maxLineBytes = integerOption(options.maxLineBytes, 'pythonRunner.maxLineBytes', 16 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024)
   const maxImagePixels = positive(options.maxImagePixels, 'maxImagePixels', 4096 * 4096)
@@ -155,29 +159,7 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
   const pool = new WorkerPool({ python, factory, cwd, env, maxLineBytes, maxImagePixels, maxImageBytes, readyTimeout, maxQueuedBytes }, workers, log)
 
   return {
-    async * run (request: RunRequest, context: RunContext): AsyncGenerator<AutoGenEvent> {
-      let worker
-      try {
-        worker = await pool.acquire(context.signal)
-      } catch (err) {
-        // Why there is no worker (a factory that does not import, with its
-        // paths) is for the server log; the client gets the code.
-        if (err instanceof RunError && err.cause !== undefined) {
-          context.log.error({ runKey: request.key, err: err.cause }, `autogen-stream: ${err.message}`)
-        }
-        throw err
-      }
-      const channel = new RunChannel(worker, request, context, credit)
-      try {
-        for await (const entry of channel) {
-          // Asked here, in the stream's order: everything before it has been yielded.
-          if (entry instanceof InputAsk) channel.ask(entry)
-          else yield entry
-        }
-      } finally {
-        await channel.return()
-      }
-    },
+    run: (request: RunRequest, context: RunContext) => new PythonRun(pool, request, context, credit),
     init: (appLog) => { if (options.logger === undefined) log.set(appLog) },
     close: () => pool.close(shutdownTimeout),
     start: () => pool.start(),
@@ -185,5 +167,64 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
     get loads () { return pool.workers.map((w) => w.load) },
     stats: () => Promise.all(pool.workers.map((w) => w.stats())),
     ready: async () => { await Promise.all(pool.workers.map((w) => w.ready)) }
+  }
+}
+
+/**
+ * One run as the plugin's Run pulls it: a worker is acquired at the first
+ * next(), then every next() is the run's channel's, which resolves at once
+ * while items wait (no generator in between: a token is one step).
+ */
+class PythonRun implements AsyncIterableIterator<AutoGenEvent> {
+  readonly #pool: WorkerPool
+  readonly #request: RunRequest
+  readonly #context: RunContext
+  readonly #credit: number
+  #channel: RunChannel | undefined
+  #starting: Promise<RunChannel> | undefined
+  #returned = false
+
+  constructor (pool: WorkerPool, request: RunRequest, context: RunContext, credit: number) {
+    this.#pool = pool
+    this.#request = request
+    this.#context = context
+    this.#credit = credit
+  }
+
+  [Symbol.asyncIterator] (): this { return this }
+
+  next (): Promise<IteratorResult<AutoGenEvent>> {
+    if (this.#channel !== undefined) return this.#channel.next()
+    if (this.#returned) return Promise.resolve({ value: undefined, done: true })
+    this.#starting ??= this.#start()
+    return this.#starting.then((channel) => channel.next())
+  }
+
+  async #start (): Promise<RunChannel> {
+    const request = this.#request
+    const context = this.#context
+    let worker
+    try {
+      worker = await this.#pool.acquire(context.signal)
+    } catch (err) {
+      // Why there is no worker (a factory that does not import, with its
+      // paths) is for the server log; the client gets the code.
+      if (err instanceof RunError && err.cause !== undefined) {
+        context.log.error({ runKey: request.key, err: err.cause }, `autogen-stream: ${err.message}`)
+      }
+      throw err
+    }
+    // Returned while it waited for the worker: the channel starts nothing then (the signal is aborted), or cancels at once.
+    const channel = this.#channel = new RunChannel(worker, request, context, this.#credit)
+    if (this.#returned) await channel.return()
+    return channel
+  }
+
+  async return (): Promise<IteratorResult<AutoGenEvent>> {
+    this.#returned = true
+    const starting = this.#starting
+    if (this.#channel === undefined && starting !== undefined) await starting.catch(() => {})
+    await this.#channel?.return()
+    return { value: undefined, done: true }
   }
 }

@@ -11,12 +11,18 @@ from io import BytesIO
 from typing import Any, ClassVar, get_args
 
 from autogen_agentchat.base import TaskResult
-from autogen_agentchat.messages import AgentEvent, BaseChatMessage, ChatMessage, TextMessage
+from autogen_agentchat.messages import (
+    AgentEvent,
+    BaseChatMessage,
+    ChatMessage,
+    ModelClientStreamingChunkEvent,
+    TextMessage,
+)
 from PIL import Image as PILImage
 from pydantic import BaseModel, ValidationError
 
 from .limits import DEFAULT_LIMITS, Limits
-from .protocol import ErrorCode, dumps, lone_surrogate
+from .protocol import ErrorCode, dumps, is_unicode, json_string, lone_surrogate
 
 Task = str | BaseChatMessage | list[BaseChatMessage] | None
 
@@ -286,10 +292,21 @@ class RawJson(str):
     """JSON text that is put into a line as it is, not serialized again."""
 
 
-def item_to_raw_json(item: object) -> RawJson:
+def item_to_raw_json(item: object, compact: bool = True) -> RawJson:
     """The same JSON as ``item_to_json``, written by pydantic's serializer
     straight to text: no intermediate dict, no second json.dumps. This is
-    the per-token path, so it matters."""
+    the per-token path, so it matters. With ``compact``, a plain streaming
+    chunk (``plain_chunk``) is written as only what a token frame is made
+    of: type, source, content and full_message_id."""
+    if compact:
+        chunk = plain_chunk(item)
+        if chunk is not None:
+            source, message, content = chunk
+            return RawJson(
+                f'{{"type":"ModelClientStreamingChunkEvent","source":{json_string(source)},'
+                f'"content":{json_string(content)},'
+                f'"full_message_id":{"null" if message is None else json_string(message)}}}'
+            )
     if isinstance(item, TaskResult):
         messages = ",".join(m.model_dump_json() for m in item.messages)
         return RawJson(f'{{"type":"TaskResult","messages":[{messages}],"stop_reason":{dumps(item.stop_reason)}}}')
@@ -298,6 +315,26 @@ def item_to_raw_json(item: object) -> RawJson:
         return RawJson(item.model_dump_json())
     # A custom run_stream()'s dict: json.dumps would write NaN, which is not JSON.
     return RawJson(dumps(item_to_json(item)))
+
+
+def plain_chunk(item: object) -> tuple[str, str | None, str] | None:
+    """(source, full_message_id, content) of a ModelClientStreamingChunkEvent
+    that carries nothing else a client could see: AutoGen's own class (not
+    a subclass), no models_usage, no metadata, and text that is Unicode
+    (a lone surrogate is left to pydantic, which refuses it as it always
+    did). None for anything else, which is then written whole.
+
+    The client sees a chunk only as a token frame (source, full_message_id,
+    text), so the chunk's id and created_at, which pydantic would spend
+    most of a chunk's serialization on, are not sent."""
+    if type(item) is not ModelClientStreamingChunkEvent or item.models_usage is not None or item.metadata:
+        return None
+    source, message, content = item.source, item.full_message_id, item.content
+    if type(source) is not str or type(content) is not str or not (message is None or type(message) is str):
+        return None  # built without validation (model_construct): left to pydantic
+    if not (is_unicode(content) and is_unicode(source) and (message is None or is_unicode(message))):
+        return None
+    return source, message, content
 
 
 def item_to_json(item: object) -> dict[str, Any]:

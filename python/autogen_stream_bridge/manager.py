@@ -15,7 +15,7 @@ from .errors import describe
 from .factory import Factory
 from .limits import DEFAULT_LIMITS, Limits
 from .protocol import ErrorCode, Op, StatsEv, recover_target
-from .run import CANCEL_GRACE_SECONDS, Run, Send, send_error
+from .run import CANCEL_GRACE_SECONDS, ChunkSinks, Run, Send, send_error
 from .stdio import OversizedLine
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,23 @@ DUPLICATE_RUN_MESSAGE = "The run was started twice"
 
 
 class RunManager:
-    def __init__(self, factory: Factory, send: Send, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        factory: Factory,
+        send: Send,
+        limits: Limits = DEFAULT_LIMITS,
+        chunks: ChunkSinks | None = None,
+        compact: bool = True,
+    ) -> None:
+        """``chunks`` makes each run's sink for plain streaming chunks, which
+        then go in batches (the stdio worker); without it they are ``item``s,
+        compact unless ``compact`` is False (then every item is pydantic's
+        whole JSON)."""
         self._factory = factory
         self._send = send
         self._limits = limits
+        self._chunks = chunks
+        self._compact = compact
         self.counters = Counters()
         # Runs that have not sent their terminal event yet, by key.
         self.runs: dict[str, Run] = {}
@@ -56,7 +69,17 @@ class RunManager:
                     f"a start for key {op['run']!r} arrived while a run with that key was active",
                 )
                 return
-            run = Run(op, self._factory, self._send, self.counters, self._forget, self._spawn, self._limits)
+            run = Run(
+                op,
+                self._factory,
+                self._send,
+                self.counters,
+                self._forget,
+                self._spawn,
+                self._limits,
+                self._chunks,
+                self._compact,
+            )
             self.runs[run.key] = run
             self.counters.started_total += 1
             run.start()

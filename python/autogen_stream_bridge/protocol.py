@@ -12,7 +12,8 @@ import json
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, Literal, TypedDict
 
 if sys.version_info >= (3, 11):
@@ -111,6 +112,19 @@ class ItemEv(TypedDict):
     item: dict[str, Any]
 
 
+class ChunksEv(TypedDict):
+    """Consecutive ModelClientStreamingChunkEvents of one run and one message
+    (the same ``source`` and ``full_message_id``), one per ``content`` entry,
+    in order: each is one item and uses one credit. Only plain chunks travel
+    so (no models_usage, no metadata); their id and created_at stay in Python."""
+
+    ev: Literal["chunks"]
+    run: str
+    source: str
+    full_message_id: str | None
+    content: list[str]
+
+
 class InputRequestEv(TypedDict):
     ev: Literal["input_request"]
     run: str
@@ -161,7 +175,7 @@ class FatalEv(TypedDict):
     message: str
 
 
-Ev = ReadyEv | ItemEv | InputRequestEv | EndEv | CancelledEv | ErrorEv | StatsEv | FatalEv
+Ev = ReadyEv | ItemEv | ChunksEv | InputRequestEv | EndEv | CancelledEv | ErrorEv | StatsEv | FatalEv
 
 
 class ProtocolError(ValueError):
@@ -271,6 +285,11 @@ def lone_surrogate(text: str) -> str | None:
     return match.group() if match else None
 
 
+def is_unicode(text: str) -> bool:
+    """Whether text holds no lone surrogate, so that it can be UTF-8."""
+    return text.isascii() or _LONE_SURROGATE.search(text) is None
+
+
 def replace_lone_surrogates(text: str) -> str:
     """text with every lone surrogate replaced by U+FFFD, as a UTF-8 decoder
     replaces what it cannot read."""
@@ -294,13 +313,33 @@ def dumps(value: Any) -> str:
         return json.dumps(finite(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+# A JSON string literal, as json.dumps(text, ensure_ascii=False) writes it
+# (control characters escaped, so never a raw newline), without a
+# JSONEncoder per call: the C function json.dumps itself ends up in.
+json_string: Callable[[str], str] = encode_basestring
+
+
+def chunks_head(run: str, source: str, full_message_id: str | None) -> str:
+    """A ``chunks`` line up to its first content entry, ``ev`` and ``run``
+    first, as Node reads a line's target. The key is written ASCII-only
+    (it always is ASCII: Node made it), so the head always encodes."""
+    message = "null" if full_message_id is None else json_string(full_message_id)
+    return (
+        f'{{"ev":"chunks","run":{encode_basestring_ascii(run)},"source":{json_string(source)},'
+        f'"full_message_id":{message},"content":['
+    )
+
+
+CHUNKS_TAIL = b"]}\n"
+
+
 def encode_ev(ev: Mapping[str, Any]) -> bytes:
     """One NDJSON line. json.dumps escapes control characters, so the only
     raw newline is the terminator."""
     item = ev.get("item")
     if isinstance(item, str) and ev.get("ev") == "item":
         # Pre-serialized by convert.item_to_raw_json (pydantic's JSON has no raw newlines).
-        run = json.dumps(ev["run"], ensure_ascii=False)
+        run = json_string(ev["run"])
         try:
             return f'{{"ev":"item","run":{run},"item":{item}}}\n'.encode()
         except UnicodeEncodeError:

@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.conditions import ExternalTermination
@@ -50,6 +50,25 @@ Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 
 
+class ChunkSink(Protocol):
+    """Where one run's plain streaming chunks go instead of an ``item`` line
+    each: the stdio worker's ``chunks`` lines (chunks.ChunkLines), queued in
+    call order with everything else the run sends."""
+
+    def add(self, item: object) -> bool | None:
+        """Queue item if it is a plain chunk (as convert.plain_chunk tells): True when
+        the caller must await drain() before more, False when not; None (and
+        nothing queued) for any other item. Raises LineTooLong, queueing
+        nothing, for a chunk whose line alone would exceed the line limit."""
+        ...
+
+    async def drain(self) -> None: ...
+
+
+# Makes a run's ChunkSink, given its key.
+ChunkSinks = Callable[[str], ChunkSink]
+
+
 class Run:
     def __init__(
         self,
@@ -60,6 +79,8 @@ class Run:
         on_done: Callable[[Run], None],
         spawn: Spawn,
         limits: Limits = DEFAULT_LIMITS,
+        chunks: ChunkSinks | None = None,
+        compact: bool = True,
     ) -> None:
         self.key = op["run"]
         self.run_id = op.get("run_id", self.key)
@@ -72,6 +93,9 @@ class Run:
         self._on_done = on_done
         self._spawn = spawn
         self._limits = limits
+        # Plain chunks go to the sink (stdio), else as compact items (Redis).
+        self._chunks = chunks(self.key) if chunks is not None else None
+        self._compact = compact
         self._token = CancellationToken()
         self._credit_available = asyncio.Event()
         self._closed = False
@@ -186,6 +210,7 @@ class Run:
             log.debug("run %s: unwound", self.key)
 
     async def _pump(self, stream: AsyncIterator[Any]) -> None:
+        chunks = self._chunks
         while True:
             # Backpressure: without credit we do not touch the stream, so a
             # single agent's model stream is not read further.
@@ -207,7 +232,15 @@ class Run:
                 # no cancel, no credit, no other run would get a turn.
                 await asyncio.sleep(0)
             try:
-                await self._emit({"ev": "item", "run": self.key, "item": item_to_raw_json(item)})
+                if chunks is not None and not self._closed:
+                    # The per-token path: a plain chunk joins the run's open
+                    # `chunks` line; no item line, no pydantic.
+                    wait = chunks.add(item)
+                    if wait is not None:
+                        if wait:
+                            await chunks.drain()
+                        continue
+                await self._emit({"ev": "item", "run": self.key, "item": item_to_raw_json(item, self._compact)})
             except LineTooLong as e:
                 # Not written, and the stream cannot skip it silently: the
                 # client would miss an item without knowing. A team's agents

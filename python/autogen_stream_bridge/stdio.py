@@ -82,6 +82,21 @@ class LineReader:
             _feed_from_thread(loop, reader, pipe)
         return cls(reader, limit)
 
+    def buffered_line(self) -> bytes | None:
+        """The next line if it is already read whole (and within the limit),
+        else None: then readline() reads on (and handles long lines)."""
+        buffer = self._buffer
+        newline = buffer.find(b"\n", self._scanned)
+        if newline == -1:
+            self._scanned = len(buffer)
+            return None
+        if newline > self._limit:
+            return None
+        line = bytes(buffer[: newline + 1])
+        del buffer[: newline + 1]
+        self._scanned = 0
+        return line
+
     async def readline(self) -> bytes | OversizedLine | None:
         buffer = self._buffer
         while True:
@@ -185,6 +200,24 @@ class _WriteProtocol(asyncio.Protocol):
 
 
 FLUSH_BYTES = 64 * 1024
+# The longest list line (see LineWriter.add_part) made of several parts.
+LIST_LINE_BYTES = 64 * 1024
+
+
+class _ListLine:
+    """A line made of a head, parts joined by "," and a tail, still open to
+    more parts while it is the writer's last pending line."""
+
+    __slots__ = ("head", "parts", "size", "tail")
+
+    def __init__(self, head: bytes, tail: bytes, part: bytes) -> None:
+        self.head = head
+        self.tail = tail
+        self.parts = [part]
+        self.size = len(head) + len(part) + len(tail)
+
+    def render(self) -> bytes:
+        return self.head + b",".join(self.parts) + self.tail
 
 
 class LineWriter:
@@ -202,7 +235,7 @@ class LineWriter:
         self._closed = False
         # Lines sent in one turn of the loop go out in one write(): a
         # syscall per line was the worker's largest cost per token.
-        self._pending: list[bytes] = []
+        self._pending: list[bytes | _ListLine] = []
         self._pending_bytes = 0
         self._flush_scheduled = False
         self.lost: asyncio.Future[None] = (
@@ -219,6 +252,16 @@ class LineWriter:
             return cls(None, None, _ThreadWriter(pipe))
         return cls(transport, protocol)
 
+    @property
+    def batches(self) -> bool:
+        """Whether add_part() may be used: lines are queued and written per
+        turn of the loop (not so when stdout is a regular file)."""
+        return self._fallback is None
+
+    async def drain(self) -> None:
+        if self._protocol is not None:
+            await self._protocol.drain()
+
     async def send(self, data: bytes) -> None:
         if self._closed or self.lost.done():
             return
@@ -230,7 +273,42 @@ class LineWriter:
         # this turn of the loop, so they reach the pipe in call order even
         # when several runs are sending at once.
         self._pending.append(data)
-        self._pending_bytes += len(data)
+        self._queued(len(data))
+        if self._protocol._paused:
+            await self._protocol.drain()
+
+    def add_part(self, head: bytes, tail: bytes, part: bytes, cap: int = LIST_LINE_BYTES) -> bool:
+        """Queues ``part`` in a list line ``head + part + "," + part ... + tail``
+        (tail ends with the newline): into the last pending line when that is
+        one with the same head and stays within ``cap`` bytes, else as a new
+        line. Only while ``batches`` (pipes). Call order is kept: a part never
+        joins a line that other lines were queued after. The caller checks
+        that a line of its one part fits the line limit. Returns whether the
+        pipe is full: then the caller awaits drain() before more."""
+        if self._closed or self.lost.done():
+            return False
+        pending = self._pending
+        last = pending[-1] if pending else None
+        if type(last) is _ListLine and last.head == head and last.size + len(part) < cap:
+            last.parts.append(part)
+            size = len(part) + 1
+            last.size += size
+        else:
+            last = _ListLine(head, tail, part)
+            pending.append(last)
+            size = last.size
+        # _queued(), inline: this is once per token.
+        self._pending_bytes += size
+        if self._pending_bytes >= FLUSH_BYTES:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        protocol = self._protocol
+        return protocol is not None and protocol._paused
+
+    def _queued(self, size: int) -> None:
+        self._pending_bytes += size
         if self._pending_bytes >= FLUSH_BYTES:
             # A producer that never yields must not pile up lines here: write
             # now, so the pipe's own flow control (drain) applies.
@@ -238,14 +316,14 @@ class LineWriter:
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
-        await self._protocol.drain()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
         if not self._pending or self._transport is None or self.lost.done():
             self._pending.clear()
+            self._pending_bytes = 0
             return
-        data = b"".join(self._pending)
+        data = b"".join([p if isinstance(p, bytes) else p.render() for p in self._pending])
         self._pending.clear()
         self._pending_bytes = 0
         self._transport.write(data)

@@ -33,6 +33,7 @@ log = logging.getLogger("autogen_stream_bridge")
 
 FACTORY_ENV = "AUTOGEN_STREAM_FACTORY"
 LOG_LEVEL_ENV = "AUTOGEN_STREAM_LOG_LEVEL"
+FULL_ITEMS_ENV = "AUTOGEN_STREAM_FULL_ITEMS"
 DEFAULT_FACTORY = "autogen_stream_bridge.demo:create_team"
 # Seconds the loop teardown gives AutoGen's leftover tasks after shutdown.
 TEARDOWN_SECONDS = 2.0
@@ -80,6 +81,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="largest total decoded size in bytes of all the images in a task (default %(default)s); "
         "more is AGS_IMAGE_TOO_LARGE",
     )
+    parser.add_argument(
+        "--full-items",
+        action="store_true",
+        default=os.environ.get(FULL_ITEMS_ENV, "") not in ("", "0"),
+        help=f"write every item whole, streaming chunks too (pydantic's JSON, one `item` line each) instead of "
+        f"`chunks` lines: slower, what the client sees is the same; for comparing (env {FULL_ITEMS_ENV}=1)",
+    )
     return parser.parse_args(argv)
 
 
@@ -96,7 +104,9 @@ def _at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-async def serve(factory_spec: str, in_fd: int, out_fd: int, limits: Limits = DEFAULT_LIMITS) -> int:
+async def serve(
+    factory_spec: str, in_fd: int, out_fd: int, limits: Limits = DEFAULT_LIMITS, full_items: bool = False
+) -> int:
     """Speak the protocol until shutdown or EOF; returns the exit code."""
     writer = await LineWriter.open(out_fd)
 
@@ -111,6 +121,7 @@ async def serve(factory_spec: str, in_fd: int, out_fd: int, limits: Limits = DEF
     try:
         from importlib.metadata import version
 
+        from .chunks import ChunkLines
         from .factory import load_factory
         from .manager import RunManager
 
@@ -127,21 +138,26 @@ async def serve(factory_spec: str, in_fd: int, out_fd: int, limits: Limits = DEF
         await writer.aclose()
         return 1
 
-    manager = RunManager(factory, send, limits)
+    chunks = ChunkLines.maker(writer, limits.max_line_bytes) if writer.batches and not full_items else None
+    manager = RunManager(factory, send, limits, chunks, compact=not full_items)
     reader = await LineReader.open(in_fd, limits.max_line_bytes)
     await send({"ev": "ready", "pid": os.getpid(), "python": platform.python_version(), "autogen": autogen_version})
     log.info("ready: factory %s, autogen %s", factory_spec, autogen_version)
 
     while True:
-        read = asyncio.ensure_future(reader.readline())
-        # Stop too when Node stops reading us: there is nobody left to serve.
-        either: set[asyncio.Future[Any]] = {read, writer.lost}
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        if not read.done():
-            read.cancel()
-            log.warning("stdout closed; shutting down")
-            break
-        line = read.result()
+        # Lines already read (a credit line per run and half window, many at
+        # once under load) are taken without a task and a wait each.
+        line: bytes | OversizedLine | None = reader.buffered_line()
+        if line is None:
+            read = asyncio.ensure_future(reader.readline())
+            # Stop too when Node stops reading us: there is nobody left to serve.
+            either: set[asyncio.Future[Any]] = {read, writer.lost}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not read.done():
+                read.cancel()
+                log.warning("stdout closed; shutting down")
+                break
+            line = read.result()
         if line is None:
             log.info("stdin closed; shutting down")
             break
@@ -178,8 +194,10 @@ def _guarded(handler: Callable[..., None], *args: Any) -> None:
         log.exception("handling a bad stdin line failed")
 
 
-def _run_loop(factory_spec: str, in_fd: int, out_fd: int, limits: Limits = DEFAULT_LIMITS) -> int:
-    return run_in_new_loop(serve(factory_spec, in_fd, out_fd, limits))
+def _run_loop(
+    factory_spec: str, in_fd: int, out_fd: int, limits: Limits = DEFAULT_LIMITS, full_items: bool = False
+) -> int:
+    return run_in_new_loop(serve(factory_spec, in_fd, out_fd, limits, full_items))
 
 
 def run_in_new_loop(main: Coroutine[Any, Any, int]) -> int:
@@ -224,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         max_image_pixels=args.max_image_pixels,
         max_image_bytes=args.max_image_bytes,
     )
-    code = _run_loop(args.factory, in_fd, out_fd, limits)
+    code = _run_loop(args.factory, in_fd, out_fd, limits, args.full_items)
     logging.shutdown()
     sys.stderr.flush()
     # os._exit: a sync input function or tool still blocked in a worker

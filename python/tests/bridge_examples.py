@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from autogen_agentchat.agents import AssistantAgent, UserProxyAgent
@@ -285,6 +286,76 @@ def every_item(source: str = "every_type") -> list[BaseAgentEvent | BaseChatMess
 
 def every_type(request: RunRequest) -> EveryType:
     return EveryType()
+
+
+# Chunk texts that JSON writers may well treat differently: non-ASCII (2, 3
+# and 4 bytes in UTF-8, the JS line separators), quotes and backslashes,
+# control characters, an empty chunk, and what looks like JSON.
+TRICKY_TEXTS = [
+    "é",
+    " 😀 中文",
+    " \u2028\u2029",
+    ' "quoted" \\ back\\slash',
+    "\nnew\nline\t\r",
+    "",
+    "\x00\x1f\x7f\x80",
+    ' {"ev":"end","run":"x"}',
+    " \ufeff\U0001f9d1\u200d\U0001f4bb end",
+]
+
+
+class TrickyChunks:
+    """Not an agent: a run_stream() of chunk events with the texts above,
+    plain ones and ones carrying models_usage or metadata, from two sources,
+    with and without a full_message_id, then the message and a TaskResult.
+    Every id and time is fixed, so two runs give byte-identical frames."""
+
+    async def run_stream(
+        self,
+        *,
+        task: str | BaseChatMessage | Sequence[BaseChatMessage] | None = None,
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | TaskResult, None]:
+        at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+        asked = TextMessage(id="task-0", content="go", source="user", created_at=at)
+        yield asked
+        chunks = [
+            ModelClientStreamingChunkEvent(
+                id=f"c{i}", content=text, source="writer", full_message_id="m1", created_at=at
+            )
+            for i, text in enumerate(TRICKY_TEXTS)
+        ]
+        chunks.insert(
+            3,
+            ModelClientStreamingChunkEvent(
+                id="c-usage",
+                content=" with usage",
+                source="writer",
+                full_message_id="m1",
+                models_usage=RequestUsage(prompt_tokens=3, completion_tokens=5),
+                created_at=at,
+            ),
+        )
+        with_metadata = ModelClientStreamingChunkEvent(
+            id="c-meta", content=" with metadata", source="writer", full_message_id="m1", created_at=at
+        )
+        with_metadata.metadata = {"k": "v"}
+        chunks.insert(6, with_metadata)
+        other = ModelClientStreamingChunkEvent(
+            id="c-other", content="aside", source="critic", full_message_id=None, created_at=at
+        )
+        chunks.insert(8, other)
+        for chunk in chunks:
+            yield chunk
+        message = TextMessage(
+            id="m1", content="".join(c.content for c in chunks if c.source == "writer"), source="writer", created_at=at
+        )
+        yield message
+        yield TaskResult(messages=[asked, message], stop_reason="tricky done")
+
+
+def tricky_chunks(request: RunRequest) -> TrickyChunks:
+    return TrickyChunks()
 
 
 def failing_factory(request: RunRequest) -> Any:

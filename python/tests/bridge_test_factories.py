@@ -10,7 +10,7 @@ from typing import Any
 from autogen_agentchat.agents import AssistantAgent, BaseChatAgent, UserProxyAgent
 from autogen_agentchat.base import ChatAgent, Response, TaskResult, Team
 from autogen_agentchat.conditions import MaxMessageTermination
-from autogen_agentchat.messages import BaseChatMessage, TextMessage
+from autogen_agentchat.messages import BaseChatMessage, ModelClientStreamingChunkEvent, TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
 from autogen_core import CancellationToken
 from autogen_ext.models.replay import ReplayChatCompletionClient
@@ -256,3 +256,27 @@ def echo_identity(request: RunRequest) -> _EnvProbe:
     probe = _EnvProbe([])
     probe.content = {"identity": request.identity, "options": request.options}
     return probe
+
+
+class _ChunkScript:
+    """Chunk events with options.texts (source "s", message "m"), then
+    options.count texts of options.size characters ("000xxx...", "001xxx..."),
+    then a TaskResult; with options.lone_surrogate, a last chunk whose text
+    holds a lone surrogate (which no JSON client could have sent)."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self._texts = texts
+
+    async def run_stream(self, *, task: Any = None, cancellation_token: Any = None) -> AsyncGenerator[Any, None]:
+        for text in self._texts:
+            yield ModelClientStreamingChunkEvent(content=text, source="s", full_message_id="m")
+        yield TaskResult(messages=[], stop_reason="script done")
+
+
+def chunk_script(request: RunRequest) -> _ChunkScript:
+    texts = [str(t) for t in request.options.get("texts", [])]
+    size = int(request.options.get("size", 10))
+    texts += [f"{i:03d}" + "x" * (size - 3) for i in range(int(request.options.get("count", 0)))]
+    if request.options.get("lone_surrogate"):
+        texts.append("bad \ud800 text")
+    return _ChunkScript(texts)

@@ -33,6 +33,16 @@ def strict_loads(line: bytes) -> Any:
     return json.loads(line, parse_constant=_reject_constant)
 
 
+def chunk_item(ev: dict[str, Any], content: str) -> dict[str, Any]:
+    """The item Node makes of one entry of a `chunks` line."""
+    return {
+        "type": "ModelClientStreamingChunkEvent",
+        "source": ev["source"],
+        "content": content,
+        "full_message_id": ev["full_message_id"],
+    }
+
+
 class Worker:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
@@ -40,6 +50,11 @@ class Worker:
         self._other: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._ids = itertools.count(1)
         self.stderr = b""
+        # `chunks` lines read (each is expanded into its items, as Node does).
+        self.chunk_lines = 0
+        # Every line as the worker wrote it, parsed (a `chunks` line not expanded).
+        self.lines: list[dict[str, Any]] = []
+        self.line_lengths: list[int] = []
         # Lines that Node's JSON.parse would reject; checked after every test.
         self.invalid_lines: list[bytes] = []
         self._reader = asyncio.ensure_future(self._read())
@@ -71,7 +86,14 @@ class Worker:
             except ValueError:
                 self.invalid_lines.append(line)
                 ev = json.loads(line)
-            if "run" in ev:
+            self.lines.append(ev)
+            self.line_lengths.append(len(line) - 1)
+            if ev.get("ev") == "chunks":
+                # As lib/python/channel.ts reads it: one item per content entry.
+                self.chunk_lines += 1
+                for content in ev["content"]:
+                    self._runs[ev["run"]].put_nowait({"ev": "item", "run": ev["run"], "item": chunk_item(ev, content)})
+            elif "run" in ev:
                 self._runs[ev["run"]].put_nowait(ev)
             else:
                 self._other.put_nowait(ev)
