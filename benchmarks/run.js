@@ -753,7 +753,10 @@ const REDIS_PREFIX = 'ags:'
 const BENCH_FACTORY = 'bridge_examples:long_stream'
 const INPROC_LABEL = 'in-process bridge (pythonRunner, workers: 2)'
 const REDIS_LABEL = 'Redis (1 gateway, 2 worker hosts, 1 redis-server)'
-const WARM_WORDS = 500
+// As many words as a measured run: a first run of 500 words left V8 still compiling the
+// bridge's path in the Node server (a measured single run cost it ~100 ms of CPU more
+// than the next ones). Every side (plugin, FastAPI, Redis) gets the same warm-up.
+const WARM_WORDS = 5000
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 /** CLOCK_MONOTONIC in ms, as the load generator's (load.js): kill times are compared with its receive times. */
 const monotonic = () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 }
