@@ -24,6 +24,11 @@ const LAG = 64
 const WINDOW = 32
 const RETAIN = 128
 const WORDS = 60_000
+// One frame per chunk through a log held at maxRunLag 64 with a read window of
+// 32: the rest of the run, after the client reads again, crosses ~900 rounds of
+// reader commit -> host append, which took 95 s here on a quiet machine and
+// more than tap's 120 s under CI's load.
+t.setTimeout(360_000)
 
 /** Resolves with `read()` once three reads 150 ms apart agree: the value has stopped moving. */
 async function plateau (read: () => Promise<number>): Promise<number> {
