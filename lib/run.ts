@@ -152,9 +152,6 @@ export class Run extends EventEmitter {
   /** False once cancelled or timed out, even before the terminal frame is out. */
   get active (): boolean { return !this.#finished && this.#ending === undefined }
 
-  /** Items waiting (the queue's length). */
-  get buffered (): number { return this.#queue.length - this.#head }
-
   #push (item: Item): void {
     if (this.#destroyed || this.#queueEnded) return
     this.#queue.push(item)
