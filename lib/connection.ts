@@ -28,7 +28,8 @@ export interface PluginState {
   /** The one owner of runs (in this process, or in Redis): connections only attach to them. */
   runs: RunDirectory
   counters: Counters
-  connections: Set<Connection>
+  /** Open connections by their socket: one entry each, and how the shared listeners below find theirs. */
+  connections: Map<WebSocket, Connection>
   addresses: AddressCounts
   admission: RunAdmission
 }
@@ -38,42 +39,47 @@ interface Watch { hosted: SharedRun, attachment: Attachment }
 const OPEN = 1
 const V1 = 'autogen-stream.v1'
 
+/** The runs a connection reads, while it reads none: shared, never written. */
+const NO_RUNS: ReadonlyMap<string, Watch> = new Map()
+
 /**
  * One WebSocket: parses and checks client frames, starts, attaches to and
  * cancels runs, keeps the heartbeat and the idle timer. Runs live in
  * `runs`; the connection holds its attachments (the runs it reads, by
  * runId), and its sender writes their frames.
+ *
+ * An idle connection costs little more than its socket (thousands are
+ * open at once): what only a connection that runs or answers needs (its
+ * identity when anonymous, its sender, its map of runs, its rate-limit
+ * bucket, the `closed` promise) is made on first use, and the socket's
+ * listeners are functions shared by every connection of the plugin
+ * (they find theirs in `state.connections`), not closures per connection.
  */
 export class Connection {
   readonly #state: PluginState
   readonly #ws: WebSocket
   readonly #request: FastifyRequest
-  /** Who is on this connection: authenticate()'s identity, or an anonymous one. */
-  readonly #identity: Identity
-  /**
-   * Whose detached and ended runs are bounded together: the identity, or
-   * for anonymous connections the client address (a new anonymous identity
-   * per connection must not multiply what one client may leave behind).
-   */
-  readonly #poolKey: string
-  readonly #version: ProtocolVersion
-  readonly #log: FastifyBaseLogger
-  readonly #sender: Sender
-  /** The runs this connection reads, by runId (`runs` holds them by the server's key). */
-  readonly #runs = new Map<string, Watch>()
+  /** Who is on this connection: authenticate()'s identity, or an anonymous one (made on first use). */
+  #identity: Identity | undefined
+  /** Made when the connection first writes (a run, an answer). */
+  #sender: Sender | undefined
+  /** The runs this connection reads, by runId (`runs` holds them by the server's key); NO_RUNS until the first. */
+  #runs: Map<string, Watch> | typeof NO_RUNS = NO_RUNS
   /** Why the socket closes, when the server closes it: what a run with onDisconnect 'cancel' is cancelled with. */
   #closeReason: LeaveReason = 'disconnect'
   /** While reading is paused (answers pile up unread): frames ws had already parsed, in order. */
   #held: Array<[RawData, boolean]> | undefined
   #badFrames = 0
-  readonly #bucket: TokenBucket
+  /** frameRate: made at the first frame (none with frameRate 0). */
+  #bucket: TokenBucket | undefined
   #missedPongs = 0
-  /** The payload of our last ping: only a pong that echoes it proves the peer reads. */
-  #pingPayload: Buffer | undefined
+  /** The payload of our last ping (6 random bytes, as a number): only a pong that echoes it proves the peer reads. */
+  #pingPayload: number | undefined
   #idleTimer: NodeJS.Timeout | undefined
   #graceTimer: NodeJS.Timeout | undefined
   #closed = false
-  readonly closed: Promise<void>
+  /** Settles once the socket has closed; made when someone waits for it (end()). */
+  #whenClosed: { promise: Promise<void>, resolve: () => void } | undefined
 
   /** Serves one upgraded socket; the connection lives as long as the socket (state.connections holds it). */
   static open (state: PluginState, ws: WebSocket, request: FastifyRequest): Connection {
@@ -84,41 +90,111 @@ export class Connection {
     this.#state = state
     this.#ws = ws
     this.#request = request
-    this.#identity = identityOf(request)
-    // Namespaced: an app's user id can never name an address's pool.
-    this.#poolKey = this.#identity.anonymous === true ? `address:${request.ip}` : `identity:${this.#identity.id}`
-    this.#version = (PROTOCOLS as readonly string[]).includes(ws.protocol) ? ws.protocol as ProtocolVersion : PROTOCOL
-    this.#bucket = new TokenBucket(state.config.frameRate, state.config.frameBurst)
-    this.#log = request.log
-    const { config } = state
-    this.#sender = new Sender(ws, state.counters, config, {
-      onStall: (bytes) => {
-        // Runs that other connections read too go on at their pace: this
-        // one lets go of them (`detached`, lagging) and may attach again.
-        // Only a connection that holds nobody else back is a slow consumer.
-        const shared = this.#version === V1 ? [] : [...this.#runs.values()].filter(({ hosted }) => hosted.watchers > 1 && !hosted.ended)
-        if (shared.length > 0) {
-          this.#log.info({ bufferedBytes: bytes, runs: shared.length }, 'autogen-stream: slow watcher, detached from runs others read')
-          for (const { hosted } of shared) this.#leave(hosted.runId, 'lagging')
-          return true
-        }
-        this.#log.warn({ bufferedBytes: bytes }, 'autogen-stream: slow consumer, closing')
-        this.end(new SlowConsumerError(config.stallTimeout, bytes), 'slow_consumer')
-        return false
-      },
-      onDone: (attachment) => this.#done(attachment)
-    })
-    state.connections.add(this)
+    state.connections.set(ws, this)
     state.counters.connections++
-    this.closed = new Promise((resolve) => {
-      ws.once('close', () => {
-        this.#onClose()
-        resolve()
-      })
-    })
-    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary))
-    ws.on('pong', (data) => this.#onPong(data))
+    // Its connection slot is now given back when the connection closes.
+    state.addresses.adopt(request.raw.socket)
+    const listeners = Connection.#listenersOf(state)
+    // 'close' comes once; on() with a shared function costs no wrapper per socket, as once() would.
+    ws.on('close', listeners.close)
+    ws.on('message', listeners.message)
+    if (state.config.pingInterval > 0) ws.on('pong', listeners.pong)
     this.#armIdle()
+  }
+
+  /**
+   * The socket's listeners, one set per plugin instance: `this` is the
+   * socket, its connection is found in state.connections (a socket whose
+   * connection is gone has nothing left to handle).
+   */
+  static #listenersOf (state: PluginState): Listeners {
+    let listeners = Connection.#listenerSets.get(state)
+    if (listeners !== undefined) return listeners
+    const { connections } = state
+    listeners = {
+      close (this: WebSocket) {
+        const connection = connections.get(this)
+        if (connection !== undefined) connection.#onClose()
+      },
+      message (this: WebSocket, data: RawData, isBinary: boolean) {
+        const connection = connections.get(this)
+        if (connection !== undefined) connection.#onMessage(data, isBinary)
+      },
+      pong (this: WebSocket, data: Buffer) {
+        const connection = connections.get(this)
+        if (connection !== undefined) connection.#onPong(data)
+      }
+    }
+    Connection.#listenerSets.set(state, listeners)
+    return listeners
+  }
+
+  static readonly #listenerSets = new WeakMap<PluginState, Listeners>()
+
+  /** Resolves once the socket has closed (and the connection has let go of its runs). */
+  get closed (): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    if (this.#whenClosed === undefined) {
+      let resolve = (): void => {}
+      const promise = new Promise<void>((_resolve) => { resolve = _resolve })
+      this.#whenClosed = { promise, resolve }
+    }
+    return this.#whenClosed.promise
+  }
+
+  /** The protocol version the socket agreed on (its subprotocol; v2 when it named none). */
+  get #version (): ProtocolVersion {
+    const protocol = this.#ws.protocol
+    return (PROTOCOLS as readonly string[]).includes(protocol) ? protocol as ProtocolVersion : PROTOCOL
+  }
+
+  get #log (): FastifyBaseLogger { return this.#request.log }
+
+  get #who (): Identity {
+    if (this.#identity === undefined) this.#identity = identityOf(this.#request)
+    return this.#identity
+  }
+
+  /**
+   * Whose detached and ended runs are bounded together: the identity, or
+   * for anonymous connections the client address (a new anonymous identity
+   * per connection must not multiply what one client may leave behind).
+   * Namespaced: an app's user id can never name an address's pool.
+   */
+  get #poolKey (): string {
+    const identity = this.#who
+    return identity.anonymous === true ? `address:${this.#request.ip}` : `identity:${identity.id}`
+  }
+
+  /** The connection's sender, made when it first writes. */
+  get #out (): Sender {
+    if (this.#sender === undefined) {
+      const { config } = this.#state
+      this.#sender = new Sender(this.#ws, this.#state.counters, config, {
+        onStall: (bytes) => {
+          // Runs that other connections read too go on at their pace: this
+          // one lets go of them (`detached`, lagging) and may attach again.
+          // Only a connection that holds nobody else back is a slow consumer.
+          const shared = this.#version === V1 ? [] : [...this.#runs.values()].filter(({ hosted }) => hosted.watchers > 1 && !hosted.ended)
+          if (shared.length > 0) {
+            this.#log.info({ bufferedBytes: bytes, runs: shared.length }, 'autogen-stream: slow watcher, detached from runs others read')
+            for (const { hosted } of shared) this.#leave(hosted.runId, 'lagging')
+            return true
+          }
+          this.#log.warn({ bufferedBytes: bytes }, 'autogen-stream: slow consumer, closing')
+          this.end(new SlowConsumerError(config.stallTimeout, bytes), 'slow_consumer')
+          return false
+        },
+        onDone: (attachment) => this.#done(attachment)
+      })
+    }
+    return this.#sender
+  }
+
+  /** The map of runs to add one to. */
+  get #ownRuns (): Map<string, Watch> {
+    if (this.#runs === NO_RUNS) this.#runs = new Map()
+    return this.#runs as Map<string, Watch>
   }
 
   #onMessage (data: RawData, isBinary: boolean): void {
@@ -139,8 +215,9 @@ export class Connection {
       this.end(new BinaryFrameError(), 'client')
       return
     }
-    if (!this.#bucket.take()) {
-      this.#reject(new RateLimitedError(this.#state.config.frameRate, this.#state.config.frameBurst))
+    const { frameRate, frameBurst } = this.#state.config
+    if (frameRate !== 0 && !(this.#bucket ??= new TokenBucket(frameRate, frameBurst)).take()) {
+      this.#reject(new RateLimitedError(frameRate, frameBurst))
       return
     }
     const text = data.toString()
@@ -176,13 +253,13 @@ export class Connection {
     // in a congested socket, its next frames wait in the kernel (TCP pushes
     // back on it) until the socket drains. Frames that need no answer
     // (cancel, stop, input) are never held back by run frames alone.
-    if (this.#sender.answersOverBudget) this.#pauseReading()
+    if (this.#sender?.answersOverBudget === true) this.#pauseReading()
   }
 
   #pauseReading (): void {
     this.#held = []
     this.#ws.pause()
-    this.#sender.whenWritable(() => this.#resumeReading())
+    this.#out.whenWritable(() => this.#resumeReading())
   }
 
   #holdUntil (pending: Promise<void>): void {
@@ -219,7 +296,7 @@ export class Connection {
       case 'input': return this.#input(frame)
       case 'attach': return this.#attach(frame)
       case 'detach': this.#detach(frame); return
-      case 'list': return this.#then(this.#state.runs.list(this.#identity.id), (runs) => this.#sender.sendNow({ type: 'runs', runs }), { type: 'list' })
+      case 'list': return this.#then(this.#state.runs.list(this.#who.id), (runs) => this.#out.sendNow({ type: 'runs', runs }), { type: 'list' })
     }
   }
 
@@ -256,7 +333,7 @@ export class Connection {
     const frame: ConnectionErrorFrame = { type: 'error', code: err.code, message: err.message }
     if (ref !== undefined) frame.ref = ref
     if (details !== undefined) Object.assign(frame, details)
-    this.#sender.sendNow(frame)
+    this.#out.sendNow(frame)
   }
 
   #start (frame: StartFrame): Promise<void> | undefined {
@@ -278,8 +355,9 @@ export class Connection {
       this.#reject(new TaskTooLargeError(taskBytes, config.maxTaskBytes), { type: 'start', runId })
       return
     }
+    const identity = this.#who
     const started = runs.start({
-      frame, runId, identity: this.#identity, poolKey: this.#poolKey, anonymous: this.#identity.anonymous === true, request: this.#request, log: this.#log, version: this.#version
+      frame, runId, identity, poolKey: this.#poolKey, anonymous: identity.anonymous === true, request: this.#request, log: this.#log, version: this.#version
     })
     return this.#then(started, (hosted) => {
       if (hosted instanceof Error) {
@@ -298,14 +376,14 @@ export class Connection {
     const attachment = hosted.attach(after, {
       version: this.#version,
       starter,
-      notify: this.#sender.kick,
+      notify: this.#out.kick,
       // v1 has no `detached`: a v1 watcher that lags is a slow consumer (its connection's stall).
       onLagging: () => { if (this.#version !== V1) this.#leave(runId, 'lagging') }
     })
     if (!('runId' in attachment)) return attachment
     clearTimeout(this.#idleTimer)
-    this.#runs.set(runId, { hosted, attachment })
-    this.#sender.add(attachment)
+    this.#ownRuns.set(runId, { hosted, attachment })
+    this.#out.add(attachment)
     return undefined
   }
 
@@ -313,7 +391,7 @@ export class Connection {
     const ref = { type: 'attach', runId: frame.runId }
     // The same answer for a run that does not exist and one that is not
     // this identity's (nor its token's): no oracle of which runIds exist.
-    return this.#then(this.#state.runs.find(this.#identity.id, frame.runId, frame.resumeToken), (hosted) => this.#attachTo(hosted, frame), ref)
+    return this.#then(this.#state.runs.find(this.#who.id, frame.runId, frame.resumeToken), (hosted) => this.#attachTo(hosted, frame), ref)
   }
 
   #attachTo (hosted: SharedRun | undefined, frame: AttachFrame): void {
@@ -338,7 +416,7 @@ export class Connection {
     }
     if (hosted.ended && frame.after === head) {
       // Nothing left to send: no attachment to hold a slot of this connection.
-      this.#sender.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq: hosted.oldest, lastSeq: head, ended: true })
+      this.#out.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq: hosted.oldest, lastSeq: head, ended: true })
       return
     }
     try {
@@ -349,7 +427,7 @@ export class Connection {
         return
       }
       // Before the replay: the sender writes the run's frames from a later turn (sender.add never writes at once).
-      this.#sender.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq, lastSeq: head, ended: hosted.ended })
+      this.#out.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq, lastSeq: head, ended: hosted.ended })
     } catch (err) {
       if (!(err instanceof LogGapError)) throw err
       // Counts toward maxBadFrames like any refusal: it may carry a large terminal frame.
@@ -368,12 +446,13 @@ export class Connection {
   #leave (runId: string, reason: 'client' | 'lagging'): boolean {
     const watch = this.#runs.get(runId)
     if (watch === undefined) return false
-    this.#runs.delete(runId)
-    this.#sender.remove(watch.attachment)
-    this.#sender.writeFirst(watch.attachment)
+    this.#ownRuns.delete(runId)
+    const sender = this.#out
+    sender.remove(watch.attachment)
+    sender.writeFirst(watch.attachment)
     const lastSeq = watch.attachment.position
     watch.hosted.leave(watch.attachment, reason)
-    this.#sender.sendNow({ type: 'detached', runId, reason, lastSeq })
+    sender.sendNow({ type: 'detached', runId, reason, lastSeq })
     this.#armIdle()
     return true
   }
@@ -382,7 +461,7 @@ export class Connection {
   #done (attachment: Attachment): void {
     const watch = this.#runs.get(attachment.runId)
     if (watch?.attachment !== attachment) return
-    this.#runs.delete(attachment.runId)
+    this.#ownRuns.delete(attachment.runId)
     watch.hosted.leave(attachment, 'client')
     this.#armIdle()
   }
@@ -395,7 +474,7 @@ export class Connection {
     }
     // A socket that takes bytes gets the `cancelled` frame now, which frees
     // the run's slot at once; a congested one keeps the run counted.
-    this.#sender.flushIfFree(watch.attachment)
+    this.#out.flushIfFree(watch.attachment)
   }
 
   #stop (frame: StopFrame): void {
@@ -429,14 +508,15 @@ export class Connection {
     }
     this.#missedPongs++
     if (this.#ws.readyState === OPEN) {
-      this.#pingPayload = randomBytes(8)
-      this.#ws.ping(this.#pingPayload)
+      const payload = randomBytes(6)
+      this.#pingPayload = payload.readUIntBE(0, 6)
+      this.#ws.ping(payload)
     }
   }
 
   /** Unsolicited pongs (allowed by RFC 6455) prove nothing: only the echo of our last ping resets the count. */
   #onPong (data: Buffer): void {
-    if (this.#pingPayload !== undefined && this.#pingPayload.equals(data)) {
+    if (this.#pingPayload !== undefined && data.length === 6 && data.readUIntBE(0, 6) === this.#pingPayload) {
       this.#pingPayload = undefined
       this.#missedPongs = 0
     }
@@ -470,7 +550,7 @@ export class Connection {
         if (hosted.cancelOnDisconnect && hosted.watchers === 1) hosted.cancel(reason)
       }
     }
-    this.#sender.flushEndings()
+    this.#sender?.flushEndings()
     this.#ws.close(closeCodeOf(err.code), truncateReason(err.message))
     this.#graceTimer = setTimeout(() => this.#ws.terminate(), this.#state.config.closeGrace).unref()
     // Nothing more will be written: the runs stop waiting for this connection
@@ -481,12 +561,13 @@ export class Connection {
 
   /** Lets go of every run: each goes on without this connection, or is cancelled when it cancels on disconnect and this was its last watcher (runs.ts). */
   #leaveAll (): void {
+    if (this.#runs.size === 0) return
     const watches = [...this.#runs.values()]
-    this.#runs.clear()
+    this.#ownRuns.clear()
     // Queued runs first: cancelling an active one frees a slot that would start a queued one.
     watches.sort((a, b) => Number(b.hosted.waiting) - Number(a.hosted.waiting))
     for (const { hosted, attachment } of watches) {
-      this.#sender.remove(attachment)
+      this.#sender?.remove(attachment)
       hosted.leave(attachment, this.#closeReason)
     }
   }
@@ -495,11 +576,19 @@ export class Connection {
     this.#closed = true
     clearTimeout(this.#idleTimer)
     clearTimeout(this.#graceTimer)
-    this.#sender.close()
+    this.#sender?.close()
     this.#leaveAll()
-    this.#state.connections.delete(this)
+    this.#state.connections.delete(this.#ws)
     this.#state.counters.connections--
+    this.#state.addresses.release(this.#request.raw.socket)
+    this.#whenClosed?.resolve()
   }
+}
+
+interface Listeners {
+  close: (this: WebSocket) => void
+  message: (this: WebSocket, data: RawData, isBinary: boolean) => void
+  pong: (this: WebSocket, data: Buffer) => void
 }
 
 function refOf (value: Record<string, unknown>): ConnectionErrorFrame['ref'] | undefined {

@@ -94,35 +94,66 @@ export class RunAdmission {
   }
 }
 
+/** What AddressCounts needs of a socket: its 'close'. */
+interface Closable {
+  on (event: 'close', listener: () => void): unknown
+  removeListener (event: 'close', listener: () => void): unknown
+}
+
 /**
  * Connection slots by client address (request.ip: honours Fastify's
  * trustProxy). A slot is taken when an upgrade request passes the check,
- * before authenticate() and the upgrade, and given back once, when its TCP
- * socket closes: concurrent upgrades cannot all pass a check that counts
- * only the sockets already open.
+ * before authenticate() and the upgrade, and given back once: when its TCP
+ * socket closes before it became a connection, or when the connection
+ * that adopted it closes. Concurrent upgrades cannot all pass a check that
+ * counts only the sockets already open. One 'close' listener shared by
+ * every socket and one map entry per socket: no closure per connection.
  */
 export class AddressCounts {
   readonly #counts = new Map<string, number>()
+  /** The address each socket holding a slot counts for ('' when only the total is counted). */
+  readonly #held = new Map<Closable, string>()
   #total = 0
+  readonly #onClose: () => void
+
+  constructor () {
+    const counts = this
+    this.#onClose = function (this: Closable) { counts.release(this) }
+  }
+
   get total (): number { return this.#total }
   count (ip: string): number { return this.#counts.get(ip) ?? 0 }
 
-  /** Takes a slot for ip until the socket closes (or the returned function is called). */
-  take (ip: string, socket: { once: (event: 'close', listener: () => void) => unknown } | undefined): () => void {
+  /**
+   * Takes a slot until the socket closes (or release() is called); counted
+   * for `ip` too unless it is undefined (no per-address limit: the address
+   * is not even looked up).
+   */
+  take (ip: string | undefined, socket: Closable | undefined): void {
     // An injected request (light-my-request, injectWS) has no socket to hold.
-    if (socket === undefined) return () => {}
-    this.#counts.set(ip, this.count(ip) + 1)
+    if (socket === undefined || this.#held.has(socket)) return
+    if (ip !== undefined) this.#counts.set(ip, this.count(ip) + 1)
     this.#total++
-    let held = true
-    const release = (): void => {
-      if (!held) return
-      held = false
-      this.#total--
-      const n = this.count(ip) - 1
-      if (n <= 0) this.#counts.delete(ip)
-      else this.#counts.set(ip, n)
-    }
-    socket.once('close', release)
-    return release
+    this.#held.set(socket, ip ?? '')
+    socket.on('close', this.#onClose)
+  }
+
+  /** The socket became a connection, which calls release() when it closes: the socket's own listener goes. */
+  adopt (socket: Closable | undefined): void {
+    if (socket !== undefined && this.#held.has(socket)) socket.removeListener('close', this.#onClose)
+  }
+
+  /** Gives the socket's slot back (once; nothing when it holds none). */
+  release (socket: Closable | undefined): void {
+    if (socket === undefined) return
+    const ip = this.#held.get(socket)
+    if (ip === undefined) return
+    this.#held.delete(socket)
+    socket.removeListener('close', this.#onClose)
+    this.#total--
+    if (ip === '') return
+    const n = this.count(ip) - 1
+    if (n <= 0) this.#counts.delete(ip)
+    else this.#counts.set(ip, n)
   }
 }

@@ -22,7 +22,7 @@ export interface AutogenStreamOptions extends AutogenStreamSettings {
 export interface AutogenStreamSettings {
   /** WebSocket route. Default '/autogen'. */
   path?: string
-  /** Events pulled ahead of the socket per run (the run Readable's highWaterMark). Default 64. */
+  /** Events pulled ahead of the socket per run (the run's queue). Default 64. */
   highWaterMark?: number
   /** Bytes the socket may hold unsent before the sender waits for 'drain'. Default 64 KiB. */
   maxBufferedBytes?: number
@@ -104,12 +104,13 @@ export interface AutogenStreamSettings {
   /**
    * How far the slowest reader of a run (or, with none attached, the
    * furthest one that left) may fall behind its log before AutoGen is no
-   * longer pulled: entries and bytes. Default { events: 256, bytes: 1 MiB }.
+   * longer pulled: entries and bytes (one entry may go over). Default
+   * { events: 64, bytes: 64 KiB }.
    */
   maxRunLag?: { events?: number, bytes?: number }
-  /** Entries already read that a run's log keeps for a resume that goes back (what was in flight when a connection dropped). Default 1024. */
+  /** Entries already read that a run's log keeps for a resume that goes back (what was in flight when a connection dropped). Default 256. */
   retainEvents?: number
-  /** Bytes of entries already read that a run's log keeps for a resume. Default 1 MiB. */
+  /** Bytes of entries already read that a run's log keeps for a resume. Default 256 KiB. */
   retainBytes?: number
   /** Milliseconds an ended run's log and result are kept for attach. Default 60000. */
   retainAfterEnd?: number
@@ -181,6 +182,57 @@ function integer (opts: Record<string, unknown>, name: string, fallback: number,
 
 // setTimeout keeps larger delays to 1 ms, so a longer limit would fire at once.
 export const MAX_DELAY = 2 ** 31 - 1
+
+/**
+ * Every default, in one place: normalizeOptions() takes them from here, and
+ * a test holds the README's options table to them.
+ *
+ * What a run holds is bounded per run, attached or not: highWaterMark
+ * events in its queue, maxRunLag entries unread in its log and a tail of
+ * retainEvents / retainBytes entries read (and, per connection,
+ * maxBufferedBytes in the socket). The log's bounds are kept small: every
+ * entry a log holds outlives several young-generation collections, so a
+ * server streaming many runs fills V8's old generation with frames that
+ * die there (200 runs at once: 427-470 MiB of peak RSS growth with a lag
+ * of 256 and a tail of 1024, about 260 MiB with these). The tail covers a
+ * reload, or a cut while the client kept up (seconds of tokens), and the
+ * socket's 64 KiB of large events; a resume from further back gets
+ * AGS_RESUME_GAP, which the client shows as a gap and reads on from.
+ * highWaterMark stays 64: it is also how many chunks the sender merges
+ * into one frame when a runner is fast (16 cost a third of the tokens/s).
+ */
+export const DEFAULTS = {
+  path: '/autogen',
+  highWaterMark: 64,
+  maxBufferedBytes: 64 * 1024,
+  maxRunsPerConnection: 4,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 256,
+  frameRate: 100,
+  frameBurst: 200,
+  maxActiveRuns: 256,
+  maxQueuedRuns: 1024,
+  maxRunsPerIdentity: 16,
+  maxTaskBytes: 64 * 1024,
+  maxPayload: 64 * 1024,
+  maxBadFrames: 32,
+  maxFrameDepth: 32,
+  stallTimeout: 30_000,
+  pingInterval: 30_000,
+  idleTimeout: 0,
+  runTimeout: 0,
+  inputTimeout: 300_000,
+  closeGrace: 1000,
+  coalesceTokens: true,
+  maxTokenFrameChars: 16 * 1024,
+  onDisconnect: 'continue',
+  detachTimeout: 60_000,
+  maxRunLag: { events: 64, bytes: 64 * 1024 },
+  retainEvents: 256,
+  retainBytes: 256 * 1024,
+  retainAfterEnd: 60_000,
+  maxWatchersPerRun: 8
+} as const
 
 // Every option, checked by the compiler against AutogenStreamOptions: a name
 // missing here or added there fails the build.
@@ -284,11 +336,11 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     }
   }
 
-  const path = opts.path ?? '/autogen'
+  const path = opts.path ?? DEFAULTS.path
   if (typeof path !== 'string' || !path.startsWith('/')) {
     throw new InvalidOptionError('path', 'expected a string starting with "/"', show(path))
   }
-  const coalesceTokens = opts.coalesceTokens ?? true
+  const coalesceTokens = opts.coalesceTokens ?? DEFAULTS.coalesceTokens
   if (typeof coalesceTokens !== 'boolean') {
     throw new InvalidOptionError('coalesceTokens', 'expected a boolean', show(coalesceTokens))
   }
@@ -300,7 +352,7 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
   for (const hook of ['authenticate', 'authorizeRun'] as const) {
     if (opts[hook] !== undefined && typeof opts[hook] !== 'function') throw new InvalidOptionError(hook, 'expected a function', show(opts[hook]))
   }
-  const onDisconnect = opts.onDisconnect ?? 'continue'
+  const onDisconnect = opts.onDisconnect ?? DEFAULTS.onDisconnect
   if (onDisconnect !== 'continue' && onDisconnect !== 'cancel') {
     throw new InvalidOptionError('onDisconnect', 'expected "continue" or "cancel"', show(onDisconnect))
   }
@@ -316,39 +368,39 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     authorizeRun: opts.authorizeRun as AuthorizeRun | undefined,
     authenticate: opts.authenticate as Authenticate | undefined,
     path,
-    highWaterMark: integer(opts, 'highWaterMark', 64, 1, 1 << 20),
-    maxBufferedBytes: integer(opts, 'maxBufferedBytes', 64 * 1024, 1024),
-    maxRunsPerConnection: integer(opts, 'maxRunsPerConnection', 4, 1, 1 << 16),
-    maxConnections: integer(opts, 'maxConnections', 10_000, 0),
-    maxConnectionsPerIp: integer(opts, 'maxConnectionsPerIp', 256, 0),
-    frameRate: integer(opts, 'frameRate', 100, 0),
-    frameBurst: integer(opts, 'frameBurst', 200, 1),
-    maxActiveRuns: integer(opts, 'maxActiveRuns', 256, 0),
-    maxQueuedRuns: integer(opts, 'maxQueuedRuns', 1024, 0),
-    maxRunsPerIdentity: integer(opts, 'maxRunsPerIdentity', 16, 0),
-    maxTaskBytes: integer(opts, 'maxTaskBytes', 64 * 1024, 1),
-    maxPayload: integer(opts, 'maxPayload', 64 * 1024, 128, 1 << 30),
-    maxBadFrames: integer(opts, 'maxBadFrames', 32, 1),
-    maxFrameDepth: integer(opts, 'maxFrameDepth', 32, 1, 256),
-    stallTimeout: integer(opts, 'stallTimeout', 30_000, 0, MAX_DELAY),
-    pingInterval: integer(opts, 'pingInterval', 30_000, 0, MAX_DELAY),
-    idleTimeout: integer(opts, 'idleTimeout', 0, 0, MAX_DELAY),
-    runTimeout: integer(opts, 'runTimeout', 0, 0, MAX_DELAY),
-    inputTimeout: integer(opts, 'inputTimeout', 300_000, 0, MAX_DELAY),
-    closeGrace: integer(opts, 'closeGrace', 1000, 0, MAX_DELAY),
+    highWaterMark: integer(opts, 'highWaterMark', DEFAULTS.highWaterMark, 1, 1 << 20),
+    maxBufferedBytes: integer(opts, 'maxBufferedBytes', DEFAULTS.maxBufferedBytes, 1024),
+    maxRunsPerConnection: integer(opts, 'maxRunsPerConnection', DEFAULTS.maxRunsPerConnection, 1, 1 << 16),
+    maxConnections: integer(opts, 'maxConnections', DEFAULTS.maxConnections, 0),
+    maxConnectionsPerIp: integer(opts, 'maxConnectionsPerIp', DEFAULTS.maxConnectionsPerIp, 0),
+    frameRate: integer(opts, 'frameRate', DEFAULTS.frameRate, 0),
+    frameBurst: integer(opts, 'frameBurst', DEFAULTS.frameBurst, 1),
+    maxActiveRuns: integer(opts, 'maxActiveRuns', DEFAULTS.maxActiveRuns, 0),
+    maxQueuedRuns: integer(opts, 'maxQueuedRuns', DEFAULTS.maxQueuedRuns, 0),
+    maxRunsPerIdentity: integer(opts, 'maxRunsPerIdentity', DEFAULTS.maxRunsPerIdentity, 0),
+    maxTaskBytes: integer(opts, 'maxTaskBytes', DEFAULTS.maxTaskBytes, 1),
+    maxPayload: integer(opts, 'maxPayload', DEFAULTS.maxPayload, 128, 1 << 30),
+    maxBadFrames: integer(opts, 'maxBadFrames', DEFAULTS.maxBadFrames, 1),
+    maxFrameDepth: integer(opts, 'maxFrameDepth', DEFAULTS.maxFrameDepth, 1, 256),
+    stallTimeout: integer(opts, 'stallTimeout', DEFAULTS.stallTimeout, 0, MAX_DELAY),
+    pingInterval: integer(opts, 'pingInterval', DEFAULTS.pingInterval, 0, MAX_DELAY),
+    idleTimeout: integer(opts, 'idleTimeout', DEFAULTS.idleTimeout, 0, MAX_DELAY),
+    runTimeout: integer(opts, 'runTimeout', DEFAULTS.runTimeout, 0, MAX_DELAY),
+    inputTimeout: integer(opts, 'inputTimeout', DEFAULTS.inputTimeout, 0, MAX_DELAY),
+    closeGrace: integer(opts, 'closeGrace', DEFAULTS.closeGrace, 0, MAX_DELAY),
     coalesceTokens,
-    maxTokenFrameChars: integer(opts, 'maxTokenFrameChars', 16 * 1024, 1),
+    maxTokenFrameChars: integer(opts, 'maxTokenFrameChars', DEFAULTS.maxTokenFrameChars, 1),
     websocket: { ...(websocket as WebsocketPluginOptions) },
     allowedOrigins: originsOption(opts.allowedOrigins),
     onDisconnect,
-    detachTimeout: integer(opts, 'detachTimeout', 60_000, 0, MAX_DELAY),
+    detachTimeout: integer(opts, 'detachTimeout', DEFAULTS.detachTimeout, 0, MAX_DELAY),
     maxRunLag: {
-      events: integerOption((lag as Record<string, unknown>).events, 'maxRunLag.events', 256, 1),
-      bytes: integerOption((lag as Record<string, unknown>).bytes, 'maxRunLag.bytes', 1024 * 1024, 1024)
+      events: integerOption((lag as Record<string, unknown>).events, 'maxRunLag.events', DEFAULTS.maxRunLag.events, 1),
+      bytes: integerOption((lag as Record<string, unknown>).bytes, 'maxRunLag.bytes', DEFAULTS.maxRunLag.bytes, 1024)
     },
-    retainEvents: integer(opts, 'retainEvents', 1024, 0),
-    retainBytes: integer(opts, 'retainBytes', 1024 * 1024, 0),
-    retainAfterEnd: integer(opts, 'retainAfterEnd', 60_000, 0, MAX_DELAY),
-    maxWatchersPerRun: integer(opts, 'maxWatchersPerRun', 8, 1, 1024)
+    retainEvents: integer(opts, 'retainEvents', DEFAULTS.retainEvents, 0),
+    retainBytes: integer(opts, 'retainBytes', DEFAULTS.retainBytes, 0),
+    retainAfterEnd: integer(opts, 'retainAfterEnd', DEFAULTS.retainAfterEnd, 0, MAX_DELAY),
+    maxWatchersPerRun: integer(opts, 'maxWatchersPerRun', DEFAULTS.maxWatchersPerRun, 1, 1024)
   }
 }

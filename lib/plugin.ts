@@ -81,21 +81,24 @@ async function checkUpgrade (this: { state: PluginState }, request: FastifyReque
     await refuse(reply, new TooManyConnectionsFromIpError(addresses.count(request.ip)))
     return
   }
-  // Held from now until the socket closes, so concurrent upgrades count too.
-  const release = addresses.take(request.ip, request.raw.socket)
+  // Held from now until the socket closes, so concurrent upgrades count too
+  // (not at all without either limit; without a per-address one, the
+  // address is not looked up: Node would keep it on the socket).
+  const socket = request.raw.socket
+  if (config.maxConnections !== 0 || config.maxConnectionsPerIp !== 0) addresses.take(config.maxConnectionsPerIp !== 0 ? request.ip : undefined, socket)
   if (!originAllowed(request, config.allowedOrigins)) {
-    release()
+    addresses.release(socket)
     await refuse(reply, new ForbiddenOriginError(JSON.stringify(String(request.headers.origin).slice(0, 200))))
     return
   }
   const offered = offeredProtocols(request)
   if (offered.length > 0 && !offered.some((p) => supported.has(p))) {
-    release()
+    addresses.release(socket)
     await refuse(reply, new UnsupportedProtocolError(offered.join(', '), PROTOCOL))
     return
   }
   // Last: the cheap refusals above cost the app's authenticate() nothing.
-  if (config.authenticate !== undefined && !await authenticateRequest(config.authenticate, request, reply)) release()
+  if (config.authenticate !== undefined && !await authenticateRequest(config.authenticate, request, reply)) addresses.release(socket)
 }
 
 /** The route each registration serves, per Fastify context (an own property: a child context may add its own). */
@@ -115,7 +118,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     config,
     runs,
     counters,
-    connections: new Set(),
+    connections: new Map(),
     addresses: new AddressCounts(),
     admission
   }
@@ -129,7 +132,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   let heartbeat: NodeJS.Timeout | undefined
   if (config.pingInterval > 0) {
     heartbeat = setInterval(() => {
-      for (const connection of state.connections) connection.heartbeat()
+      for (const connection of state.connections.values()) connection.heartbeat()
     }, config.pingInterval).unref()
   }
 
@@ -146,7 +149,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     // an active run frees a slot, which would start the next queued one just
     // to cancel it); each connection then writes how its runs ended.
     runs.shutdown()
-    await Promise.all([...state.connections].map((c) => c.end(new ShutdownError(), 'shutdown')))
+    await Promise.all([...state.connections.values()].map((c) => c.end(new ShutdownError(), 'shutdown')))
   })
   // @fastify/websocket ends a refused upgrade's socket in its onResponse
   // hook only when its own onRequest hook ran. An app hook added before this

@@ -20,11 +20,38 @@ import type { ServerFrame } from './schemas/frames.js'
  *
  * Fairness: a runner that never waits resolves next() in microtasks, so a
  * sender woken by microtasks could keep the event loop from ever reaching
- * I/O. After YIELD_EVERY frames the sender continues from setImmediate
+ * I/O. After YIELD_EVERY chunks (a merged frame counts every chunk it
+ * carries) in one turn of the loop the sender continues from setImmediate
  * instead, letting timers, incoming frames and other connections run.
  */
 
 const YIELD_EVERY = 64
+
+/**
+ * Turns of the event loop, counted while senders write: the first sender
+ * to ask in a turn arms one setImmediate, which counts the turn over once
+ * the loop has reached I/O. A pass in a later turn than a sender's last
+ * one starts its YIELD_EVERY count from 0 (a paced stream never waits in
+ * setImmediate); passes chained by microtasks within one turn, however
+ * long apart in time (many saturated connections take turns), keep
+ * counting, so the loop still reaches I/O every YIELD_EVERY chunks.
+ * (It used to be "a pass more than 1 ms after the last": with 200
+ * saturated connections every pass was, no count ever reached the bound,
+ * and the loop stalled for seconds.)
+ */
+let loopTurn = 0
+let turnArmed = false
+function nextTurn (): void {
+  turnArmed = false
+  loopTurn++
+}
+function currentTurn (): number {
+  if (!turnArmed) {
+    turnArmed = true
+    setImmediate(nextTurn)
+  }
+  return loopTurn
+}
 
 export interface SenderHooks {
   /**
@@ -76,8 +103,8 @@ export class Sender {
   #waiting = false
   #closed = false
   #sinceYield = 0
-  /** When the last pass began (performance.now()): a pass in a later turn of the event loop starts a new count. */
-  #lastFlush = 0
+  /** The turn of the event loop of the last pass: a pass in a later turn starts a new count. */
+  #turn = -1
   #stallTimer: NodeJS.Timeout | undefined
   #onWrittenWaiter: (() => void) | undefined
 
@@ -221,13 +248,14 @@ export class Sender {
 
   #flush = (): void => {
     this.#scheduled = false
-    // The count is of frames written without the event loop reaching I/O.
-    // A pass more than a millisecond after the last one is in another turn:
-    // it starts from 0, so a paced stream is never sent through
-    // setImmediate (every 64th frame of a connection used to wait there).
-    const now = performance.now()
-    if (now - this.#lastFlush > 1) this.#sinceYield = 0
-    this.#lastFlush = now
+    // The count is of frames written without the event loop reaching I/O:
+    // a pass in a later turn of the loop starts from 0, so a paced stream
+    // is never sent through setImmediate.
+    const turn = currentTurn()
+    if (turn !== this.#turn) {
+      this.#turn = turn
+      this.#sinceYield = 0
+    }
     // A pass queued (by a log's notify) during a batch that then congested:
     // the wait already pending will kick again.
     if (this.#waiting || this.#closed) return
@@ -265,7 +293,8 @@ export class Sender {
       const out = this.#next()
       if (out === null) return
       this.#send(out)
-      this.#sinceYield++
+      // Chunks, not frames: a merged token frame is as much work as the chunks it carries.
+      this.#sinceYield += out.frame.type === 'token' ? out.frame.chunks : 1
     }
   }
 

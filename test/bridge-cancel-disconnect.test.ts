@@ -13,7 +13,7 @@ import type { PythonRunner, ServerFrame, TokenFrame } from '../lib/index.js'
 
 const CREDIT = 64 // the worker's credit window (set below)
 const HWM = 64 // the plugin's default highWaterMark: items a Run buffers ahead of its socket
-const LAG = 256 // the plugin's default maxRunLag.events: frames a run's log holds that its reader has not read
+const LAG = 64 // the plugin's default maxRunLag.events: frames a run's log holds that its reader has not read
 const WORDS = 200_000
 
 type RunFrames = Array<ServerFrame & { runId: string, seq: number }>

@@ -22,7 +22,7 @@ import type { EventFrame } from '../lib/index.js'
  */
 
 const WORDS = 3000 // per streamed message: thousands of chunks, far more than maxRunLag (256) holds
-const MAX_RUN_LAG = 256 // maxRunLag.events by default
+const MAX_RUN_LAG = 256 // maxRunLag.events, given (the default is 64)
 const RETAIN = { retainEvents: 1 << 20, retainBytes: 1 << 30 }
 
 const words = (prefix: string): string => Array.from({ length: WORDS }, (_, i) => `${prefix}${i}`).join(' ')
@@ -45,7 +45,7 @@ async function reference (t: Test, url: string, example: string, task: string): 
  */
 async function cutAndResume (t: Test, example: string, task: string, cutAt: (frames: RunFrames) => boolean): Promise<{ a: RunFrames, b: RunFrames, joined: RunFrames, ref: RunFrames }> {
   const runner = examplesRunner()
-  const { app, url } = await startServer({ runner, ...RETAIN })
+  const { app, url } = await startServer({ runner, maxRunLag: { events: MAX_RUN_LAG }, ...RETAIN })
   t.after(() => app.close())
   const ref = await reference(t, url, example, task)
 

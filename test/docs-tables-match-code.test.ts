@@ -68,3 +68,32 @@ t.test('the README options table lists exactly the options the plugin takes', as
   const documented = rows.flatMap((row) => [...(row.split('|')[1] ?? '').matchAll(/`([A-Za-z]+)`/g)].map((m) => m[1] as string))
   t.same([...documented].sort(), Object.keys(OPTION_NAMES).sort())
 })
+
+t.test("the README options table's defaults are the ones normalizeOptions() applies", async (t) => {
+  const { DEFAULTS, OPTION_NAMES, normalizeOptions } = await import('../lib/options.js')
+  // How the table writes a value: numbers plain, strings quoted, objects as `{ key: value, ... }`.
+  const render = (value: unknown): string => typeof value === 'string'
+    ? `'${value}'`
+    : typeof value === 'object' && value !== null
+      ? `{ ${Object.entries(value).map(([k, v]) => `${k}: ${render(v)}`).join(', ')} }`
+      : String(value)
+  const readme = read('README.md')
+  const table = readme.slice(readme.indexOf('### Options'))
+  const rows = table.split('\n').slice(2).filter((l) => l.startsWith('| `'))
+  const documented = new Map<string, string>()
+  for (const row of rows) {
+    const [names = '', defaults = ''] = row.split(' | ')
+    const keys = [...names.matchAll(/`([A-Za-z]+)`/g)].map((m) => m[1] as string)
+    const values = [...defaults.matchAll(/`([^`]+)`/g)].map((m) => m[1] as string)
+    // A row of several options gives one default each, in order; rows without a default in code (runner, authenticate, ...) have none.
+    if (values.length === keys.length) keys.forEach((key, i) => documented.set(key, values[i] as string))
+  }
+  const applied = normalizeOptions({ runner: async function * () {} }) as unknown as Record<string, unknown>
+  for (const [name, value] of Object.entries(DEFAULTS)) {
+    t.equal(documented.get(name), render(value), `${name}: the README says ${documented.get(name)}`)
+    t.same(applied[name], value, `${name}: normalizeOptions() applies it`)
+  }
+  // Every option with a default in code is in DEFAULTS: the ones without are the ones given as functions, objects or nothing.
+  const withoutDefault = ['runner', 'runs', 'websocket', 'authenticate', 'authorizeRun', 'allowedOrigins']
+  t.same(Object.keys(OPTION_NAMES).filter((n) => !(n in DEFAULTS)).sort(), withoutDefault.sort())
+})

@@ -75,7 +75,7 @@ if (availability.skip === undefined && availability.fail === undefined) {
 
     const first = await Client.connect(doomed.url)
     first.send({ type: 'start', runId: 'r', task: 'go', options: { example: 'long_stream', words: 4000 } })
-    // Far enough for the dead gateway's reader to hold the host at maxRunLag (256) past it.
+    // Far enough for the dead gateway's reader to hold the host at maxRunLag (64) past it.
     await first.until(() => chunksIn(first.run('r')) >= 300)
     await doomed.kill()
     await first.closed

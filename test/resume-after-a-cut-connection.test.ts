@@ -56,7 +56,8 @@ t.test('A is cut mid-run; B attaches with A\'s last seq and token; A + B is the 
   const script = makeScript(Array(10).fill(200), 24)
   const HOLD = 600
   const SEEN = 300
-  const { app, url, p, gate } = await serve(t, { script, hold: HOLD, opts: {} })
+  // The bounds this test counts with, given (not the defaults): nothing A was sent is trimmed before B attaches.
+  const { app, url, p, gate } = await serve(t, { script, hold: HOLD, opts: { maxRunLag: { events: LAG }, retainEvents: 1024 } })
   const whole = await referenceRun(t, url, script, app)
 
   const { a, fromA, L } = await startAndCut(app, url, gate, SEEN)

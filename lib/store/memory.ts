@@ -55,7 +55,7 @@ class Slot implements LogEntry {
 
 export class MemoryRunLog implements RunLog {
   readonly #limits: LogLimits
-  #entries: Slot[] = []
+  #entries: Array<Slot | undefined> = []
   /** Index in #entries of the entry with seq `oldest` (the front is dropped lazily). */
   #start = 0
   /** Bytes of every entry trimmed so far (the total before `oldest`). */
@@ -204,6 +204,8 @@ export class MemoryRunLog implements RunLog {
       if (readEvents <= retainEvents && readBytes <= retainBytes) break
       this.#trimmedTotal = first.total
       dropped += first.size
+      // Let go of the slot now: the front of the array is only cut off below, once it outweighs what is kept.
+      this.#entries[this.#start] = undefined
       this.#start++
     }
     if (dropped > 0) this.#onBytes(-dropped)
