@@ -193,9 +193,10 @@ export const MAX_DELAY = 2 ** 31 - 1
  * maxBufferedBytes in the socket). The log's bounds are kept small: every
  * entry a log holds outlives several young-generation collections, so a
  * server streaming many runs fills V8's old generation with frames that
- * die there (200 runs at once: 427-470 MiB of peak RSS growth with a lag
- * of 256 and a tail of 1024, about 260 MiB with these). The tail covers a
- * reload, or a cut while the client kept up (seconds of tokens), and the
+ * die there (200 runs of 60,000 tokens into clients that read nothing:
+ * 343-359 MiB of peak RSS growth with a lag of 256 and a tail of 1024,
+ * 179-189 MiB with these; benchmarks/profile-notes.md, item 11). The
+ * tail covers a reload, or a cut while the client kept up (seconds of tokens), and the
  * socket's 64 KiB of large events; a resume from further back gets
  * AGS_RESUME_GAP, which the client shows as a gap and reads on from.
  * highWaterMark stays 64: it is also how many chunks the sender merges
