@@ -13,7 +13,7 @@ export { RunError, ErrorTable, type ErrorCode } from './errors.js'
 export { PROTOCOL, PROTOCOLS, CANCEL_REASONS } from './schemas/frames.js'
 export type {
   ClientFrame, StartFrame, CancelFrame, StopFrame, InputFrame, AttachFrame, DetachFrame, ListFrame, ServerFrame, RunFrame, TerminalFrame,
-  StartedFrame, QueuedFrame, TokenFrame, EventFrame, InputRequestFrame, ResultFrame, CancelledFrame, RunErrorFrame, ConnectionErrorFrame,
+  StartedFrame, QueuedFrame, TokenFrame, EventFrame, InputRequestFrame, ResultFrame, CancelledFrame, RunErrorFrame, ConnectionErrorFrame, Usage,
   AttachedFrame, DetachedFrame, RunsFrame, RunSummary, CancelReason, ProtocolVersion
 } from './schemas/frames.js'
 export * as schemas from './schemas/events.js'

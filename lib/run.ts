@@ -6,7 +6,7 @@ import {
 import { InputRequests } from './inputs.js'
 import type { InputRequestOptions, RunContext, RunnerObject, RunRequest } from './runner.js'
 import type { AutoGenEvent, TaskResult } from './schemas/events.js'
-import type { CancelReason, RunFrame, TerminalFrame } from './schemas/frames.js'
+import type { CancelReason, RunFrame, TerminalFrame, Usage } from './schemas/frames.js'
 
 /*
  * A run is a pull queue over the runner's async iterator (the semantics of
@@ -66,6 +66,8 @@ export class Run extends EventEmitter {
   readonly key: string
 
   #seq = 0
+  /** Tokens the run's models reported (models_usage of its events), for its terminal frame. */
+  readonly #usage: Usage = { prompt_tokens: 0, completion_tokens: 0 }
   #iterator: AsyncIterator<AutoGenEvent> | Iterator<AutoGenEvent> | undefined
   #pulling = false
   /** The runner is done with (ended, threw, or was closed): next() is never called again. */
@@ -368,8 +370,8 @@ export class Run extends EventEmitter {
     if (this.#ending !== undefined) {
       const ending = this.#ending
       return this.#terminal(ending.kind === 'cancelled'
-        ? this.#frame({ type: 'cancelled', reason: ending.reason })
-        : this.#frame({ type: 'error', code: ending.code, message: ending.message }))
+        ? this.#frame({ type: 'cancelled', reason: ending.reason, usage: { ...this.#usage } })
+        : this.#frame({ type: 'error', code: ending.code, message: ending.message, usage: { ...this.#usage } }))
     }
     const item = this.#read()
     if (item === null) return null
@@ -379,10 +381,11 @@ export class Run extends EventEmitter {
       case 'input_request':
         return this.#frame({ type: 'input_request', requestId: item.requestId, prompt: item.prompt })
       case 'result':
-        return this.#terminal(this.#frame({ type: 'result', result: item.result }))
+        return this.#terminal(this.#frame({ type: 'result', result: item.result, usage: { ...this.#usage } }))
       case 'error':
-        return this.#terminal(this.#frame({ type: 'error', code: item.code, message: item.message }))
+        return this.#terminal(this.#frame({ type: 'error', code: item.code, message: item.message, usage: { ...this.#usage } }))
       case 'event':
+        if ((item.event as { models_usage?: unknown }).models_usage != null) addUsage(this.#usage, (item.event as { models_usage: unknown }).models_usage)
         if (item.event.type === CHUNK) {
           const chunk = item.event as ChunkLike
           // The one frame per chunk, made in one literal: the same keys in
@@ -411,5 +414,20 @@ export class Run extends EventEmitter {
 }
 
 type FrameBody = RunFrame extends infer F ? F extends RunFrame ? Omit<F, 'runId' | 'seq'> : never : never
+
+/**
+ * Adds an event's models_usage (AutoGen's RequestUsage) to the run's totals.
+ * Each model call's usage is on one message or event of the stream (the
+ * final message, a ToolCallRequestEvent), never on the TaskResult's copies
+ * of them, so summing the stream counts each call once. What is not a
+ * count (a runner's own object, a negative or fractional number) is
+ * ignored, not trusted.
+ */
+function addUsage (total: Usage, usage: unknown): void {
+  if (typeof usage !== 'object' || usage === null) return
+  const { prompt_tokens: prompt, completion_tokens: completion } = usage as Record<string, unknown>
+  if (Number.isSafeInteger(prompt) && (prompt as number) > 0) total.prompt_tokens += prompt as number
+  if (Number.isSafeInteger(completion) && (completion as number) > 0) total.completion_tokens += completion as number
+}
 
 interface ChunkLike { type: string, source: string, content: string, full_message_id?: string | null }

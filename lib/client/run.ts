@@ -1,7 +1,7 @@
 import type { AutoGenEvent, TaskResult } from '../schemas/events.js'
 import type {
   AttachedFrame, CancelledFrame, ClientFrame, EventFrame, InputRequestFrame, ResultFrame, RunFrame, StartFrame,
-  TerminalFrame, TokenFrame
+  TerminalFrame, TokenFrame, Usage
 } from '../schemas/frames.js'
 import { Emitter } from './emitter.js'
 import { AutogenStreamError, errorOfFrame } from './errors.js'
@@ -72,6 +72,9 @@ export class ClientRun extends Emitter<RunEvents> {
   outcome: TerminalFrame | undefined
   /** Why the run ended, when it did not end with a result. */
   error: AutogenStreamError | undefined
+
+  /** Tokens the run's models reported (prompt and completion), once it ended: from its terminal frame. */
+  get usage (): Usage | undefined { return this.outcome?.usage }
 
   readonly #host: RunHost
   readonly #transcript = new Transcript()

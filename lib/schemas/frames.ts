@@ -165,9 +165,16 @@ export interface InputRequestFrame extends RunFrameBase {
   /** v2: the run no longer waits for it when this connection is sent it (answered from another connection, or a replay after the answer): show it, don't ask. */
   answered?: true
 }
-export interface ResultFrame extends RunFrameBase { type: 'result', result: TaskResult }
-export interface CancelledFrame extends RunFrameBase { type: 'cancelled', reason: CancelReason }
-export interface RunErrorFrame extends RunFrameBase { type: 'error', code: string, message: string }
+/**
+ * Tokens a run's models reported: the models_usage (AutoGen's RequestUsage)
+ * of its messages and events, summed. AutoGen's events do not name the
+ * model, so these are totals for the run.
+ */
+export interface Usage { prompt_tokens: number, completion_tokens: number }
+/** `usage`: on every terminal frame a run writes (0 and 0 when no model reported any); absent on the few a Redis gateway writes itself (a start it refused, a store it lost). */
+export interface ResultFrame extends RunFrameBase { type: 'result', result: TaskResult, usage?: Usage }
+export interface CancelledFrame extends RunFrameBase { type: 'cancelled', reason: CancelReason, usage?: Usage }
+export interface RunErrorFrame extends RunFrameBase { type: 'error', code: string, message: string, usage?: Usage }
 /** An error about a client frame or the connection: no runId, no seq. */
 export interface ConnectionErrorFrame {
   type: 'error'

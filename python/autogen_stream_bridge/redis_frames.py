@@ -62,6 +62,11 @@ class RunFrames:
         self.saw_result = False
         self._run_id_json = dumps(run_id)
         self._max = max_frame_bytes
+        # The models_usage of the run's events, summed for its terminal
+        # frame as Node's run.ts does (each model call's usage is on one
+        # event of the stream, never only on the TaskResult's copies).
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
 
     def item(self, item: str | Mapping[str, Any]) -> Frame:
         """A run_stream() item; raises LineTooLong (taking no seq) when its
@@ -69,6 +74,8 @@ class RunFrames:
         raw = item if isinstance(item, str) else dumps(item)
         value = json.loads(raw)
         kind = value.get("type") if isinstance(value, dict) else None
+        if kind != TASK_RESULT and isinstance(value, dict):
+            self._add_usage(value.get("models_usage"))
         if kind == CHUNK:
             content = value.get("content")
             fields = {
@@ -79,7 +86,7 @@ class RunFrames:
             }
             return self._frame("token", _fields(fields))
         if kind == TASK_RESULT:
-            frame = self._frame("result", f',"result":{raw}', "result", limited=True)
+            frame = self._frame("result", f',"result":{raw}{self._usage()}', "result", limited=True)
             self.saw_result = True
             return frame
         return self._frame("event", f',"event":{raw}')
@@ -96,10 +103,23 @@ class RunFrames:
         return self.error(NO_RESULT_CODE, NO_RESULT_MESSAGE)
 
     def cancelled(self, reason: str) -> Frame:
-        return self._frame("cancelled", _fields({"reason": reason}), "cancelled")
+        return self._frame("cancelled", _fields({"reason": reason}) + self._usage(), "cancelled")
 
     def error(self, code: str, message: str) -> Frame:
-        return self._frame("error", _fields({"code": code, "message": message}), "error")
+        return self._frame("error", _fields({"code": code, "message": message}) + self._usage(), "error")
+
+    def _add_usage(self, usage: object) -> None:
+        """What is not a count (negative, fractional, a bool) is ignored."""
+        if not isinstance(usage, dict):
+            return
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        if type(prompt) is int and prompt > 0:
+            self.prompt_tokens += prompt
+        if type(completion) is int and completion > 0:
+            self.completion_tokens += completion
+
+    def _usage(self) -> str:
+        return f',"usage":{{"prompt_tokens":{self.prompt_tokens},"completion_tokens":{self.completion_tokens}}}'
 
     def _frame(
         self,

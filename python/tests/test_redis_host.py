@@ -283,7 +283,13 @@ async def test_a_streaming_agent_writes_exact_frames(gw: Gateway, spawn_host: Sp
     assert final["type"] == "TextMessage" and final["content"] == STREAMING_TEXT
     assert tokens_by_message(tokens) == {final["id"]: STREAMING_TEXT}
     result = frames[-1]
-    assert list(result) == ["type", "runId", "seq", "result"]
+    assert list(result) == ["type", "runId", "seq", "result", "usage"]
+    # The models_usage of the streamed events, summed (the TaskResult's copies are not counted again).
+    reported = [f["event"]["models_usage"] for f in frames if f["type"] == "event" and f["event"].get("models_usage")]
+    assert reported and result["usage"] == {
+        "prompt_tokens": sum(u["prompt_tokens"] for u in reported),
+        "completion_tokens": sum(u["completion_tokens"] for u in reported),
+    }
     assert result["result"]["type"] == "TaskResult" and result["result"]["messages"][-1] == final
     meta = await gw.meta(k)
     assert meta["state"] == "ended" and meta["outcome"] == "result" and meta["host"] == host.host_id
@@ -322,7 +328,7 @@ async def test_a_failing_factory_is_an_error_frame_without_detail(gw: Gateway, s
     k = await gw.start()
     frames = await gw.terminal(k)
     assert frames == [
-        {"type": "error", "runId": "r1", "seq": 1, "code": "AGS_FACTORY_ERROR", "message": "The agent factory failed"}
+        {"type": "error", "runId": "r1", "seq": 1, "code": "AGS_FACTORY_ERROR", "message": "The agent factory failed", "usage": {"prompt_tokens": 0, "completion_tokens": 0}}
     ]
     meta = await gw.meta(k)
     assert meta["state"] == "ended" and meta["outcome"] == "error"
@@ -349,6 +355,7 @@ async def test_requests_not_queued_or_unreadable(gw: Gateway, spawn_host: SpawnH
             "seq": 1,
             "code": "AGS_BAD_REQUEST",
             "message": "The run request could not be read",
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0},
         }
     ]
     pending: Any = await gw.r.xpending("t:requests", "hosts")
@@ -368,7 +375,7 @@ async def test_cancel_ends_with_cancelled_and_expiring_keys(gw: Gateway, spawn_h
     await gw.ctl(default, op="cancel")
     frames = await gw.terminal(k)
     assert [f["type"] for f in frames] == ["event", "cancelled"]
-    assert frames[-1] == {"type": "cancelled", "runId": "r1", "seq": 2, "reason": "disconnect"}
+    assert frames[-1] == {"type": "cancelled", "runId": "r1", "seq": 2, "reason": "disconnect", "usage": {"prompt_tokens": 0, "completion_tokens": 0}}
     assert (await gw.terminal(default))[-1]["reason"] == "client"
     meta = await gw.meta(k)
     assert meta["state"] == "ended" and meta["outcome"] == "cancelled"
@@ -542,7 +549,7 @@ async def test_heartbeat_and_sigterm(gw: Gateway, spawn_host: SpawnHost) -> None
     assert await beating()
     assert await host.terminate() == 0
     frames = await gw.frames(k)
-    assert frames[-1] == {"type": "cancelled", "runId": "r1", "seq": 2, "reason": "shutdown"}
+    assert frames[-1] == {"type": "cancelled", "runId": "r1", "seq": 2, "reason": "shutdown", "usage": {"prompt_tokens": 0, "completion_tokens": 0}}
     assert (await gw.meta(k))["outcome"] == "cancelled"
     assert not await beating()
     assert "Traceback" not in host.stderr, host.stderr
@@ -689,9 +696,18 @@ def test_frames_map_evs_as_the_node_plugin_does() -> None:
         "seq": 3,
         "code": "AGS_RUNNER_NO_RESULT",
         "message": "The runner ended without a TaskResult",
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
     }
     with pytest.raises(RuntimeError):
         frames.cancelled("client")
+
+    # Usage: summed from the items' models_usage; what is not a count is ignored.
+    counted = RunFrames("u", 10_000)
+    for usage in ({"prompt_tokens": 7, "completion_tokens": 3}, {"prompt_tokens": -1, "completion_tokens": True}, "x", None):
+        counted.item(json.dumps({"type": "TextMessage", "source": "a", "content": "c", "models_usage": usage}))
+    counted.item(json.dumps({"type": "ModelClientStreamingChunkEvent", "source": "a", "content": "c", "models_usage": {"prompt_tokens": 1, "completion_tokens": 1}}))
+    ended = json.loads(counted.cancelled("client").data)
+    assert ended["usage"] == {"prompt_tokens": 8, "completion_tokens": 4}
 
     after_result = RunFrames("r", 10_000)
     result = after_result.item('{"type":"TaskResult","messages":[],"stop_reason":null}')
