@@ -33,7 +33,6 @@ export function createCounters (): Counters {
   return { connections: 0, runsStarted: 0, frames: 0, tokens: 0, bytes: 0, cancels: 0, errors: 0 }
 }
 
-
 export function createView (counters: Counters, live: { connections: () => number, runs: () => RunFigures }): AutogenStreamView {
   const frozenCounters = Object.freeze(Object.create(null, Object.fromEntries(
     Object.keys(counters).map((key) => [key, { enumerable: true, get: () => counters[key as keyof Counters] }])

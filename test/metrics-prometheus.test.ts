@@ -230,9 +230,9 @@ t.test('without the option nothing is registered; a value that is not a Registry
 
   for (const bad of [{}, 'registry', { metrics: () => '' }]) {
     const other = Fastify()
-    await t.rejects(other.register(autogenStream, { runner: scripted, metrics: bad as unknown as Registry }).ready(), {
+    await t.rejects(async () => { await other.register(autogenStream, { runner: scripted, metrics: bad as unknown as Registry }).ready() }, {
       code: 'AGS_INVALID_OPTION',
-      message: new RegExp('^Invalid option "metrics": expected a prom-client Registry')
+      message: /^Invalid option "metrics": expected a prom-client Registry/
     })
     await other.close()
   }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import FastifyOtelInstrumentation from '@fastify/otel'
+import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { NodeTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-node'
 import { RunError, type AutoGenEvent, type RunContext, type RunRequest } from '../lib/index.js'
 import { startServer, Client, waitFor } from './fixtures/server.js'
