@@ -189,7 +189,7 @@ export class HostedRun implements SharedRun {
         if (frame.type === 'input_request') {
           this.#pruneInputs()
           this.#inputs.set(frame.requestId, entry)
-        } else if (frame.type === 'token' && this.#probe !== undefined && this.#tokens++ === 0) {
+        } else if (this.#probe !== undefined && frame.type === 'token' && this.#tokens++ === 0) {
           this.#probe.firstToken()
         }
         if (this.ended) this.#onEnded()

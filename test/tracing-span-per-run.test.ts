@@ -109,3 +109,26 @@ t.test('tracing: false makes no span', async (t) => {
   t.equal((await c.untilEnded('r')).at(-1)?.type, 'result')
   t.equal(runSpans().length, 0)
 })
+
+t.test('without @fastify/otel, the parent is the span active in the route\'s handler (another instrumentation\'s)', async (t) => {
+  exporter.reset()
+  const { context, trace } = await import('@opentelemetry/api')
+  const tracer = provider.getTracer('test')
+  const upgrades: string[] = []
+  const { app, url } = await startServer({ runner: scripted }, (app) => {
+    // What an HTTP instrumentation does: the request runs inside its span's context.
+    app.addHook('onRequest', (request, _reply, done) => {
+      const span = tracer.startSpan('upgrade')
+      upgrades.push(span.spanContext().spanId)
+      context.with(trace.setSpan(context.active(), span), done)
+    })
+  })
+  t.after(() => app.close())
+  const c = await Client.connect(url)
+  t.after(() => c.close())
+  c.send({ type: 'start', runId: 'r', task: 'result' })
+  await c.untilEnded('r')
+  await waitFor(() => runSpans().length === 1)
+  t.equal(upgrades.length, 1)
+  t.equal(byRunId('r').parentSpanContext?.spanId, upgrades[0])
+})
