@@ -117,7 +117,7 @@ t.test('without @fastify/otel, the parent is the span active in the route\'s han
   const upgrades: string[] = []
   const { app, url } = await startServer({ runner: scripted }, (app) => {
     // What an HTTP instrumentation does: the request runs inside its span's context.
-    app.addHook('onRequest', (request, _reply, done) => {
+    app.addHook('onRequest', (_request, _reply, done) => {
       const span = tracer.startSpan('upgrade')
       upgrades.push(span.spanContext().spanId)
       context.with(trace.setSpan(context.active(), span), done)
