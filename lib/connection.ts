@@ -16,7 +16,7 @@ import type { Awaitable, RunDirectory, SharedRun } from './directory.js'
 import type { LeaveReason } from './runs.js'
 import { LogGapError } from './store/types.js'
 import { Sender } from './sender.js'
-import type { Counters } from './stats.js'
+import type { Counters, EventCounts } from './stats.js'
 import {
   checkClientFrame, PROTOCOL, PROTOCOLS, type AttachFrame, type ClientFrame, type CancelFrame, type CancelReason, type DetachFrame, type StopFrame,
   type ConnectionErrorFrame, type InputFrame, type ProtocolVersion, type StartFrame
@@ -28,6 +28,8 @@ export interface PluginState {
   /** The one owner of runs (in this process, or in Redis): connections only attach to them. */
   runs: RunDirectory
   counters: Counters
+  /** Rare events, for metrics. */
+  events: EventCounts
   /** Open connections by their socket: one entry each, and how the shared listeners below find theirs. */
   connections: Map<WebSocket, Connection>
   addresses: AddressCounts
@@ -92,6 +94,7 @@ export class Connection {
     this.#request = request
     state.connections.set(ws, this)
     state.counters.connections++
+    state.events.connectionsOpened++
     // Its connection slot is now given back when the connection closes.
     state.addresses.adopt(request.raw.socket)
     const listeners = Connection.#listenersOf(state)
@@ -179,9 +182,11 @@ export class Connection {
           if (shared.length > 0) {
             this.#log.info({ bufferedBytes: bytes, runs: shared.length }, 'autogen-stream: slow watcher, detached from runs others read')
             for (const { hosted } of shared) this.#leave(hosted.runId, 'lagging')
+            this.#state.events.laggingDetaches += shared.length
             return true
           }
           this.#log.warn({ bufferedBytes: bytes }, 'autogen-stream: slow consumer, closing')
+          this.#state.events.slowConsumerCloses++
           this.end(new SlowConsumerError(config.stallTimeout, bytes), 'slow_consumer')
           return false
         },
@@ -417,6 +422,7 @@ export class Connection {
     if (hosted.ended && frame.after === head) {
       // Nothing left to send: no attachment to hold a slot of this connection.
       this.#out.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq: hosted.oldest, lastSeq: head, ended: true })
+      this.#state.events.resumeAttaches++
       return
     }
     try {
@@ -428,8 +434,10 @@ export class Connection {
       }
       // Before the replay: the sender writes the run's frames from a later turn (sender.add never writes at once).
       this.#out.sendNow({ type: 'attached', runId: frame.runId, after: frame.after, oldestSeq, lastSeq: head, ended: hosted.ended })
+      this.#state.events.resumeAttaches++
     } catch (err) {
       if (!(err instanceof LogGapError)) throw err
+      this.#state.events.resumeGaps++
       // Counts toward maxBadFrames like any refusal: it may carry a large terminal frame.
       this.#reject(new ResumeGapError(frame.runId, frame.after, err.oldest), ref,
         err.terminal === undefined ? { oldestSeq: err.oldest, lastSeq: err.head } : { oldestSeq: err.oldest, lastSeq: err.head, terminal: err.terminal })

@@ -55,7 +55,16 @@ export interface SharedRun {
   answer: (requestId: string, content: string) => Awaitable<boolean>
 }
 
-export interface RunFigures { active: number, attached: number, detached: number, retained: number, logBytes: number }
+export interface RunFigures {
+  /** Not ended: running, or queued for a slot or a worker. */
+  active: number
+  attached: number
+  detached: number
+  /** Of the active ones, those not started yet. */
+  queued: number
+  retained: number
+  logBytes: number
+}
 
 export interface RunDirectory {
   start: (params: StartParams) => Awaitable<SharedRun | AutogenStreamError>

@@ -5,6 +5,7 @@ export default autogenStream
 
 export type { AutogenStreamOptions, AutogenStreamSettings } from './options.js'
 export type { AutogenStreamView, Counters } from './stats.js'
+export type { MetricsRegistry } from './observe.js'
 export type { Runner, RunnerObject, RunFunction, RunRequest, RunContext, InputRequestOptions, Identity } from './runner.js'
 export type { Authenticate, AuthorizeRun } from './auth.js'
 export { pythonRunner, type PythonRunner, type PythonRunnerOptions } from './python/runner.js'

@@ -4,6 +4,7 @@ import { withAuthorization, type Authenticate, type AuthorizeRun } from './auth.
 import { InvalidOptionError } from './errors.js'
 import { toRunnerObject, type Runner, type RunnerObject } from './runner.js'
 import type { RunsFactory } from './directory.js'
+import { isRegistry, type MetricsRegistry } from './observe.js'
 
 /**
  * The plugin's options. Exactly one of `runner` and `runs` is required: a
@@ -116,6 +117,19 @@ export interface AutogenStreamSettings {
   retainAfterEnd?: number
   /** Connections that may read one run at once. Default 8. */
   maxWatchersPerRun?: number
+  /**
+   * The app's prom-client `Registry`: the plugin registers its metrics there
+   * (docs/metrics.md), and passes it to a runner with a `metrics` hook
+   * (pythonRunner: worker processes, restarts, credit stalls). prom-client
+   * is loaded only when this is given. Default: no metrics.
+   */
+  metrics?: MetricsRegistry
+  /**
+   * A span `autogen_stream.run` per run through @opentelemetry/api, when it
+   * is installed (a no-op until the app registers an SDK), under the upgrade
+   * request's span (@fastify/otel's). false: no spans, the API is not loaded. Default true.
+   */
+  tracing?: boolean
 }
 
 export interface Config {
@@ -156,6 +170,8 @@ export interface Config {
   retainBytes: number
   retainAfterEnd: number
   maxWatchersPerRun: number
+  metrics: MetricsRegistry | undefined
+  tracing: boolean
 }
 
 function show (value: unknown): string {
@@ -232,7 +248,8 @@ export const DEFAULTS = {
   retainEvents: 256,
   retainBytes: 256 * 1024,
   retainAfterEnd: 60_000,
-  maxWatchersPerRun: 8
+  maxWatchersPerRun: 8,
+  tracing: true
 } as const
 
 // Every option, checked by the compiler against AutogenStreamOptions: a name
@@ -273,7 +290,9 @@ export const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
   retainEvents: true,
   retainBytes: true,
   retainAfterEnd: true,
-  maxWatchersPerRun: true
+  maxWatchersPerRun: true,
+  metrics: true,
+  tracing: true
 }
 // What Fastify's register() itself takes and passes on with the plugin's options.
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
@@ -329,7 +348,7 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     if (!isRunner) {
       throw new InvalidOptionError('runner', 'expected a function (request, context) => AsyncIterable or an object with run()', show(runner))
     }
-    for (const hook of ['init', 'start', 'close'] as const) {
+    for (const hook of ['init', 'start', 'close', 'metrics'] as const) {
       const fn = (runner as RunnerObject)[hook]
       if (fn !== undefined && typeof fn !== 'function') {
         throw new InvalidOptionError(`runner.${hook}`, 'expected a function', show(fn))
@@ -362,6 +381,12 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     throw new InvalidOptionError('maxRunLag', 'expected an object { events?, bytes? }', show(lag))
   }
   rejectUnknownOptions(lag as Record<string, unknown>, ['events', 'bytes'], 'maxRunLag.')
+  const metrics = opts.metrics
+  if (metrics !== undefined && !isRegistry(metrics)) {
+    throw new InvalidOptionError('metrics', 'expected a prom-client Registry (new Registry(), or prom-client\'s default `register`)', show(metrics))
+  }
+  const tracing = opts.tracing ?? DEFAULTS.tracing
+  if (typeof tracing !== 'boolean') throw new InvalidOptionError('tracing', 'expected a boolean', show(tracing))
   const runnerObject = runs === undefined ? toRunnerObject(runner as Runner) : undefined
   return {
     runner: runnerObject === undefined || opts.authorizeRun === undefined ? runnerObject : withAuthorization(runnerObject, opts.authorizeRun as AuthorizeRun),
@@ -402,6 +427,8 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     retainEvents: integer(opts, 'retainEvents', DEFAULTS.retainEvents, 0),
     retainBytes: integer(opts, 'retainBytes', DEFAULTS.retainBytes, 0),
     retainAfterEnd: integer(opts, 'retainAfterEnd', DEFAULTS.retainAfterEnd, 0, MAX_DELAY),
-    maxWatchersPerRun: integer(opts, 'maxWatchersPerRun', DEFAULTS.maxWatchersPerRun, 1, 1024)
+    maxWatchersPerRun: integer(opts, 'maxWatchersPerRun', DEFAULTS.maxWatchersPerRun, 1, 1024),
+    metrics,
+    tracing
   }
 }

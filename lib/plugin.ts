@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -14,7 +15,9 @@ import { Runs } from './runs.js'
 import type { RunDirectory } from './directory.js'
 import { MemoryRunStore } from './store/memory.js'
 import { AddressCounts, RunAdmission } from './limits.js'
-import { createCounters, createView, type AutogenStreamView } from './stats.js'
+import { createCounters, createEventCounts, createView, type AutogenStreamView } from './stats.js'
+import { combineObservers, type RunObserver } from './observe.js'
+import type { RunTracer } from './tracing.js'
 import { PROTOCOL, PROTOCOLS } from './schemas/frames.js'
 
 declare module 'fastify' {
@@ -101,6 +104,29 @@ async function checkUpgrade (this: { state: PluginState }, request: FastifyReque
   if (config.authenticate !== undefined && !await authenticateRequest(config.authenticate, request, reply)) addresses.release(socket)
 }
 
+/** prom-client, the plugin's metrics on the app's registry, and the runner's (its `metrics` hook). */
+async function setUpMetrics (config: Config, source: import('./metrics.js').MetricSource): Promise<{ observer: RunObserver, remove: () => void }> {
+  const { loadPromClient, registerPluginMetrics } = await import('./metrics.js')
+  const client = await loadPromClient()
+  const registry = config.metrics as NonNullable<Config['metrics']>
+  const registered = registerPluginMetrics(client, registry, source)
+  config.runner?.metrics?.(registry, client)
+  return registered
+}
+
+async function setUpTracing (route: string): Promise<RunTracer | undefined> {
+  const { createRunTracer } = await import('./tracing.js')
+  return await createRunTracer(route, packageVersion())
+}
+
+function packageVersion (): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  } catch {
+    return 'unknown'
+  }
+}
+
 /** The route each registration serves, per Fastify context (an own property: a child context may add its own). */
 const kRoute = Symbol('autogenStream.route')
 
@@ -110,15 +136,31 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   if (Object.hasOwn(registered, kRoute)) throw new AlreadyRegisteredError(registered[kRoute])
   registered[kRoute] = config.path
   const counters = createCounters()
+  const events = createEventCounts()
   const admission = new RunAdmission(config.maxActiveRuns, config.maxQueuedRuns)
-  const runs: RunDirectory = config.runs !== undefined
+  const connections: PluginState['connections'] = new Map()
+  // Metrics and tracing are loaded only when asked for (and, for tracing, installed): nothing of either is imported otherwise.
+  let runsRef: RunDirectory | undefined
+  const metrics = config.metrics === undefined
+    ? undefined
+    : await setUpMetrics(config, {
+      route: fastify.prefix + config.path,
+      counters,
+      events,
+      connections: () => connections.size,
+      figures: () => (runsRef as RunDirectory).figures()
+    })
+  const tracer = config.tracing ? await setUpTracing(fastify.prefix + config.path) : undefined
+  const observer = combineObservers([metrics?.observer, tracer?.observer])
+  const runs: RunDirectory = runsRef = config.runs !== undefined
     ? config.runs.create({ config, counters, log: fastify.log })
-    : new Runs(config, new MemoryRunStore(), admission, counters)
+    : new Runs(config, new MemoryRunStore(), admission, counters, observer)
   const state: PluginState = {
     config,
     runs,
     counters,
-    connections: new Map(),
+    events,
+    connections,
     addresses: new AddressCounts(),
     admission
   }
@@ -169,6 +211,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   })
   fastify.addHook('onClose', async () => {
     clearInterval(heartbeat)
+    metrics?.remove()
     runs.clear()
     await config.runner?.close?.()
   })
@@ -201,9 +244,12 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     websocket: true,
     preValidation: checkUpgrade.bind({ state }),
     schema: { response: { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody, 503: ErrorBody } }
-  }, (socket, request) => {
-    Connection.open(state, socket, request)
-  })
+  }, tracer === undefined
+    ? (socket, request) => { Connection.open(state, socket, request) }
+    : (socket, request) => {
+        tracer.captureParent(request)
+        Connection.open(state, socket, request)
+      })
 }
 
 export const autogenStream = fp(plugin, { name: 'fastify-autogen-stream', fastify: '5.x' })

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { AutoGenEvent } from './schemas/events.js'
 import type { StartFrame } from './schemas/frames.js'
+import type { MetricsRegistry } from './observe.js'
 
 /** Who started a run: what the app's authenticate() returned, or an anonymous identity per connection. JSON-serialisable. */
 export interface Identity {
@@ -57,6 +58,13 @@ export interface RunnerObject {
   /** Awaited by app.ready(): reject to fail the app's start-up (pythonRunner: its Python cannot start a worker). */
   start?: () => Promise<void>
   close?: () => Promise<void> | void
+  /**
+   * Called once at registration when the plugin has a `metrics` registry,
+   * with that registry and the prom-client module the plugin loaded (so a
+   * runner never imports prom-client itself): register the runner's own
+   * metrics there (pythonRunner: worker processes, restarts, credit stalls).
+   */
+  metrics?: (registry: MetricsRegistry, promClient: unknown) => void
 }
 
 export type Runner = RunFunction | RunnerObject

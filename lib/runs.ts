@@ -10,8 +10,9 @@ import { Run } from './run.js'
 import type { Identity, RunnerObject } from './runner.js'
 import type { Counters } from './stats.js'
 import type { LogEntry, LogLimits, RunLog, RunStore } from './store/types.js'
-import type { CancelReason, ProtocolVersion, RunSummary, StartFrame } from './schemas/frames.js'
-import type { RunDirectory, SharedRun } from './directory.js'
+import type { CancelReason, ProtocolVersion, RunSummary, StartFrame, TerminalFrame } from './schemas/frames.js'
+import type { RunDirectory, RunFigures, SharedRun } from './directory.js'
+import type { RunObserver, RunProbe } from './observe.js'
 
 /*
  * The one owner of runs. A run lives here, apart from the connections that
@@ -65,12 +66,17 @@ export class HostedRun implements SharedRun {
   }
 
   #pumping = false
+  /** Metrics and tracing of this run (undefined without either: the pump then skips every call). */
+  readonly #probe: RunProbe | undefined
+  /** Chunks streamed into the log, counted only for the probe. */
+  #tokens = 0
   #detachTimer: NodeJS.Timeout | undefined
   #lagTimer: NodeJS.Timeout | undefined
   #retained = false
 
-  constructor (runs: Runs, run: Run, log: RunLog, params: StartParams, cancelOnDisconnect: boolean) {
+  constructor (runs: Runs, run: Run, log: RunLog, params: StartParams, cancelOnDisconnect: boolean, probe?: RunProbe) {
     this.#runs = runs
+    this.#probe = probe
     this.run = run
     this.log = log
     this.key = run.key
@@ -183,6 +189,8 @@ export class HostedRun implements SharedRun {
         if (frame.type === 'input_request') {
           this.#pruneInputs()
           this.#inputs.set(frame.requestId, entry)
+        } else if (this.#probe !== undefined && frame.type === 'token' && this.#tokens++ === 0) {
+          this.#probe.firstToken()
         }
         if (this.ended) this.#onEnded()
       }
@@ -235,6 +243,8 @@ export class HostedRun implements SharedRun {
     this.#clearLagTimer()
     this.#inputs.clear()
     this.#runs.ended(this)
+    const terminal = this.log.terminal?.frame
+    if (this.#probe !== undefined && terminal !== undefined) this.#probe.ended(terminal as TerminalFrame, this.#tokens)
   }
 
   /** Retention is over: forgotten now if nobody reads it, else when the last watcher leaves. */
@@ -271,8 +281,10 @@ export class Runs implements RunDirectory {
   readonly #limits: LogLimits
 
   readonly #runner: RunnerObject
+  readonly #observer: RunObserver | undefined
 
-  constructor (config: Config, store: RunStore, admission: RunAdmission, counters: Counters) {
+  constructor (config: Config, store: RunStore, admission: RunAdmission, counters: Counters, observer?: RunObserver) {
+    this.#observer = observer
     if (config.runner === undefined) throw new TypeError('Runs holds runs in this process: it needs a runner')
     this.#runner = config.runner
     this.config = config
@@ -288,18 +300,20 @@ export class Runs implements RunDirectory {
   }
 
   /** Figures for fastify.autogenStream. */
-  figures (): { active: number, attached: number, detached: number, retained: number, logBytes: number } {
+  figures (): RunFigures {
     let active = 0
     let attached = 0
     let retained = 0
+    let queued = 0
     for (const hosted of this.#byKey.values()) {
       if (hosted.ended) retained++
       else {
         active++
         if (hosted.watchers > 0) attached++
+        if (hosted.waiting) queued++
       }
     }
-    return { active, attached, detached: active - attached, retained, logBytes: this.#store.bytes }
+    return { active, attached, detached: active - attached, queued, retained, logBytes: this.#store.bytes }
   }
 
   start (params: StartParams): HostedRun | AutogenStreamError {
@@ -325,7 +339,8 @@ export class Runs implements RunDirectory {
     this.#counters.runsStarted++
     this.#active.set(params.identity.id, active + 1)
     const hosted = new HostedRun(this, run, this.#store.create(key, this.#limits), params,
-      config.onDisconnect === 'cancel' || params.version === 'autogen-stream.v1')
+      config.onDisconnect === 'cancel' || params.version === 'autogen-stream.v1',
+      this.#observer?.run({ runId: params.runId, key, request: params.request }))
     this.#byKey.set(key, hosted)
     this.#byToken.set(hosted.resumeToken, hosted)
     let mine = owned

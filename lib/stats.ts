@@ -1,3 +1,5 @@
+import type { RunFigures } from './directory.js'
+
 /** Counters kept by the plugin; mutated in place on the hot path. */
 export interface Counters {
   connections: number
@@ -31,8 +33,6 @@ export function createCounters (): Counters {
   return { connections: 0, runsStarted: 0, frames: 0, tokens: 0, bytes: 0, cancels: 0, errors: 0 }
 }
 
-export interface RunFigures { active: number, attached: number, detached: number, retained: number, logBytes: number }
-
 export function createView (counters: Counters, live: { connections: () => number, runs: () => RunFigures }): AutogenStreamView {
   const frozenCounters = Object.freeze(Object.create(null, Object.fromEntries(
     Object.keys(counters).map((key) => [key, { enumerable: true, get: () => counters[key as keyof Counters] }])
@@ -46,4 +46,25 @@ export function createView (counters: Counters, live: { connections: () => numbe
     get logBytes () { return live.runs().logBytes },
     counters: frozenCounters
   })
+}
+
+/**
+ * Rare events counted for metrics only (not in the view): each is a plain
+ * increment where it happens, read by a metric's collect() at scrape time.
+ */
+export interface EventCounts {
+  /** Connections opened since the plugin started. */
+  connectionsOpened: number
+  /** Connections closed with 4008 because the client did not read. */
+  slowConsumerCloses: number
+  /** Connections let go of runs others read, because they lagged. */
+  laggingDetaches: number
+  /** `attach` frames answered with `attached` (a resume, or a second watcher). */
+  resumeAttaches: number
+  /** `attach` frames answered with AGS_RESUME_GAP. */
+  resumeGaps: number
+}
+
+export function createEventCounts (): EventCounts {
+  return { connectionsOpened: 0, slowConsumerCloses: 0, laggingDetaches: 0, resumeAttaches: 0, resumeGaps: 0 }
 }

@@ -94,6 +94,33 @@ t.test("the README options table's defaults are the ones normalizeOptions() appl
     t.same(applied[name], value, `${name}: normalizeOptions() applies it`)
   }
   // Every option with a default in code is in DEFAULTS: the ones without are the ones given as functions, objects or nothing.
-  const withoutDefault = ['runner', 'runs', 'websocket', 'authenticate', 'authorizeRun', 'allowedOrigins']
+  const withoutDefault = ['runner', 'runs', 'websocket', 'authenticate', 'authorizeRun', 'allowedOrigins', 'metrics']
   t.same(Object.keys(OPTION_NAMES).filter((n) => !(n in DEFAULTS)).sort(), withoutDefault.sort())
+})
+
+t.test('docs/metrics.md lists exactly the metrics registered, with their types and labels, and the span\'s attributes', async (t) => {
+  const { Registry } = await import('prom-client')
+  const { PLUGIN_METRICS } = await import('../lib/metrics.js')
+  const { PYTHON_METRICS } = await import('../lib/python/metrics.js')
+  const { SPAN_ATTRIBUTES, SPAN_NAME } = await import('../lib/tracing.js')
+  const doc = read('docs/metrics.md')
+  const documented = [...doc.matchAll(/^\| `(autogen_stream_\w+)` \| (\w+) \| ([^|]*) \|/gm)]
+    .map((m) => `${m[1]} ${m[2]} ${[...(m[3] ?? '').matchAll(/`(\w+)`/g)].map((l) => l[1]).join(',')}`)
+  t.same(documented, [...PLUGIN_METRICS, ...PYTHON_METRICS].map((m) => `${m.name} ${m.type} ${m.labels.join(',')}`))
+
+  // What a registry holds once the plugin and a pythonRunner registered on it: the same names and types.
+  const { default: Fastify } = await import('fastify')
+  const { default: autogenStream, pythonRunner } = await import('../lib/index.js')
+  const registry = new Registry()
+  const app = Fastify()
+  t.after(() => app.close())
+  // Never ready (no such Python): its metrics are registered all the same; its log is the app's, which is silent.
+  const runner = pythonRunner({ factory: 'nothing:here', python: '/nonexistent/python', workers: 1, logger: app.log })
+  await app.register(autogenStream, { runner: { run: runner.run, metrics: runner.metrics, close: runner.close }, metrics: registry })
+  const registered = (await registry.getMetricsAsJSON()).map((m) => `${m.name} ${m.type}`)
+  t.same(registered.sort(), [...PLUGIN_METRICS, ...PYTHON_METRICS].map((m) => `${m.name} ${m.type}`).sort())
+
+  t.match(doc, `| name | \`${SPAN_NAME}\` |`)
+  const attributes = [...doc.matchAll(/^\| `(autogen_stream\.[\w.]+)` \|/gm)].map((m) => m[1])
+  t.same(attributes, Object.values(SPAN_ATTRIBUTES))
 })

@@ -19,9 +19,11 @@ import autogenStream, {
   type RunContext,
   type Runner,
   type RunRequest,
-  type TaskResult
+  type TaskResult,
+  type MetricsRegistry
 } from 'fastify-autogen-stream'
 import { redisRuns, type RunsFactory } from 'fastify-autogen-stream/redis'
+import { Registry, register } from 'prom-client'
 
 const result: TaskResult = { type: 'TaskResult', messages: [], stop_reason: null }
 
@@ -68,6 +70,8 @@ describe('autogenStream', () => {
       retainBytes?: number
       retainAfterEnd?: number
       maxWatchersPerRun?: number
+      metrics?: MetricsRegistry
+      tracing?: boolean
     }>()
   })
 
@@ -263,5 +267,18 @@ describe('fastify.autogenStream', () => {
     app.autogenStream.counters.frames = 0
     // @ts-expect-error Cannot assign to 'errors' because it is a read-only property
     app.autogenStream.counters.errors += 1
+  })
+})
+
+describe('metrics and tracing', () => {
+  test('metrics takes a prom-client Registry, its default register too; tracing a boolean', () => {
+    expect(autogenStream).type.toBeCallableWith(fastify(), { runner: async function * () {}, metrics: new Registry() })
+    expect(autogenStream).type.toBeCallableWith(fastify(), { runner: async function * () {}, metrics: register, tracing: false })
+    expect(autogenStream).type.not.toBeCallableWith(fastify(), { runner: async function * () {}, metrics: { metrics: async () => '' } })
+    expect(autogenStream).type.not.toBeCallableWith(fastify(), { runner: async function * () {}, tracing: 'on' })
+  })
+
+  test('pythonRunner has the metrics hook the plugin calls', () => {
+    expect(pythonRunner({ factory: 'm:f' }).metrics).type.toBe<(registry: MetricsRegistry, promClient: unknown) => void>()
   })
 })

@@ -133,6 +133,6 @@ describe('PythonRunner', () => {
   })
 
   test('has exactly these members', () => {
-    expect<keyof PythonRunner>().type.toBe<'run' | 'init' | 'start' | 'close' | 'pids' | 'loads' | 'stats' | 'ready'>()
+    expect<keyof PythonRunner>().type.toBe<'run' | 'init' | 'start' | 'close' | 'pids' | 'loads' | 'stats' | 'ready' | 'metrics'>()
   })
 })

@@ -18,7 +18,8 @@ import {
   type RunRequest,
   type StartFrame,
   type TaskResult,
-  type TextMessage
+  type TextMessage,
+  type MetricsRegistry
 } from 'fastify-autogen-stream'
 
 const result: TaskResult = { type: 'TaskResult', messages: [], stop_reason: null }
@@ -84,12 +85,13 @@ describe('RunFunction, RunnerObject and Runner', () => {
     expect<RunFunction>().type.toBe<(request: RunRequest, context: RunContext) => AsyncIterable<AutoGenEvent> | Iterable<AutoGenEvent>>()
   })
 
-  test('RunnerObject has run, and optional init, start and close', () => {
+  test('RunnerObject has run, and optional init, start, close and metrics', () => {
     expect<RunnerObject>().type.toBe<{
       run: RunFunction
       init?: (log: FastifyBaseLogger) => void
       start?: () => Promise<void>
       close?: () => Promise<void> | void
+      metrics?: (registry: MetricsRegistry, promClient: unknown) => void
     }>()
   })
 

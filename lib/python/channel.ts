@@ -54,6 +54,8 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
   readonly #key: string
   readonly #context: RunContext
   readonly #window: number
+  /** The pool's counts: a credit stall is counted there. */
+  readonly #counts: { creditStalls: number } | undefined
   /** Entries from #head on are waiting; the array is reset when emptied (no shift() per item). */
   #queue: Entry[] = []
   #head = 0
@@ -65,8 +67,9 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
   #stopRequested = false
   #waiter: { resolve: (r: IteratorResult<AutoGenEvent>) => void, reject: (e: Error) => void } | undefined
 
-  constructor (worker: PythonWorker, request: RunRequest, context: RunContext, window: number) {
+  constructor (worker: PythonWorker, request: RunRequest, context: RunContext, window: number, counts?: { creditStalls: number }) {
     this.#worker = worker
+    this.#counts = counts
     this.#key = request.key
     this.#context = context
     this.#window = window
@@ -155,7 +158,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     if (this.#ending !== undefined) return
     switch (event.ev) {
       case 'item': {
-        this.#outstanding--
+        if (--this.#outstanding === 0) this.#stalled()
         const item = event.item as AutoGenEvent
         if (item.type === 'TaskResult') this.#sawResult = true
         this.#deliver(item)
@@ -164,6 +167,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
       case 'chunks': {
         const { source, full_message_id: fullMessageId, content } = event
         this.#outstanding -= content.length
+        if (this.#outstanding === 0) this.#stalled()
         let i = 0
         if (this.#waiter !== undefined) this.#deliver(chunkEvent(source, fullMessageId, content[i++] as string))
         const queue = this.#queue
@@ -201,6 +205,14 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
         this.#worker.send({ op: 'cancel', run: this.#key })
       }
     }
+  }
+
+  /**
+   * The worker has used up its credit: it waits for Node now (unless this
+   * was the run's last item). Counted once per time it runs out.
+   */
+  #stalled (): void {
+    if (this.#counts !== undefined) this.#counts.creditStalls++
   }
 
   /** Hands an item to the waiting next(), or queues it. */

@@ -1,6 +1,7 @@
 import type { LoggerRef } from './logger.js'
 import { PythonNotReadyError, RunError } from '../errors.js'
 import { PythonWorker, type WorkerSpawnOptions } from './worker.js'
+import { createBridgeCounts, type BridgeCounts } from './metrics.js'
 
 /**
  * A fixed number of warm workers. A run goes to the least loaded live worker.
@@ -25,6 +26,8 @@ export class WorkerPool {
   /** Settles with the first worker that gets ready or dies trying (start()). */
   readonly #started: Promise<void>
   #settleStart: ((reason?: string) => void) | undefined
+  /** Restarts and credit stalls, for the runner's metrics. */
+  readonly counts: BridgeCounts = createBridgeCounts()
 
   constructor (spawnOptions: Omit<WorkerSpawnOptions, 'log'>, size: number, log: LoggerRef) {
     this.#spawnOptions = spawnOptions
@@ -58,6 +61,7 @@ export class WorkerPool {
     }, () => {})
     worker.once('exit', (description: string) => {
       if (this.#closed) return
+      this.counts.restarts++
       const failures = this.#failures[slot] = (this.#failures[slot] ?? 0) + 1
       const delay = Math.min(100 * 2 ** (failures - 1), 5000)
       if (worker.isReady) {

@@ -10,6 +10,8 @@ import { WorkerPool } from './pool.js'
 import type { WorkerStats } from './protocol.js'
 import type { FastifyBaseLogger } from 'fastify'
 import { LoggerRef } from './logger.js'
+import { registerBridgeMetrics } from './metrics.js'
+import type { MetricsRegistry } from '../observe.js'
 
 export interface PythonRunnerOptions {
   /** `module:callable` returning an AgentChat agent or team (anything with run_stream). Required. */
@@ -68,6 +70,8 @@ export interface PythonRunner extends RunnerObject {
   stats: () => Promise<Array<WorkerStats | null>>
   /** Resolves when every worker has imported AutoGen and the factory. */
   ready: () => Promise<void>
+  /** Called by the plugin with its `metrics` registry: the workers' metrics (docs/metrics.md) go there too. */
+  metrics: (registry: MetricsRegistry, promClient: unknown) => void
 }
 
 /**
@@ -166,7 +170,8 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
     get pids () { return pool.workers.map((w) => (w.exited ? undefined : w.pid)) },
     get loads () { return pool.workers.map((w) => w.load) },
     stats: () => Promise.all(pool.workers.map((w) => w.stats())),
-    ready: async () => { await Promise.all(pool.workers.map((w) => w.ready)) }
+    ready: async () => { await Promise.all(pool.workers.map((w) => w.ready)) },
+    metrics: (registry, promClient) => registerBridgeMetrics(pool, registry, promClient)
   }
 }
 
@@ -215,7 +220,7 @@ class PythonRun implements AsyncIterableIterator<AutoGenEvent> {
       throw err
     }
     // Returned while it waited for the worker: the channel starts nothing then (the signal is aborted), or cancels at once.
-    const channel = this.#channel = new RunChannel(worker, request, context, this.#credit)
+    const channel = this.#channel = new RunChannel(worker, request, context, this.#credit, this.#pool.counts)
     if (this.#returned) await channel.return()
     return channel
   }

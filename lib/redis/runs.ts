@@ -296,11 +296,15 @@ export class RedisRuns implements RunDirectory {
   figures (): RunFigures {
     let attached = 0
     let retained = 0
+    let queued = 0
     for (const run of this.#reading.values()) {
       if (run.ended) retained++
-      else attached++
+      else {
+        attached++
+        if (run.waiting) queued++
+      }
     }
-    return { active: attached, attached, detached: 0, retained, logBytes: 0 }
+    return { active: attached, attached, detached: 0, queued, retained, logBytes: 0 }
   }
 
   /** @internal A run gets its first reader on this gateway. */
