@@ -48,6 +48,7 @@ export const PLUGIN_METRICS = [
   { name: 'autogen_stream_lagging_detaches_total', type: 'counter', labels: ['route'], help: 'Runs a slow watcher was detached from (`detached`, reason lagging) while others read on.' },
   { name: 'autogen_stream_resume_attaches_total', type: 'counter', labels: ['route'], help: 'attach frames answered with `attached`.' },
   { name: 'autogen_stream_resume_gaps_total', type: 'counter', labels: ['route'], help: 'attach frames answered with AGS_RESUME_GAP (the frames after `after` were no longer kept).' },
+  { name: 'autogen_stream_model_tokens_total', type: 'counter', labels: ['route', 'type'], help: 'Tokens the runs\' models reported (the usage of their terminal frames), by type: prompt or completion.' },
   { name: 'autogen_stream_time_to_first_token_seconds', type: 'histogram', labels: ['route'], help: 'From a run\'s start frame to its first token in the run\'s log (queue time included).' },
   { name: 'autogen_stream_run_duration_seconds', type: 'histogram', labels: ['route', 'outcome'], help: 'From a run\'s start frame to its terminal frame in the run\'s log.' }
 ] as const satisfies readonly MetricSpec[]
@@ -78,6 +79,7 @@ interface Shared {
   finished: PromClient.Counter<string>
   ttft: PromClient.Histogram<string>
   duration: PromClient.Histogram<string>
+  modelTokens: PromClient.Counter<string>
   foreignCodes: Set<string>
 }
 
@@ -119,6 +121,10 @@ export function registerPluginMetrics (client: typeof PromClient, registry: Metr
           const code = terminal.type === 'error' ? codeLabel(shared, terminal.code) : ''
           shared.finished.inc({ route, outcome, reason, code })
           shared.duration.observe({ route, outcome }, (performance.now() - startedAt) / 1000)
+          if (terminal.usage !== undefined) {
+            shared.modelTokens.inc({ route, type: 'prompt' }, terminal.usage.prompt_tokens)
+            shared.modelTokens.inc({ route, type: 'completion' }, terminal.usage.completion_tokens)
+          }
         }
       }
     }
@@ -194,10 +200,11 @@ function createShared (client: typeof PromClient, registry: MetricsRegistry): Sh
   mirror('autogen_stream_lagging_detaches_total', (s) => s.events.laggingDetaches)
   mirror('autogen_stream_resume_attaches_total', (s) => s.events.resumeAttaches)
   mirror('autogen_stream_resume_gaps_total', (s) => s.events.resumeGaps)
+  const modelTokens = new client.Counter(spec('autogen_stream_model_tokens_total'))
   const ttft = new client.Histogram({ ...spec('autogen_stream_time_to_first_token_seconds'), buckets: TTFT_BUCKETS })
   const duration = new client.Histogram({ ...spec('autogen_stream_run_duration_seconds'), buckets: DURATION_BUCKETS })
 
-  const shared: Shared = { sources, seen, finished, ttft, duration, foreignCodes: new Set() }
+  const shared: Shared = { sources, seen, finished, ttft, duration, modelTokens, foreignCodes: new Set() }
   byRegistry.set(registry, shared)
   return shared
 }

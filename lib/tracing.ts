@@ -26,7 +26,10 @@ export const SPAN_ATTRIBUTES = {
   cancelReason: 'autogen_stream.run.cancel_reason',
   errorCode: 'autogen_stream.run.error_code',
   tokens: 'autogen_stream.run.tokens',
-  timeToFirstToken: 'autogen_stream.run.time_to_first_token_ms'
+  timeToFirstToken: 'autogen_stream.run.time_to_first_token_ms',
+  // OpenTelemetry's GenAI semantic conventions, from the terminal frame's usage.
+  inputTokens: 'gen_ai.usage.input_tokens',
+  outputTokens: 'gen_ai.usage.output_tokens'
 } as const
 
 export interface RunTracer {
@@ -84,6 +87,10 @@ export async function createRunTracer (route: string, version: string): Promise<
           ended (terminal, tokens) {
             span.setAttribute(SPAN_ATTRIBUTES.outcome, terminal.type)
             span.setAttribute(SPAN_ATTRIBUTES.tokens, tokens)
+            if (terminal.usage !== undefined) {
+              span.setAttribute(SPAN_ATTRIBUTES.inputTokens, terminal.usage.prompt_tokens)
+              span.setAttribute(SPAN_ATTRIBUTES.outputTokens, terminal.usage.completion_tokens)
+            }
             if (terminal.type === 'cancelled') span.setAttribute(SPAN_ATTRIBUTES.cancelReason, terminal.reason)
             if (terminal.type === 'error') {
               span.setAttribute(SPAN_ATTRIBUTES.errorCode, terminal.code)

@@ -121,6 +121,6 @@ t.test('docs/metrics.md lists exactly the metrics registered, with their types a
   t.same(registered.sort(), [...PLUGIN_METRICS, ...PYTHON_METRICS].map((m) => `${m.name} ${m.type}`).sort())
 
   t.match(doc, `| name | \`${SPAN_NAME}\` |`)
-  const attributes = [...doc.matchAll(/^\| `(autogen_stream\.[\w.]+)` \|/gm)].map((m) => m[1])
+  const attributes = [...doc.matchAll(/^\| `((?:autogen_stream|gen_ai)\.[\w.]+)` \|/gm)].map((m) => m[1])
   t.same(attributes, Object.values(SPAN_ATTRIBUTES))
 })

@@ -16,7 +16,8 @@ async function * scripted (request: RunRequest, context: RunContext): AsyncGener
       yield result([], 'done')
       return
     case 'app-error':
-      yield chunk('x', 'm1')
+      // A model call's usage, reported before the run failed: it counts.
+      yield { ...chunk('x', 'm1'), models_usage: { prompt_tokens: 40, completion_tokens: 2 } } as AutoGenEvent
       throw new RunError('APP_QUOTA', 'out of quota')
     case 'crash':
       throw new Error('boom')
@@ -54,6 +55,7 @@ t.test('runs that end in a result, an app error, a crash and a cancel: exact cou
     [`code=,outcome=cancelled,reason=client,${R}`]: 1
   })
   t.same(await valuesOf(registry, 'autogen_stream_tokens_sent_total'), { [R]: 7 })
+  t.same(await valuesOf(registry, 'autogen_stream_model_tokens_total'), { [`${R},type=prompt`]: 40, [`${R},type=completion`]: 2 })
   const { frames, bytes } = app.autogenStream.counters
   t.same(await valuesOf(registry, 'autogen_stream_frames_sent_total'), { [R]: frames })
   t.same(await valuesOf(registry, 'autogen_stream_sent_bytes_total'), { [R]: bytes })
@@ -199,7 +201,8 @@ t.test('label values come from closed sets: no run ids, no identities', async (t
     route: new Set(['/autogen']),
     outcome: new Set(['result', 'cancelled', 'error']),
     reason: new Set(['', ...CANCEL_REASONS]),
-    code: new Set(['', ...Object.keys(ErrorTable), 'APP_QUOTA', 'other'])
+    code: new Set(['', ...Object.keys(ErrorTable), 'APP_QUOTA', 'other']),
+    type: new Set(['prompt', 'completion'])
   }
   let seen = 0
   const outside: string[] = []

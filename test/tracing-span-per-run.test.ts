@@ -3,7 +3,7 @@ import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { NodeTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-node'
 import { RunError, type AutoGenEvent, type RunContext, type RunRequest } from '../lib/index.js'
 import { startServer, Client, waitFor } from './fixtures/server.js'
-import { chunk, result } from './fixtures/events.js'
+import { chunk, result, text } from './fixtures/events.js'
 
 // One SDK for the whole file: the API's global provider is set once per process.
 const exporter = new InMemorySpanExporter()
@@ -17,6 +17,7 @@ async function * scripted (request: RunRequest, context: RunContext): AsyncGener
   switch (request.task) {
     case 'result':
       for (let i = 0; i < 5; i++) yield chunk(`w${i} `, 'm1')
+      yield { ...text('w0 w1 w2 w3 w4', 'assistant'), models_usage: { prompt_tokens: 21, completion_tokens: 5 } } as AutoGenEvent
       yield result([], 'done')
       return
     case 'app-error':
@@ -54,6 +55,8 @@ t.test('one span per run, with its outcome, tokens, time to first token and stat
   const ok = byRunId('result')
   t.equal(ok.attributes['autogen_stream.run.outcome'], 'result')
   t.equal(ok.attributes['autogen_stream.run.tokens'], 5)
+  t.equal(ok.attributes['gen_ai.usage.input_tokens'], 21)
+  t.equal(ok.attributes['gen_ai.usage.output_tokens'], 5)
   t.equal(ok.attributes['autogen_stream.route'], '/autogen')
   t.type(ok.attributes['autogen_stream.run.key'], 'string')
   t.type(ok.attributes['autogen_stream.run.time_to_first_token_ms'], 'number')
