@@ -66,8 +66,8 @@ export class Run extends EventEmitter {
   readonly key: string
 
   #seq = 0
-  /** Tokens the run's models reported (models_usage of its events), for its terminal frame. */
-  readonly #usage: Usage = { prompt_tokens: 0, completion_tokens: 0 }
+  /** Tokens the run's models reported (models_usage of its events), for its terminal frame; undefined while none reported any (unknown is not 0). */
+  #usage: Usage | undefined
   #iterator: AsyncIterator<AutoGenEvent> | Iterator<AutoGenEvent> | undefined
   #pulling = false
   /** The runner is done with (ended, threw, or was closed): next() is never called again. */
@@ -370,8 +370,8 @@ export class Run extends EventEmitter {
     if (this.#ending !== undefined) {
       const ending = this.#ending
       return this.#terminal(ending.kind === 'cancelled'
-        ? this.#frame({ type: 'cancelled', reason: ending.reason, usage: { ...this.#usage } })
-        : this.#frame({ type: 'error', code: ending.code, message: ending.message, usage: { ...this.#usage } }))
+        ? this.#frame(this.#withUsage({ type: 'cancelled', reason: ending.reason }))
+        : this.#frame(this.#withUsage({ type: 'error', code: ending.code, message: ending.message })))
     }
     const item = this.#read()
     if (item === null) return null
@@ -381,11 +381,11 @@ export class Run extends EventEmitter {
       case 'input_request':
         return this.#frame({ type: 'input_request', requestId: item.requestId, prompt: item.prompt })
       case 'result':
-        return this.#terminal(this.#frame({ type: 'result', result: item.result, usage: { ...this.#usage } }))
+        return this.#terminal(this.#frame(this.#withUsage({ type: 'result', result: item.result })))
       case 'error':
-        return this.#terminal(this.#frame({ type: 'error', code: item.code, message: item.message, usage: { ...this.#usage } }))
+        return this.#terminal(this.#frame(this.#withUsage({ type: 'error', code: item.code, message: item.message })))
       case 'event':
-        if ((item.event as { models_usage?: unknown }).models_usage != null) addUsage(this.#usage, (item.event as { models_usage: unknown }).models_usage)
+        if ((item.event as { models_usage?: unknown }).models_usage != null) this.#usage = addUsage(this.#usage, (item.event as { models_usage: unknown }).models_usage)
         if (item.event.type === CHUNK) {
           const chunk = item.event as ChunkLike
           // The one frame per chunk, made in one literal: the same keys in
@@ -394,6 +394,11 @@ export class Run extends EventEmitter {
         }
         return this.#frame({ type: 'event', event: item.event })
     }
+  }
+
+  /** A terminal frame's body with the run's usage, when a model reported any. */
+  #withUsage<F extends object> (body: F): F & { usage?: Usage } {
+    return this.#usage === undefined ? body : { ...body, usage: { ...this.#usage } }
   }
 
   #terminal (frame: TerminalFrame): TerminalFrame {
@@ -416,18 +421,24 @@ export class Run extends EventEmitter {
 type FrameBody = RunFrame extends infer F ? F extends RunFrame ? Omit<F, 'runId' | 'seq'> : never : never
 
 /**
- * Adds an event's models_usage (AutoGen's RequestUsage) to the run's totals.
- * Each model call's usage is on one message or event of the stream (the
- * final message, a ToolCallRequestEvent), never on the TaskResult's copies
- * of them, so summing the stream counts each call once. What is not a
- * count (a runner's own object, a negative or fractional number) is
- * ignored, not trusted.
+ * Adds an event's models_usage (AutoGen's RequestUsage) to the run's totals
+ * (made at the first usage reported). Each model call's usage is on one
+ * message or event of the stream (the final message, a
+ * ToolCallRequestEvent), never on the TaskResult's copies of them, so
+ * summing the stream counts each call once. What is not a count (a
+ * runner's own object, a negative or fractional number) is ignored, not
+ * trusted; an object with neither count reports nothing.
  */
-function addUsage (total: Usage, usage: unknown): void {
-  if (typeof usage !== 'object' || usage === null) return
+function addUsage (total: Usage | undefined, usage: unknown): Usage | undefined {
+  if (typeof usage !== 'object' || usage === null) return total
   const { prompt_tokens: prompt, completion_tokens: completion } = usage as Record<string, unknown>
-  if (Number.isSafeInteger(prompt) && (prompt as number) > 0) total.prompt_tokens += prompt as number
-  if (Number.isSafeInteger(completion) && (completion as number) > 0) total.completion_tokens += completion as number
+  const promptOk = Number.isSafeInteger(prompt) && (prompt as number) >= 0
+  const completionOk = Number.isSafeInteger(completion) && (completion as number) >= 0
+  if (!promptOk && !completionOk) return total
+  const sum = total ?? { prompt_tokens: 0, completion_tokens: 0 }
+  if (promptOk) sum.prompt_tokens += prompt as number
+  if (completionOk) sum.completion_tokens += completion as number
+  return sum
 }
 
 interface ChunkLike { type: string, source: string, content: string, full_message_id?: string | null }

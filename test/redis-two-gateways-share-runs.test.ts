@@ -100,7 +100,7 @@ if (availability.skip === undefined && availability.fail === undefined) {
     t.same(replies, ['Plan the release', 'APPROVE'], 'the UserProxyAgent got the reply sent through B')
 
     // Stop: a team that would go on for thousands of words.
-    starter.send({ type: 'start', runId: 'team', task: 'x', options: { example: 'long_team', words: 20000 } })
+    starter.send({ type: 'start', runId: 'team', task: 'x', options: { example: 'long_team', words: 5000 } })
     await starter.until(() => starter.run('team').filter((f) => f.type === 'token').length >= 10)
     other.send({ type: 'attach', runId: 'team', after: -1, resumeToken: starter.tokens.get('team') })
     await other.until((f) => f.some((x) => x.type === 'attached' && x.runId === 'team'))

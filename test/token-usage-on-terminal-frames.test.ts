@@ -6,9 +6,10 @@ import type { AutoGenEvent, EventFrame, RunErrorFrame, CancelledFrame, ResultFra
 import { RunError } from '../lib/index.js'
 
 /*
- * Every terminal frame carries the run's token usage: the models_usage of
- * its stream's messages and events, summed; the TaskResult's copies of those
- * messages are not counted twice; what is not a count is ignored.
+ * A terminal frame carries the run's token usage once a model reported
+ * some: the models_usage of its stream's messages and events, summed; the
+ * TaskResult's copies of those messages are not counted twice; what is not
+ * a count is ignored.
  */
 
 const usage = (prompt: unknown, completion: unknown): Record<string, unknown> => ({ prompt_tokens: prompt, completion_tokens: completion })
@@ -40,7 +41,7 @@ t.test('result: the stream\'s models_usage summed, the TaskResult\'s copies not 
   t.same(end.usage, { prompt_tokens: 43, completion_tokens: 14 })
 })
 
-t.test('cancelled and error frames carry what the run used before it ended; 0 and 0 when no model reported any', async (t) => {
+t.test('cancelled and error frames carry what the run used before it ended; no usage when no model reported any (unknown is not 0)', async (t) => {
   let release = (): void => {}
   const held = new Promise<void>((resolve) => { release = resolve })
   const { app, url } = await startServer({
@@ -73,7 +74,8 @@ t.test('cancelled and error frames carry what the run used before it ended; 0 an
 
   c.send({ type: 'start', runId: 'none', task: 'x' })
   const none = (await c.untilEnded('none')).at(-1) as ResultFrame
-  t.same(none.usage, { prompt_tokens: 0, completion_tokens: 0 })
+  t.equal(none.type, 'result')
+  t.notOk('usage' in none, 'a run whose models reported nothing has no usage')
 })
 
 t.test('through the Python bridge with real AutoGen: a tool call\'s usage is the result\'s', async (t) => {

@@ -171,7 +171,7 @@ export interface InputRequestFrame extends RunFrameBase {
  * model, so these are totals for the run.
  */
 export interface Usage { prompt_tokens: number, completion_tokens: number }
-/** `usage`: on every terminal frame a run writes (0 and 0 when no model reported any); absent on the few a Redis gateway writes itself (a start it refused, a store it lost). */
+/** `usage`: on a run's terminal frame once any of its models reported usage (absent: unknown, not 0). */
 export interface ResultFrame extends RunFrameBase { type: 'result', result: TaskResult, usage?: Usage }
 export interface CancelledFrame extends RunFrameBase { type: 'cancelled', reason: CancelReason, usage?: Usage }
 export interface RunErrorFrame extends RunFrameBase { type: 'error', code: string, message: string, usage?: Usage }

@@ -65,8 +65,8 @@ class RunFrames:
         # The models_usage of the run's events, summed for its terminal
         # frame as Node's run.ts does (each model call's usage is on one
         # event of the stream, never only on the TaskResult's copies).
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
+        # None until a model reports usage: unknown is not 0.
+        self.usage: tuple[int, int] | None = None
 
     def item(self, item: str | Mapping[str, Any]) -> Frame:
         """A run_stream() item; raises LineTooLong (taking no seq) when its
@@ -109,17 +109,25 @@ class RunFrames:
         return self._frame("error", _fields({"code": code, "message": message}) + self._usage(), "error")
 
     def _add_usage(self, usage: object) -> None:
-        """What is not a count (negative, fractional, a bool) is ignored."""
+        """What is not a count (negative, fractional, a bool) is ignored;
+        an object with neither count reports nothing."""
         if not isinstance(usage, dict):
             return
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if type(prompt) is int and prompt > 0:
-            self.prompt_tokens += prompt
-        if type(completion) is int and completion > 0:
-            self.completion_tokens += completion
+        prompt_ok = type(prompt) is int and prompt >= 0
+        completion_ok = type(completion) is int and completion >= 0
+        if not (prompt_ok or completion_ok):
+            return
+        total = self.usage or (0, 0)
+        self.usage = (
+            total[0] + (prompt if prompt_ok and isinstance(prompt, int) else 0),
+            total[1] + (completion if completion_ok and isinstance(completion, int) else 0),
+        )
 
     def _usage(self) -> str:
-        return f',"usage":{{"prompt_tokens":{self.prompt_tokens},"completion_tokens":{self.completion_tokens}}}'
+        if self.usage is None:
+            return ""
+        return f',"usage":{{"prompt_tokens":{self.usage[0]},"completion_tokens":{self.usage[1]}}}'
 
     def _frame(
         self,
