@@ -1,7 +1,7 @@
 import t from 'tap'
 import { startServer, Client, logCollector, waitFor, seqProblems } from './fixtures/server.js'
 import { examplesRunner } from './fixtures/python.js'
-import { pythonRunner, type InputRequestFrame, type RunErrorFrame, type ServerFrame } from '../lib/index.js'
+import type { InputRequestFrame, RunErrorFrame, ServerFrame } from '../lib/index.js'
 
 function alive (pid: number): boolean {
   try {
@@ -78,7 +78,7 @@ t.test('a worker frozen with SIGSTOP mid-run: the heartbeat finds it, its run en
   const last = frames.at(-1) as RunErrorFrame
   t.same([last.type, last.code, last.message], ['error', 'AGS_WORKER_UNRESPONSIVE', `The Python worker running this run stopped answering for ${heartbeatTimeout} ms (heartbeatTimeout) and was killed`])
   t.same(seqProblems(frames), [], 'the frozen run\'s frames are whole up to its error')
-  t.ok(logs.lines.some((l) => l.level === 40 && typeof l.msg === 'string' && l.msg.includes(`for ${heartbeatTimeout} ms (heartbeatTimeout); killed`) && l.worker === victim), 'the heartbeat found it')
+  t.ok(logs.lines.some((l) => l.level === 40 && typeof l.msg === 'string' && l.msg.includes(`left a heartbeat unanswered, and wrote nothing else, for ${heartbeatTimeout} ms (heartbeatTimeout); killed`) && l.worker === victim), 'the heartbeat found it')
   t.notOk(logs.lines.some((l) => l.code === 'AGS_WORKER_DIED'), 'not taken for a crash')
 
   await waitFor(() => !alive(victim))
@@ -118,12 +118,4 @@ t.test('a busy worker is not frozen: runs streaming as fast as the worker goes, 
   }
   t.equal(runner.pids[0], pid, 'the same worker all along')
   t.notOk(logs.lines.some((l) => typeof l.msg === 'string' && l.msg.includes('(heartbeatTimeout)')), 'the heartbeat never fired')
-})
-
-t.test('heartbeatTimeout is 0 (off) or at least twice heartbeatInterval: a healthy idle worker is silent between its answer and the next ping', async (t) => {
-  t.throws(() => pythonRunner({ factory: 'm:f', heartbeatInterval: 1000, heartbeatTimeout: 1999 }), {
-    code: 'AGS_INVALID_OPTION',
-    message: 'Invalid option "pythonRunner.heartbeatTimeout": expected 0 or at least twice heartbeatInterval (2000) (got 1999)'
-  })
-  t.throws(() => pythonRunner({ factory: 'm:f', heartbeatTimeout: -1 }), { code: 'AGS_INVALID_OPTION' })
 })

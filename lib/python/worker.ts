@@ -24,7 +24,7 @@ export interface WorkerSpawnOptions {
   maxQueuedBytes: number
   /** ms between heartbeats (`ping`) once the worker is ready. */
   heartbeatInterval: number
-  /** ms without a line from the worker (a `pong` or anything else) before it is taken for frozen and killed; 0: never. */
+  /** ms a ping may go unanswered, with no other line from the worker either, before it is taken for frozen and killed; 0: never. */
   heartbeatTimeout: number
 }
 
@@ -95,6 +95,8 @@ export class PythonWorker extends EventEmitter {
   #pingId = 0
   /** The id of the ping not answered yet: one at a time, so a frozen worker's pipe gets one, not one per interval. */
   #pingOutstanding: number | undefined
+  /** performance.now() when that ping was sent. */
+  #pingSentAt = 0
   #suspect = false
   /** Set when the heartbeat killed the worker: its runs end with this instead of AGS_WORKER_DIED. */
   #exitError: RunError | undefined
@@ -226,15 +228,17 @@ export class PythonWorker extends EventEmitter {
   }
 
   /**
-   * From ready on, a `ping` every heartbeatInterval ms; a worker that has
-   * written nothing for heartbeatTimeout ms (the worker answers pings from
-   * its stdin reader, so a busy one still answers) is frozen: SIGSTOP, a
-   * deadlock, a loop blocked in C. Judged by what it writes, never by what
-   * we could write to it: a worker behind on its stdin still answers.
+   * From ready on, a `ping` every heartbeatInterval ms (one at a time); a
+   * worker that leaves it unanswered, and writes nothing else either, for
+   * heartbeatTimeout ms is frozen: SIGSTOP, a deadlock, a loop blocked in C.
+   * The worker answers from its stdin reader, so a busy one still answers.
+   * Judged by what it writes, never by what we could write to it (a worker
+   * behind on its stdin still writes), and counted from the ping, not from
+   * its last line: while our own loop is blocked we send no ping, and a
+   * worker that was not asked has said nothing.
    */
   #startHeartbeat (): void {
     if (this.#heartbeatTimeout === 0) return
-    this.#lastHeard = performance.now()
     this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatInterval).unref()
   }
 
@@ -243,27 +247,34 @@ export class PythonWorker extends EventEmitter {
     this.#heartbeat = undefined
   }
 
+  /** ms since the outstanding ping was sent or the worker last wrote, whichever is later; 0 with no ping outstanding. */
+  #silence (): number {
+    if (this.#pingOutstanding === undefined) return 0
+    return performance.now() - Math.max(this.#pingSentAt, this.#lastHeard)
+  }
+
   #beat (): void {
     if (this.#exited || this.#suspect) return
-    if (performance.now() - this.#lastHeard >= this.#heartbeatTimeout) {
+    if (this.#silence() >= this.#heartbeatTimeout) {
       // Timers run before the poll phase: after our own loop was blocked,
       // the answers may be waiting unread in the pipe. Judge once they are read.
       this.#suspect = true
       setImmediate(() => {
         this.#suspect = false
-        if (!this.#exited && this.#heartbeat !== undefined && performance.now() - this.#lastHeard >= this.#heartbeatTimeout) this.#frozen()
+        if (!this.#exited && this.#heartbeat !== undefined && this.#silence() >= this.#heartbeatTimeout) this.#frozen()
       })
       return
     }
     if (this.#pingOutstanding === undefined) {
       this.#pingOutstanding = ++this.#pingId
+      this.#pingSentAt = performance.now()
       this.send({ op: 'ping', id: this.#pingOutstanding })
     }
   }
 
   #frozen (): void {
     const timeout = this.#heartbeatTimeout
-    const description = `the Python worker wrote nothing, not even a heartbeat answer, for ${timeout} ms (heartbeatTimeout); killed`
+    const description = `the Python worker left a heartbeat unanswered, and wrote nothing else, for ${timeout} ms (heartbeatTimeout); killed`
     this.#log.current.warn({ worker: this.pid, heartbeatTimeout: timeout, runs: this.#runs.size }, `autogen-stream: ${description}`)
     this.#exitError = RunError.of('AGS_WORKER_UNRESPONSIVE', [timeout])
     this.kill('SIGKILL')
