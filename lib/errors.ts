@@ -66,6 +66,7 @@ export const ErrorTable = {
   AGS_STOPPED: { message: 'Stopped: a single agent has no turn to finish, so the run was cancelled', status: 499, close: 0 }, // N
   AGS_WORKER_CANCELLED: { message: 'The Python worker cancelled the run (it is shutting down)', status: 503, close: 0 }, // N
   AGS_WORKER_DIED: { message: 'The Python worker running this run exited', status: 502, close: 0 }, // N
+  AGS_WORKER_UNRESPONSIVE: { message: 'The Python worker running this run stopped answering for %d ms (heartbeatTimeout) and was killed', status: 502, close: 0 }, // N
   AGS_WORKER_UNAVAILABLE: { message: 'No Python worker could take the run', status: 503, close: 0 }, // N
   AGS_WORKER_POOL_CLOSED: { message: 'The Python worker pool is shut down', status: 503, close: 0 }, // N
   AGS_WORKER_BUSY: { message: 'Every Python worker has more than maxQueuedBytes (%d) of messages it has not read yet; try again later', status: 503, close: 0 }, // N

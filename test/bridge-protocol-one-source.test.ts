@@ -65,6 +65,7 @@ t.test('Python decodes every op Node encodes, and Node validates every ev Python
     { op: 'input', run: 'k-1', request_id: 'q', content: 'é \u2028 "quoted"' },
     { op: 'input_error', run: 'k-1', request_id: 'q', message: 'timeout' },
     { op: 'stats', id: 7 },
+    { op: 'ping', id: 8 },
     { op: 'shutdown' }
   ]
   t.same(ops.map((o) => o.op).sort(), Object.keys(Ops).sort(), 'one sample of every op')
@@ -88,6 +89,7 @@ evs = [
     {"ev": "cancelled", "run": "k-1"},
     {"ev": "error", "run": "k-1", "code": "AGS_TASK_ERROR", "message": "The run failed", "detail": "ValueError: x"},
     {"ev": "stats", "id": 7, "active": 1, "runs": {"k-1": {"run_id": "r1", "pulled": 2, "credit": 3}}, "pulled_total": 2, "started_total": 1, "cancelled": ["k-0"]},
+    {"ev": "pong", "id": 8},
     {"ev": "fatal", "message": "cannot import"},
 ]
 print(json.dumps([encode_ev(ev).decode() for ev in evs]))

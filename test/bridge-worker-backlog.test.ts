@@ -11,7 +11,8 @@ const fake = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'fake-wor
 // without a bound, Node queued 298 MiB for a worker that was busy.
 t.test('a worker that does not read its stdin takes no new run past maxQueuedBytes: AGS_WORKER_BUSY, and Node holds at most that much', async (t) => {
   const maxQueuedBytes = 256 * 1024
-  const runner = pythonRunner({ python: fake, factory: 'fake:factory', workers: 1, maxQueuedBytes, shutdownTimeout: 200 })
+  // heartbeatTimeout 0: a deaf worker also answers no heartbeat, and this test is about what Node queues for it, not about killing it.
+  const runner = pythonRunner({ python: fake, factory: 'fake:factory', workers: 1, maxQueuedBytes, shutdownTimeout: 200, heartbeatTimeout: 0 })
   const { app, url } = await startServer({ runner, maxPayload: 1 << 20, maxRunsPerConnection: 100, maxRunsPerIdentity: 0 })
   t.after(() => app.close())
   const c = await Client.connect(url)

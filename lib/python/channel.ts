@@ -248,10 +248,10 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     this.#worker.write(line)
   }
 
-  onWorkerExit (description: string): void {
+  onWorkerExit (description: string, error?: RunError): void {
     // The description may quote the worker's stderr or paths: the log gets it, the client a fixed message.
-    this.#context.log.error({ runKey: this.#key, detail: description }, 'autogen-stream: the Python worker running this run exited')
-    this.#end({ kind: 'error', error: RunError.of('AGS_WORKER_DIED') })
+    this.#context.log.error({ runKey: this.#key, code: error?.code ?? 'AGS_WORKER_DIED', detail: description }, 'autogen-stream: the Python worker running this run exited')
+    this.#end({ kind: 'error', error: error ?? RunError.of('AGS_WORKER_DIED') })
   }
 
   #end (ending: Ending): void {

@@ -36,6 +36,8 @@ export const Ops = {
   input: Type.Object({ op: Type.Literal('input'), run: Run, request_id: Type.String(), content: Type.String() }),
   input_error: Type.Object({ op: Type.Literal('input_error'), run: Run, request_id: Type.String(), message: Type.String() }),
   stats: Type.Object({ op: Type.Literal('stats'), id: Type.Integer() }),
+  /** The heartbeat: answered by `pong` with the same id, from the worker's stdin reader. */
+  ping: Type.Object({ op: Type.Literal('ping'), id: Type.Integer() }),
   shutdown: Type.Object({ op: Type.Literal('shutdown') })
 } satisfies Record<string, TObject>
 
@@ -75,6 +77,7 @@ export const Events = {
     /** Keys of the runs most recently cancelled in Python (at most 1000). */
     cancelled: Type.Array(Type.String())
   }),
+  pong: Type.Object({ ev: Type.Literal('pong'), id: Type.Integer() }),
   fatal: Type.Object({ ev: Type.Literal('fatal'), message: Type.String() })
 } satisfies Record<string, TObject>
 

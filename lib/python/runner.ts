@@ -49,6 +49,15 @@ export interface PythonRunnerOptions {
   maxImageBytes?: number
   /** Bytes of messages a worker may have not read yet (its stdin backlog) and still take a new run; past it, runs end with AGS_WORKER_BUSY. Default 1 MiB. */
   maxQueuedBytes?: number
+  /** Milliseconds between heartbeats (a `ping` the worker answers from its stdin reader) to each ready worker. Default 1000. */
+  heartbeatInterval?: number
+  /**
+   * Milliseconds a ready worker may leave a heartbeat unanswered, writing
+   * nothing else either, before it is taken for frozen (SIGSTOP, a deadlock,
+   * its loop blocked): its runs end with AGS_WORKER_UNRESPONSIVE, it is
+   * killed and replaced. Default 5000; 0: off.
+   */
+  heartbeatTimeout?: number
   /** Milliseconds close() gives workers to exit before they are killed. Default 5000. */
   shutdownTimeout?: number
   /** Where worker logs (Python's stderr) and restarts go. Default: the Fastify logger of the app that registers the plugin. */
@@ -119,6 +128,8 @@ const PYTHON_OPTION_NAMES: Record<keyof PythonRunnerOptions, true> = {
   maxImagePixels: true,
   maxImageBytes: true,
   maxQueuedBytes: true,
+  heartbeatInterval: true,
+  heartbeatTimeout: true,
   shutdownTimeout: true,
   logger: true
 }
@@ -156,11 +167,13 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
   const maxImageBytes = positive(options.maxImageBytes, 'maxImageBytes', 10 * 1024 * 1024)
   const maxQueuedBytes = positive(options.maxQueuedBytes, 'maxQueuedBytes', 1024 * 1024)
   const shutdownTimeout = positive(options.shutdownTimeout, 'shutdownTimeout', 5000)
+  const heartbeatInterval = integerOption(options.heartbeatInterval, 'pythonRunner.heartbeatInterval', 1000, 1, MAX_DELAY)
+  const heartbeatTimeout = integerOption(options.heartbeatTimeout, 'pythonRunner.heartbeatTimeout', 5000, 0, MAX_DELAY)
   const pythonPath = [...(options.pythonPath ?? []), process.env.PYTHONPATH].filter((p) => p !== undefined && p !== '')
   const env: NodeJS.ProcessEnv = { ...workerEnv(process.env, options.passEnv), ...options.env, PYTHONUNBUFFERED: '1' }
   if (pythonPath.length > 0) env.PYTHONPATH = pythonPath.join(':')
   const log = new LoggerRef(options.logger)
-  const pool = new WorkerPool({ python, factory, cwd, env, maxLineBytes, maxImagePixels, maxImageBytes, readyTimeout, maxQueuedBytes }, workers, log)
+  const pool = new WorkerPool({ python, factory, cwd, env, maxLineBytes, maxImagePixels, maxImageBytes, readyTimeout, maxQueuedBytes, heartbeatInterval, heartbeatTimeout }, workers, log)
 
   return {
     run: (request: RunRequest, context: RunContext) => new PythonRun(pool, request, context, credit),

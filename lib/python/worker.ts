@@ -22,6 +22,10 @@ export interface WorkerSpawnOptions {
   readyTimeout: number
   /** A worker with this many bytes of stdin unread takes no new run (AGS_WORKER_BUSY). */
   maxQueuedBytes: number
+  /** ms between heartbeats (`ping`) once the worker is ready. */
+  heartbeatInterval: number
+  /** ms a ping may go unanswered, with no other line from the worker either, before it is taken for frozen and killed; 0: never. */
+  heartbeatTimeout: number
 }
 
 /**
@@ -52,7 +56,8 @@ export class EncodeError extends Error {}
 /** Handlers of one run's messages, registered while the run is on this worker. */
 export interface RunListener {
   onEvent: (event: RunEvent) => void
-  onWorkerExit: (description: string) => void
+  /** `error`: what the run ends with, when not AGS_WORKER_DIED (a worker killed for missing its heartbeat). */
+  onWorkerExit: (description: string, error?: RunError) => void
 }
 
 /**
@@ -82,11 +87,27 @@ export class PythonWorker extends EventEmitter {
   /** The end of stderr: a worker that dies before it can speak (no bridge in its Python) says why only there. */
   #stderrTail = ''
   readonly #maxLineBytes: number
+  readonly #heartbeatInterval: number
+  readonly #heartbeatTimeout: number
+  #heartbeat: NodeJS.Timeout | undefined
+  /** performance.now() when the worker last wrote anything: any line proves its loop runs. */
+  #lastHeard = 0
+  #pingId = 0
+  /** The id of the ping not answered yet: one at a time, so a frozen worker's pipe gets one, not one per interval. */
+  #pingOutstanding: number | undefined
+  /** performance.now() when that ping was sent. */
+  #pingSentAt = 0
+  #suspect = false
+  /** Set when the heartbeat killed the worker: its runs end with this instead of AGS_WORKER_DIED. */
+  #exitError: RunError | undefined
+  #rejectReady: (err: Error) => void = () => {}
 
   constructor (opts: WorkerSpawnOptions) {
     super()
     this.#log = opts.log
     this.#maxLineBytes = opts.maxLineBytes
+    this.#heartbeatInterval = opts.heartbeatInterval
+    this.#heartbeatTimeout = opts.heartbeatTimeout
     const args = [
       '-u', '-m', 'autogen_stream_bridge.worker', '--factory', opts.factory,
       '--max-line-bytes', String(opts.maxLineBytes),
@@ -101,6 +122,7 @@ export class PythonWorker extends EventEmitter {
     let resolveReady: () => void
     let rejectReady: (err: Error) => void
     this.ready = new Promise((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
+    this.#rejectReady = (err) => rejectReady(err)
     // Nobody may be waiting on ready when the worker dies at once.
     this.ready.catch(() => {})
     // A worker stuck importing (a factory module that blocks, a hung
@@ -116,7 +138,10 @@ export class PythonWorker extends EventEmitter {
       onLine: (line) => this.#onLine(line.toString('utf8'), resolveReady),
       onOverflow: (prefix, bytes) => this.#onOverflow(prefix.toString('utf8'), bytes)
     })
-    this.#child.stdout.on('data', (data: Buffer) => lines.push(data))
+    this.#child.stdout.on('data', (data: Buffer) => {
+      this.#lastHeard = performance.now()
+      lines.push(data)
+    })
     this.#child.stderr.setEncoding('utf8')
     this.#child.stderr.on('data', (data: string) => {
       this.#stderrTail = (this.#stderrTail + data).slice(-4096)
@@ -181,7 +206,11 @@ export class PythonWorker extends EventEmitter {
     switch (event.ev) {
       case 'ready':
         this.#isReady = true
+        this.#startHeartbeat()
         resolveReady()
+        return
+      case 'pong':
+        if (event.id === this.#pingOutstanding) this.#pingOutstanding = undefined
         return
       case 'fatal':
         this.#fatal = event.message
@@ -198,13 +227,69 @@ export class PythonWorker extends EventEmitter {
     }
   }
 
+  /**
+   * From ready on, a `ping` every heartbeatInterval ms (one at a time); a
+   * worker that leaves it unanswered, and writes nothing else either, for
+   * heartbeatTimeout ms is frozen: SIGSTOP, a deadlock, a loop blocked in C.
+   * The worker answers from its stdin reader, so a busy one still answers.
+   * Judged by what it writes, never by what we could write to it (a worker
+   * behind on its stdin still writes), and counted from the ping, not from
+   * its last line: while our own loop is blocked we send no ping, and a
+   * worker that was not asked has said nothing.
+   */
+  #startHeartbeat (): void {
+    if (this.#heartbeatTimeout === 0) return
+    this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatInterval).unref()
+  }
+
+  #stopHeartbeat (): void {
+    clearInterval(this.#heartbeat)
+    this.#heartbeat = undefined
+  }
+
+  /** ms since the outstanding ping was sent or the worker last wrote, whichever is later; 0 with no ping outstanding. */
+  #silence (): number {
+    if (this.#pingOutstanding === undefined) return 0
+    return performance.now() - Math.max(this.#pingSentAt, this.#lastHeard)
+  }
+
+  #beat (): void {
+    if (this.#exited || this.#suspect) return
+    if (this.#silence() >= this.#heartbeatTimeout) {
+      // Timers run before the poll phase: after our own loop was blocked,
+      // the answers may be waiting unread in the pipe. Judge once they are read.
+      this.#suspect = true
+      setImmediate(() => {
+        this.#suspect = false
+        if (!this.#exited && this.#heartbeat !== undefined && this.#silence() >= this.#heartbeatTimeout) this.#frozen()
+      })
+      return
+    }
+    if (this.#pingOutstanding === undefined) {
+      this.#pingOutstanding = ++this.#pingId
+      this.#pingSentAt = performance.now()
+      this.send({ op: 'ping', id: this.#pingOutstanding })
+    }
+  }
+
+  #frozen (): void {
+    const timeout = this.#heartbeatTimeout
+    const description = `the Python worker left a heartbeat unanswered, and wrote nothing else, for ${timeout} ms (heartbeatTimeout); killed`
+    this.#log.current.warn({ worker: this.pid, heartbeatTimeout: timeout, runs: this.#runs.size }, `autogen-stream: ${description}`)
+    this.#exitError = RunError.of('AGS_WORKER_UNRESPONSIVE', [timeout])
+    this.kill('SIGKILL')
+    // At once, not at 'close': a process that is not scheduled may take its time to be reaped.
+    this.#onExit(description, this.#rejectReady)
+  }
+
   #onExit (description: string, rejectReady: (err: Error) => void): void {
     if (this.#exited) return
     this.#exited = true
+    this.#stopHeartbeat()
     rejectReady(new Error(description))
     const runs = [...this.#runs.values()]
     this.#runs.clear()
-    for (const run of runs) run.onWorkerExit(description)
+    for (const run of runs) run.onWorkerExit(description, this.#exitError)
     for (const waiter of this.#statsWaiters.values()) waiter(null)
     this.#statsWaiters.clear()
     this.emit('exit', description)
@@ -261,6 +346,8 @@ export class PythonWorker extends EventEmitter {
   async shutdown (timeout: number): Promise<void> {
     if (this.#exited) return
     const exited = new Promise<void>((resolve) => this.once('exit', () => resolve()))
+    // A worker told to stop no longer reads its stdin, so it no longer answers; shutdownTimeout governs now.
+    this.#stopHeartbeat()
     this.send({ op: 'shutdown' })
     this.#child.stdin.end()
     const timer = setTimeout(() => this.kill('SIGKILL'), timeout)

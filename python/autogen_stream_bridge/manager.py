@@ -14,7 +14,7 @@ from .counters import Counters
 from .errors import describe
 from .factory import Factory
 from .limits import DEFAULT_LIMITS, Limits
-from .protocol import ErrorCode, Op, StatsEv, recover_target
+from .protocol import ErrorCode, Op, PongEv, StatsEv, recover_target
 from .run import CANCEL_GRACE_SECONDS, ChunkSinks, Run, Send, send_error
 from .stdio import OversizedLine
 
@@ -85,6 +85,10 @@ class RunManager:
             run.start()
         elif op["op"] == "stats":
             self._spawn(self._reply(self.stats(op["id"])))
+        elif op["op"] == "ping":
+            # Answered here, from the stdin reader, whatever the runs are
+            # doing: Node's heartbeat takes silence for a frozen worker.
+            self._spawn(self._reply({"ev": "pong", "id": op["id"]}))
         elif op["op"] == "shutdown":
             pass  # the worker loop handles it
         else:
@@ -166,7 +170,7 @@ class RunManager:
             for task in still:
                 task.cancel()
 
-    async def _reply(self, ev: StatsEv) -> None:
+    async def _reply(self, ev: StatsEv | PongEv) -> None:
         await self._send(ev)
 
     def _forget(self, run: Run) -> None:

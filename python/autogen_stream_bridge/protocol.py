@@ -76,11 +76,20 @@ class StatsOp(TypedDict):
     id: Any
 
 
+class PingOp(TypedDict):
+    """Node's heartbeat: answered by ``pong`` with the same id from the stdin
+    reader, so a worker busy streaming still answers and only a frozen one
+    (stopped, deadlocked, its loop blocked) does not."""
+
+    op: Literal["ping"]
+    id: int
+
+
 class ShutdownOp(TypedDict):
     op: Literal["shutdown"]
 
 
-Op = StartOp | CreditOp | CancelOp | StopOp | InputOp | InputErrorOp | StatsOp | ShutdownOp
+Op = StartOp | CreditOp | CancelOp | StopOp | InputOp | InputErrorOp | StatsOp | PingOp | ShutdownOp
 
 # Python to Node ----------------------------------------------------------
 
@@ -170,12 +179,17 @@ class StatsEv(TypedDict):
     cancelled: list[str]
 
 
+class PongEv(TypedDict):
+    ev: Literal["pong"]
+    id: int
+
+
 class FatalEv(TypedDict):
     ev: Literal["fatal"]
     message: str
 
 
-Ev = ReadyEv | ItemEv | ChunksEv | InputRequestEv | EndEv | CancelledEv | ErrorEv | StatsEv | FatalEv
+Ev = ReadyEv | ItemEv | ChunksEv | InputRequestEv | EndEv | CancelledEv | ErrorEv | StatsEv | PongEv | FatalEv
 
 
 class ProtocolError(ValueError):
@@ -205,6 +219,7 @@ _STRING_FIELDS: dict[str, tuple[str, ...]] = {
     "input": ("run", "request_id", "content"),
     "input_error": ("run", "request_id"),
     "stats": (),
+    "ping": (),
     "shutdown": (),
 }
 
@@ -240,6 +255,11 @@ def decode_op(line: bytes | str) -> Op:
         value["message"] = "input failed"
     if op == "stats":
         value.setdefault("id", None)
+    if op == "ping":
+        ping_id = value.get("id")
+        # Node matches the pong to its ping by this id: anything else could never be matched.
+        if not isinstance(ping_id, int) or isinstance(ping_id, bool):
+            raise ProtocolError("op 'ping' needs an integer 'id'", value)
     return value  # type: ignore[return-value]
 
 

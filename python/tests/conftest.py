@@ -62,7 +62,10 @@ class Worker:
 
     @classmethod
     async def spawn(cls, factory: str, *args: str, env: dict[str, str] | None = None) -> Worker:
-        full_env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), **(env or {})}
+        # The caller's PYTHONPATH is kept after ours: it may name the bridge
+        # package of a checkout the venv's editable install does not point at.
+        python_path = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH", "")) if p)
+        full_env = {**os.environ, "PYTHONPATH": python_path, **(env or {})}
         cmd = [sys.executable, "-m", "autogen_stream_bridge.worker"]
         if factory:
             cmd += ["--factory", factory]
