@@ -62,7 +62,10 @@ class Worker:
 
     @classmethod
     async def spawn(cls, factory: str, *args: str, env: dict[str, str] | None = None) -> Worker:
-        full_env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), **(env or {})}
+        # The caller's PYTHONPATH after the tests' own: a checkout other than
+        # the one the venv's editable install points at tests its own package.
+        path = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH", "")) if p)
+        full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
         cmd = [sys.executable, "-m", "autogen_stream_bridge.worker"]
         if factory:
             cmd += ["--factory", factory]
