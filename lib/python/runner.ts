@@ -164,6 +164,8 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
 
   return {
     run: (request: RunRequest, context: RunContext) => new PythonRun(pool, request, context, credit),
+    // The worker loads a thread's state into the factory's team and saves it after the run (docs/bridge.md, Threads).
+    threads: true,
     init: (appLog) => { if (options.logger === undefined) log.set(appLog) },
     close: () => pool.close(shutdownTimeout),
     start: () => pool.start(),
