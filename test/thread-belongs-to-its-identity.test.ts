@@ -13,7 +13,7 @@ const authenticate = (request: FastifyRequest): { id: string } | undefined => {
   return typeof user === 'string' ? { id: user } : undefined
 }
 
-t.test("another identity cannot run, read or delete a thread; the owner can; delete then start is a new thread", async (t) => {
+t.test('another identity cannot run, read or delete a thread; the owner can; delete then start is a new thread', async (t) => {
   const { app, url } = await startServer({ runner: historyRunner(), authenticate })
   t.after(() => app.close())
   const ann = await Client.connect(url, { headers: { 'x-user': 'ann' } })

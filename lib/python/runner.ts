@@ -72,6 +72,8 @@ export interface PythonRunner extends RunnerObject {
   ready: () => Promise<void>
   /** Called by the plugin with its `metrics` registry: the workers' metrics (docs/metrics.md) go there too. */
   metrics: (registry: MetricsRegistry, promClient: unknown) => void
+  /** Keeps threads: a worker loads a thread's state into the factory's team (load_state) and sends it back after the run (save_state). */
+  threads: true
 }
 
 /**
