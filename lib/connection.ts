@@ -4,7 +4,8 @@ import type { RawData, WebSocket } from 'ws'
 import {
   AlreadyAttachedError, BadFrameError, BadJsonError, BinaryFrameError, BusyError, DuplicateRunIdError, FrameTooLargeError,
   HeartbeatTimeoutError, IdleTimeoutError, ResumeGapError, SlowConsumerError, TooManyBadFramesError, TooManyRunsError,
-  RateLimitedError, StoreUnavailableError, TaskTooLargeError, UnknownRequestError, UnknownRunError, closeCodeOf, type AutogenStreamError
+  RateLimitedError, StoreUnavailableError, TaskTooLargeError, ThreadBusyError, ThreadUnsupportedError, UnknownRequestError, UnknownRunError,
+  UnknownThreadError, closeCodeOf, type AutogenStreamError
 } from './errors.js'
 import { nestsDeeperThan } from './json-depth.js'
 import type { Config } from './options.js'
@@ -19,7 +20,7 @@ import { Sender } from './sender.js'
 import type { Counters, EventCounts } from './stats.js'
 import {
   checkClientFrame, PROTOCOL, PROTOCOLS, type AttachFrame, type ClientFrame, type CancelFrame, type CancelReason, type DetachFrame, type StopFrame,
-  type ConnectionErrorFrame, type InputFrame, type ProtocolVersion, type StartFrame
+  type ConnectionErrorFrame, type DeleteThreadFrame, type InputFrame, type ProtocolVersion, type StartFrame, type ThreadFrame
 } from './schemas/frames.js'
 
 /** What every connection of one plugin instance shares. */
@@ -40,6 +41,9 @@ interface Watch { hosted: SharedRun, attachment: Attachment }
 
 const OPEN = 1
 const V1 = 'autogen-stream.v1'
+
+/** Why a store without threads (Redis, for now) refuses thread frames. */
+const NO_THREADS = 'the Redis run store does not keep threads yet; threads need the runner option (runs in this process)'
 
 /** The runs a connection reads, while it reads none: shared, never written. */
 const NO_RUNS: ReadonlyMap<string, Watch> = new Map()
@@ -302,7 +306,40 @@ export class Connection {
       case 'attach': return this.#attach(frame)
       case 'detach': this.#detach(frame); return
       case 'list': return this.#then(this.#state.runs.list(this.#who.id), (runs) => this.#out.sendNow({ type: 'runs', runs }), { type: 'list' })
+      case 'thread': this.#thread(frame); return
+      case 'delete_thread': this.#deleteThread(frame)
     }
+  }
+
+  /**
+   * A thread of this connection's identity. Another identity's thread is
+   * answered exactly as one that does not exist (AGS_UNKNOWN_THREAD): no
+   * oracle of which threadIds others use.
+   */
+  #thread (frame: ThreadFrame): void {
+    const ref = { type: 'thread', threadId: frame.threadId }
+    const threads = this.#state.runs.threads
+    if (threads === undefined) {
+      this.#reject(new ThreadUnsupportedError(NO_THREADS), ref)
+      return
+    }
+    const info = threads.info(this.#who.id, frame.threadId)
+    if (info === undefined) this.#reject(new UnknownThreadError(frame.threadId), ref)
+    else this.#out.sendNow(info)
+  }
+
+  #deleteThread (frame: DeleteThreadFrame): void {
+    const ref = { type: 'delete_thread', threadId: frame.threadId }
+    const threads = this.#state.runs.threads
+    if (threads === undefined) {
+      this.#reject(new ThreadUnsupportedError(NO_THREADS), ref)
+      return
+    }
+    const answer = threads.delete(this.#who.id, frame.threadId)
+    if (answer.deleted) this.#out.sendNow({ type: 'thread_deleted', threadId: frame.threadId })
+    // Its run would save its state into a thread that is gone: cancel it, or wait for its end.
+    else if (answer.busy !== undefined) this.#reject(new ThreadBusyError(frame.threadId, answer.busy), ref)
+    else this.#reject(new UnknownThreadError(frame.threadId), ref)
   }
 
   /**
@@ -360,15 +397,28 @@ export class Connection {
       this.#reject(new TaskTooLargeError(taskBytes, config.maxTaskBytes), { type: 'start', runId })
       return
     }
+    if (frame.threadId !== undefined) {
+      const ref = { type: 'start', runId, threadId: frame.threadId }
+      // v1 has no thread frames, so no way to list or delete a thread: threads are v2's.
+      if (this.#version === V1) {
+        this.#reject(new BadFrameError('start: threadId needs autogen-stream.v2'), ref)
+        return
+      }
+      if (runs.threads === undefined) {
+        this.#reject(new ThreadUnsupportedError(NO_THREADS), ref)
+        return
+      }
+    }
     const identity = this.#who
     const started = runs.start({
       frame, runId, identity, poolKey: this.#poolKey, anonymous: identity.anonymous === true, request: this.#request, log: this.#log, version: this.#version
     })
     return this.#then(started, (hosted) => {
       if (hosted instanceof Error) {
+        const ref = frame.threadId === undefined ? { type: 'start', runId } : { type: 'start', runId, threadId: frame.threadId }
         // The server being busy is not the client's doing: it does not count toward maxBadFrames.
-        if (hosted instanceof BusyError) this.#answer(hosted, { type: 'start', runId })
-        else this.#reject(hosted, { type: 'start', runId })
+        if (hosted instanceof BusyError) this.#answer(hosted, ref)
+        else this.#reject(hosted, ref)
         return
       }
       this.#watch(hosted, -1, true)
@@ -604,6 +654,7 @@ function refOf (value: Record<string, unknown>): ConnectionErrorFrame['ref'] | u
   if (typeof value.type === 'string') ref.type = value.type.slice(0, 64)
   if (typeof value.runId === 'string') ref.runId = value.runId.slice(0, 128)
   if (typeof value.requestId === 'string') ref.requestId = value.requestId.slice(0, 256)
+  if (typeof value.threadId === 'string') ref.threadId = value.threadId.slice(0, 128)
   return Object.keys(ref).length > 0 ? ref : undefined
 }
 

@@ -4,7 +4,7 @@ import type { AutogenStreamError } from './errors.js'
 import type { Config } from './options.js'
 import type { Counters } from './stats.js'
 import type { LeaveReason, StartParams } from './runs.js'
-import type { CancelReason, ProtocolVersion, RunSummary } from './schemas/frames.js'
+import type { CancelReason, ProtocolVersion, RunSummary, ThreadInfoFrame } from './schemas/frames.js'
 
 /*
  * What a connection needs of runs, whoever holds them:
@@ -71,6 +71,8 @@ export interface RunDirectory {
   /** The run `runId` of this identity, or the one the token names (the same answer for none and not yours). */
   find: (identityId: string, runId: string, resumeToken?: string) => Awaitable<SharedRun | undefined>
   list: (identityId: string) => Awaitable<RunSummary[]>
+  /** Threads of identities (docs/protocol.md, Threads); absent where the store keeps none (Redis, for now): a start with a threadId is then AGS_THREAD_UNSUPPORTED. */
+  threads?: ThreadDirectory
   figures: () => RunFigures
   /** app.ready(): connected to its store (a store that cannot be reached yet is logged, not fatal: starts get AGS_STORE_UNAVAILABLE until it can). */
   ready?: () => Promise<void>
@@ -78,6 +80,13 @@ export interface RunDirectory {
   shutdown: () => void
   /** After the runner closed: timers and maps go. */
   clear: () => void
+}
+
+export interface ThreadDirectory {
+  /** The thread `threadId` of this identity; undefined alike for none and another identity's. */
+  info: (identityId: string, threadId: string) => ThreadInfoFrame | undefined
+  /** Forgets an idle thread of this identity; `busy` names its active run. */
+  delete: (identityId: string, threadId: string) => { deleted: true } | { deleted: false, busy?: string }
 }
 
 export interface DirectoryContext { config: Config, counters: Counters, log: FastifyBaseLogger }

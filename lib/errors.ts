@@ -43,6 +43,10 @@ export const ErrorTable = {
   AGS_TOO_MANY_CONNECTIONS_FROM_IP: { message: 'This address has %d connections (maxConnectionsPerIp)', status: 429, close: 0 },
   AGS_FORBIDDEN: { message: 'Not allowed to connect', status: 403, close: 0 },
   AGS_STORE_UNAVAILABLE: { message: 'The run store cannot be reached: %s', status: 503, close: 0 },
+  AGS_UNKNOWN_THREAD: { message: 'No thread "%s" for this identity', status: 404, close: 0 },
+  AGS_THREAD_BUSY: { message: 'Thread "%s" has an active run ("%s"); one run at a time per thread', status: 409, close: 0 },
+  AGS_TOO_MANY_THREADS: { message: 'This identity has %d threads, each with an active run (maxThreadsPerIdentity)', status: 429, close: 0 },
+  AGS_THREAD_UNSUPPORTED: { message: 'Threads are not supported here: %s', status: 501, close: 0 }, // N (a start refused), and W (its own text: the run's error)
 
   // Runs (an `error` frame with runId and seq)
   AGS_RUNNER_ERROR: { message: 'The runner failed', status: 500, close: 0 },
@@ -52,6 +56,9 @@ export const ErrorTable = {
   AGS_INPUT_TIMEOUT: { message: 'No input for request "%s" within %d ms', status: 408, close: 0 },
   AGS_RUN_CANCELLED: { message: 'The run was cancelled (%s)', status: 499, close: 0 },
   AGS_RUN_REFUSED: { message: 'This run is not allowed', status: 403, close: 0 },
+  // A thread run's state that was not saved: in `stateError` of its terminal frame, never its outcome
+  AGS_THREAD_STATE_TOO_LARGE: { message: 'The thread\'s state is %d bytes, over maxThreadStateBytes (%d): it was not saved', status: 413, close: 0 }, // N, and W (its own text: over maxLineBytes)
+  AGS_THREAD_STATE_FAILED: { message: 'The thread\'s state could not be saved: %s', status: 500, close: 0 }, // N, and W (its own text; also a state that does not load: the run's error)
 
   // Runs of the Python bridge: decided by the worker (W) or by Node (N)
   AGS_FACTORY_ERROR: { message: 'The agent factory failed', status: 500, close: 0 }, // W
@@ -124,6 +131,12 @@ export const BusyError = define('AGS_BUSY')
 export const TaskTooLargeError = define('AGS_TASK_TOO_LARGE')
 export const ForbiddenError = define('AGS_FORBIDDEN')
 export const StoreUnavailableError = define('AGS_STORE_UNAVAILABLE')
+export const UnknownThreadError = define('AGS_UNKNOWN_THREAD')
+export const ThreadBusyError = define('AGS_THREAD_BUSY')
+export const TooManyThreadsError = define('AGS_TOO_MANY_THREADS')
+export const ThreadUnsupportedError = define('AGS_THREAD_UNSUPPORTED')
+export const ThreadStateTooLargeError = define('AGS_THREAD_STATE_TOO_LARGE')
+export const ThreadStateFailedError = define('AGS_THREAD_STATE_FAILED')
 export const RunnerFailedError = define('AGS_RUNNER_ERROR')
 export const RunnerNoResultError = define('AGS_RUNNER_NO_RESULT')
 export const InvalidEventError = define('AGS_INVALID_EVENT')

@@ -117,6 +117,12 @@ export interface AutogenStreamSettings {
   retainAfterEnd?: number
   /** Connections that may read one run at once. Default 8. */
   maxWatchersPerRun?: number
+  /** Largest saved state of a thread (its JSON, in bytes); a larger one is not saved (AGS_THREAD_STATE_TOO_LARGE in the run's terminal frame). Default 1 MiB. */
+  maxThreadStateBytes?: number
+  /** Milliseconds a thread with no active run is kept after its last run; then it and its state are forgotten. Default 86400000 (24 h). */
+  threadRetention?: number
+  /** Threads one identity may keep; a new one beyond makes room by forgetting its least recently used thread with no active run (AGS_TOO_MANY_THREADS when every one has). Default 100. */
+  maxThreadsPerIdentity?: number
   /**
    * The app's prom-client `Registry`: the plugin registers its metrics there
    * (docs/metrics.md), and passes it to a runner with a `metrics` hook
@@ -170,6 +176,9 @@ export interface Config {
   retainBytes: number
   retainAfterEnd: number
   maxWatchersPerRun: number
+  maxThreadStateBytes: number
+  threadRetention: number
+  maxThreadsPerIdentity: number
   metrics: MetricsRegistry | undefined
   tracing: boolean
 }
@@ -249,6 +258,9 @@ export const DEFAULTS = {
   retainBytes: 256 * 1024,
   retainAfterEnd: 60_000,
   maxWatchersPerRun: 8,
+  maxThreadStateBytes: 1024 * 1024,
+  threadRetention: 24 * 60 * 60 * 1000,
+  maxThreadsPerIdentity: 100,
   tracing: true
 } as const
 
@@ -291,6 +303,9 @@ export const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
   retainBytes: true,
   retainAfterEnd: true,
   maxWatchersPerRun: true,
+  maxThreadStateBytes: true,
+  threadRetention: true,
+  maxThreadsPerIdentity: true,
   metrics: true,
   tracing: true
 }
@@ -428,6 +443,9 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     retainBytes: integer(opts, 'retainBytes', DEFAULTS.retainBytes, 0),
     retainAfterEnd: integer(opts, 'retainAfterEnd', DEFAULTS.retainAfterEnd, 0, MAX_DELAY),
     maxWatchersPerRun: integer(opts, 'maxWatchersPerRun', DEFAULTS.maxWatchersPerRun, 1, 1024),
+    maxThreadStateBytes: integer(opts, 'maxThreadStateBytes', DEFAULTS.maxThreadStateBytes, 2, 1 << 30),
+    threadRetention: integer(opts, 'threadRetention', DEFAULTS.threadRetention, 1, MAX_DELAY),
+    maxThreadsPerIdentity: integer(opts, 'maxThreadsPerIdentity', DEFAULTS.maxThreadsPerIdentity, 1, 1 << 20),
     metrics,
     tracing
   }

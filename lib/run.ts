@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import {
-  InvalidEventError, RunCancelledError, RunError, RunnerFailedError, RunnerNoResultError, RunTimeoutError
+  InvalidEventError, RunCancelledError, RunError, RunnerFailedError, RunnerNoResultError, RunTimeoutError,
+  ThreadStateFailedError, ThreadStateTooLargeError
 } from './errors.js'
 import { InputRequests } from './inputs.js'
 import type { InputRequestOptions, RunContext, RunnerObject, RunRequest } from './runner.js'
 import type { AutoGenEvent, TaskResult } from './schemas/events.js'
-import type { CancelReason, RunFrame, TerminalFrame, Usage } from './schemas/frames.js'
+import type { CancelReason, RunFrame, StateError, TerminalFrame, Usage } from './schemas/frames.js'
 
 /*
  * A run is a pull queue over the runner's async iterator (the semantics of
@@ -57,6 +58,8 @@ export interface RunOptions {
    * its position in the queue; it is then started by admitted().
    */
   admit?: (run: Run) => number
+  /** A thread's run (request.thread): the largest state saveState() may keep (maxThreadStateBytes). */
+  maxStateBytes?: number
 }
 
 const CHUNK = 'ModelClientStreamingChunkEvent'
@@ -94,6 +97,13 @@ export class Run extends EventEmitter {
   /** The host found the queue empty: the next item queued emits 'readable'. */
   #needReadable = true
   #destroyed = false
+  /** A thread's run: its terminal frame waits until the runner is released (its state is in by then). */
+  readonly #thread: boolean
+  /** What saveState() kept, as JSON. */
+  #state: string | undefined
+  #stateError: StateError | undefined
+  /** A thread run's TaskResult, held until the runner is released. */
+  #heldResult: TaskResult | undefined
 
   constructor (opts: RunOptions) {
     super()
@@ -104,13 +114,16 @@ export class Run extends EventEmitter {
     this.#opts = opts
     this.#log = opts.context.log
     this.#inputs = new InputRequests(opts.inputTimeout)
+    this.#thread = opts.request.thread !== undefined
     const context: RunContext = {
       signal: this.#abort.signal,
       stopSignal: this.#stop.signal,
       requestInput: (prompt, options) => this.#requestInput(prompt, options),
       request: opts.context.request,
       identity: opts.context.identity,
-      log: this.#log
+      log: this.#log,
+      saveState: (state) => this.#saveState(state),
+      reportStateError: (code, message) => this.#reportStateError(code, message)
     }
     this.#context = context
     const position = opts.admit?.(this) ?? 0
@@ -229,6 +242,13 @@ export class Run extends EventEmitter {
       return
     }
     if (event.type === 'TaskResult') {
+      if (this.#thread && !this.#released) {
+        // The runner saves the thread's state after its TaskResult (the
+        // Python worker: before its `end`); the result goes out once it is released.
+        this.#heldResult = event as TaskResult
+        this.#closeSource()
+        return
+      }
       this.#closeSource()
       this.#finish({ kind: 'result', result: event as TaskResult })
       return
@@ -289,7 +309,48 @@ export class Run extends EventEmitter {
     if (this.#released) return
     this.#released = true
     this.emit('released')
+    if (!this.#thread) return
+    const held = this.#heldResult
+    if (held !== undefined) {
+      this.#heldResult = undefined
+      this.#finish({ kind: 'result', result: held })
+    }
+    // A cancel's terminal frame waited for this: the host pumps again.
+    if (this.#ending !== undefined) this.emit('ending')
   }
+
+  /** The thread's state, kept as JSON if it fits maxThreadStateBytes (context.saveState). */
+  #saveState (state: unknown): void {
+    if (!this.#thread || this.#finished) return
+    let json: string | undefined
+    try {
+      json = JSON.stringify(state)
+    } catch (err) {
+      this.#reportStateError('AGS_THREAD_STATE_FAILED', new ThreadStateFailedError(`it cannot be written as JSON (${(err as Error).message})`).message)
+      return
+    }
+    if (json === undefined) {
+      this.#reportStateError('AGS_THREAD_STATE_FAILED', new ThreadStateFailedError('the runner saved no value').message)
+      return
+    }
+    const bytes = Buffer.byteLength(json)
+    const max = this.#opts.maxStateBytes ?? Infinity
+    if (bytes > max) {
+      this.#reportStateError('AGS_THREAD_STATE_TOO_LARGE', new ThreadStateTooLargeError(bytes, max).message)
+      return
+    }
+    this.#state = json
+    this.#stateError = undefined
+  }
+
+  #reportStateError (code: string, message: string): void {
+    if (!this.#thread || this.#finished) return
+    this.#state = undefined
+    this.#stateError = { code: String(code), message: String(message) }
+  }
+
+  /** A thread run's state to keep, once it has ended (undefined: none saved). */
+  get savedState (): string | undefined { return this.#finished ? this.#state : undefined }
 
   /**
    * Ends the run now: what is still buffered is dropped, the next frame
@@ -368,6 +429,8 @@ export class Run extends EventEmitter {
       return this.#frame({ type: 'started' })
     }
     if (this.#ending !== undefined) {
+      // A thread run's state comes in while its runner unwinds: the frame waits for it.
+      if (this.#thread && !this.#released) return null
       const ending = this.#ending
       return this.#terminal(ending.kind === 'cancelled'
         ? this.#frame(this.#withUsage({ type: 'cancelled', reason: ending.reason }))
@@ -402,6 +465,7 @@ export class Run extends EventEmitter {
   }
 
   #terminal (frame: TerminalFrame): TerminalFrame {
+    if (this.#thread && this.#stateError !== undefined) frame.stateError = this.#stateError
     this.#finished = true
     clearTimeout(this.#timer)
     this.#closeSource()

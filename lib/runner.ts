@@ -17,6 +17,20 @@ export interface RunRequest {
   key: string
   task: StartFrame['task']
   options: Record<string, unknown>
+  /**
+   * The run belongs to a thread (a `start` with `threadId`; only for a
+   * runner with `threads: true`). `state` is what the thread's previous run
+   * gave context.saveState() (a fresh copy, parsed from the stored JSON),
+   * undefined for the thread's first run: load it before running, save the
+   * new one when the run is over.
+   */
+  thread?: RunThread
+}
+
+export interface RunThread {
+  /** The client's threadId: unique only among its owner's threads. Show it; never key shared state by it. */
+  id: string
+  state: unknown
 }
 
 export interface InputRequestOptions {
@@ -46,6 +60,18 @@ export interface RunContext {
   /** Who started the run (authenticate()'s identity; without it, `{ id: 'anonymous:<uuid>', anonymous: true }` per connection). */
   identity: Identity
   log: FastifyBaseLogger
+  /**
+   * Threads (request.thread): the state to keep for the thread's next run.
+   * Call it once the run is over (its TaskResult, a stop, or after the
+   * abort signal fired), before the iterator ends or its return()
+   * settles: a thread run's terminal frame waits for that. The last call
+   * wins. A state JSON cannot hold, or over maxThreadStateBytes, is not
+   * kept: the thread keeps its previous state and the terminal frame says
+   * why (`stateError`). Without a thread it does nothing.
+   */
+  saveState: (state: unknown) => void
+  /** Threads: the runner could not make the state (its code and message reach the client in the terminal frame's `stateError`); the thread keeps its previous state. */
+  reportStateError: (code: string, message: string) => void
 }
 
 export type RunFunction = (request: RunRequest, context: RunContext) => AsyncIterable<AutoGenEvent> | Iterable<AutoGenEvent>
@@ -65,6 +91,12 @@ export interface RunnerObject {
    * metrics there (pythonRunner: worker processes, restarts, credit stalls).
    */
   metrics?: (registry: MetricsRegistry, promClient: unknown) => void
+  /**
+   * True when run() keeps threads: it loads request.thread.state and calls
+   * context.saveState() (pythonRunner: AutoGen's load_state/save_state).
+   * Without it, a `start` with a threadId gets AGS_THREAD_UNSUPPORTED.
+   */
+  threads?: boolean
 }
 
 export type Runner = RunFunction | RunnerObject

@@ -2,8 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { Attachment } from './attachment.js'
 import {
-  BusyError, DuplicateRunIdError, TooManyRunsForIdentityError, TooManyWatchersError, type AutogenStreamError
+  BusyError, DuplicateRunIdError, ThreadUnsupportedError, TooManyRunsForIdentityError, TooManyWatchersError, type AutogenStreamError
 } from './errors.js'
+import { Threads } from './threads.js'
+import { MemoryThreadStore } from './store/memory-threads.js'
 import type { Config } from './options.js'
 import type { RunAdmission } from './limits.js'
 import { Run } from './run.js'
@@ -56,6 +58,8 @@ export class HostedRun implements SharedRun {
   readonly resumeToken: string
   /** Cancel when the last watcher disconnects (onDisconnect 'cancel', or a v1 starter, which cannot resume). */
   readonly cancelOnDisconnect: boolean
+  /** The client's threadId when the run belongs to a thread (of ownerId). */
+  readonly threadId: string | undefined
   readonly #runs: Runs
   readonly #watchers = new Map<Attachment, { onLagging: () => void }>()
   /** Input requests still pending, by request id: sent again to whoever attaches. */
@@ -86,6 +90,7 @@ export class HostedRun implements SharedRun {
     this.anonymous = params.anonymous
     this.resumeToken = randomBytes(24).toString('base64url')
     this.cancelOnDisconnect = cancelOnDisconnect
+    this.threadId = params.frame.threadId
     run.on('readable', this.pump)
     run.on('ending', this.pump)
     log.onCredit(this.pump)
@@ -244,6 +249,7 @@ export class HostedRun implements SharedRun {
     this.#inputs.clear()
     this.#runs.ended(this)
     const terminal = this.log.terminal?.frame
+    if (this.threadId !== undefined && terminal !== undefined) this.#runs.threads.finish(this.ownerId, this.threadId, this.runId, terminal as TerminalFrame, this.run.savedState)
     if (this.#probe !== undefined && terminal !== undefined) this.#probe.ended(terminal as TerminalFrame, this.#tokens)
   }
 
@@ -282,6 +288,8 @@ export class Runs implements RunDirectory {
 
   readonly #runner: RunnerObject
   readonly #observer: RunObserver | undefined
+  /** Threads of this server's identities (memory store); the Redis directory has none yet. */
+  readonly threads: Threads
 
   constructor (config: Config, store: RunStore, admission: RunAdmission, counters: Counters, observer?: RunObserver) {
     this.#observer = observer
@@ -291,6 +299,7 @@ export class Runs implements RunDirectory {
     this.#store = store
     this.#admission = admission
     this.#counters = counters
+    this.threads = new Threads(config, new MemoryThreadStore())
     this.#limits = {
       lagEvents: config.maxRunLag.events,
       lagBytes: config.maxRunLag.bytes,
@@ -325,10 +334,19 @@ export class Runs implements RunDirectory {
     // A runId names one run of its owner at a time; an ended one is replaced (still reachable by its token).
     if (previous !== undefined && !previous.ended) return new DuplicateRunIdError(params.runId)
     if (this.#admission.full) return new BusyError(this.#admission.active, this.#admission.queued)
+    const threadId = params.frame.threadId
+    let thread
+    if (threadId !== undefined) {
+      if (this.#runner.threads !== true) return new ThreadUnsupportedError('the runner does not keep thread state (a runner object with threads: true does, such as pythonRunner)')
+      // Last: a start refused above leaves the thread as it was.
+      thread = this.threads.claim(params.identity.id, threadId, params.runId)
+      if (thread instanceof Error) return thread
+    }
     const key = randomUUID()
     const run = new Run({
       // The key is the server's, never the client's runId: two clients may pick the same runId.
-      request: { runId: params.runId, key, task: params.frame.task, options: params.frame.options ?? {} },
+      request: { runId: params.runId, key, task: params.frame.task, options: params.frame.options ?? {}, ...(thread !== undefined ? { thread } : {}) },
+      maxStateBytes: config.maxThreadStateBytes,
       runner: this.#runner,
       context: { request: params.request, log: params.log, identity: params.identity },
       highWaterMark: config.highWaterMark,
@@ -463,6 +481,7 @@ export class Runs implements RunDirectory {
   /** After the connections closed: every log goes. */
   clear (): void {
     for (const hosted of [...this.#byKey.values()]) this.forget(hosted)
+    this.threads.clear()
   }
 }
 

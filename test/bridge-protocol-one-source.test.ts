@@ -58,7 +58,7 @@ print(json.dumps(out))
 
 t.test('Python decodes every op Node encodes, and Node validates every ev Python encodes', async (t) => {
   const ops: WorkerOp[] = [
-    { op: 'start', run: 'k-1', run_id: 'r1', task: [{ type: 'TextMessage', content: 'hi' }], options: { a: [1, { b: null }] }, identity: { id: 'u1', plan: 'pro' } },
+    { op: 'start', run: 'k-1', run_id: 'r1', task: [{ type: 'TextMessage', content: 'hi' }], options: { a: [1, { b: null }] }, identity: { id: 'u1', plan: 'pro' }, thread: { state: { type: 'TeamState', agent_states: {} } } },
     { op: 'credit', run: 'k-1', n: 32 },
     { op: 'cancel', run: 'k-1' },
     { op: 'stop', run: 'k-1' },
@@ -88,6 +88,8 @@ evs = [
     {"ev": "end", "run": "k-1"},
     {"ev": "cancelled", "run": "k-1"},
     {"ev": "error", "run": "k-1", "code": "AGS_TASK_ERROR", "message": "The run failed", "detail": "ValueError: x"},
+    {"ev": "state", "run": "k-1", "state": {"type": "TeamState", "agent_states": {}}},
+    {"ev": "state_error", "run": "k-1", "code": "AGS_THREAD_STATE_TOO_LARGE", "message": "too large", "detail": "x"},
     {"ev": "stats", "id": 7, "active": 1, "runs": {"k-1": {"run_id": "r1", "pulled": 2, "credit": 3}}, "pulled_total": 2, "started_total": 1, "cancelled": ["k-0"]},
     {"ev": "pong", "id": 8},
     {"ev": "fatal", "message": "cannot import"},

@@ -4,7 +4,7 @@ import { checkClientFrame } from '../lib/schemas/frames.js'
 // The reason reaches the client in AGS_BAD_FRAME: it must name the field.
 const cases: Array<[unknown, string]> = [
   [[1], 'a frame must be a JSON object'],
-  [{ type: 'launch' }, 'unknown frame type "launch"; expected "start", "cancel", "stop", "input", "attach", "detach" or "list"'],
+  [{ type: 'launch' }, 'unknown frame type "launch"; expected "start", "cancel", "stop", "input", "attach", "detach", "list", "thread" or "delete_thread"'],
   [{ type: 'start' }, 'start: missing field "task"'],
   [{ type: 'start', task: 'x', extra: 1, more: 2 }, 'start: unknown field "extra", "more"'],
   [{ type: 'start', task: 5 }, 'start: /task: must be string, object or array'],

@@ -18,7 +18,7 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['pingInterval too large', { runner, pingInterval: 2 ** 31 }, /"pingInterval".*\(got 2147483648\)/],
   ['coalesceTokens not boolean', { runner, coalesceTokens: 'yes' }, /"coalesceTokens": expected a boolean \(got "yes"\)/],
   ['websocket not an object', { runner, websocket: 3 }, /"websocket".*\(got 3\)/],
-  ['a misspelt option', { runner, maxPayLoad: 1024 }, /^Invalid option "maxPayLoad": unknown option \(did you mean maxPayload\?\); known: runner, runs, path, .*websocket, allowedOrigins, authenticate, authorizeRun, onDisconnect, detachTimeout, maxRunLag, retainEvents, retainBytes, retainAfterEnd, maxWatchersPerRun, metrics, tracing, prefix, logLevel, logSerializers \(got \[1024\]\)$/],
+  ['a misspelt option', { runner, maxPayLoad: 1024 }, /^Invalid option "maxPayLoad": unknown option \(did you mean maxPayload\?\); known: runner, runs, path, .*websocket, allowedOrigins, authenticate, authorizeRun, onDisconnect, detachTimeout, maxRunLag, retainEvents, retainBytes, retainAfterEnd, maxWatchersPerRun, maxThreadStateBytes, threadRetention, maxThreadsPerIdentity, metrics, tracing, prefix, logLevel, logSerializers \(got \[1024\]\)$/],
   ['a misspelt v2 option', { runner, maxRunlag: { events: 8 } }, /^Invalid option "maxRunlag": unknown option \(did you mean maxRunLag\?\); known: /],
   ['a misspelt maxRunLag field', { runner, maxRunLag: { event: 8 } }, /^Invalid option "maxRunLag.event": unknown option \(did you mean events\?\); known: events, bytes \(got \[8\]\)$/],
   ['onDisconnect neither continue nor cancel', { runner, onDisconnect: 'close' }, /^Invalid option "onDisconnect": expected "continue" or "cancel" \(got "close"\)$/],
@@ -30,6 +30,9 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['a misspelt metrics option', { runner, metric: {} }, /^Invalid option "metric": unknown option \(did you mean metrics\?\); known: /],
   ['tracing not boolean', { runner, tracing: 'otel' }, /^Invalid option "tracing": expected a boolean \(got "otel"\)$/],
   ['runner.metrics not a function', { runner: { run: runner, metrics: {} } }, /^Invalid option "runner.metrics": expected a function \(got \{\}\)$/],
+  ['maxThreadStateBytes 0', { runner, maxThreadStateBytes: 0 }, /^Invalid option "maxThreadStateBytes": expected an integer from 2 to 1073741824 \(got 0\)$/],
+  ['threadRetention 0 (a thread would go before its next message)', { runner, threadRetention: 0 }, /^Invalid option "threadRetention": expected an integer from 1 to 2147483647 \(got 0\)$/],
+  ['maxThreadsPerIdentity not a number', { runner, maxThreadsPerIdentity: 'many' }, /^Invalid option "maxThreadsPerIdentity": expected an integer from 1 to 1048576 \(got "many"\)$/],
   ['runs not a factory', { runs: 'redis://127.0.0.1' }, /^Invalid option "runs": expected what redisRuns\(\{ url \}\) returns \(got "redis:\/\/127.0.0.1"\)$/]
 ]
 

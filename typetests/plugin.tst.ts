@@ -70,6 +70,9 @@ describe('autogenStream', () => {
       retainBytes?: number
       retainAfterEnd?: number
       maxWatchersPerRun?: number
+      maxThreadStateBytes?: number
+      threadRetention?: number
+      maxThreadsPerIdentity?: number
       metrics?: MetricsRegistry
       tracing?: boolean
     }>()

@@ -133,6 +133,10 @@ describe('PythonRunner', () => {
   })
 
   test('has exactly these members', () => {
-    expect<keyof PythonRunner>().type.toBe<'run' | 'init' | 'start' | 'close' | 'pids' | 'loads' | 'stats' | 'ready' | 'metrics'>()
+    expect<keyof PythonRunner>().type.toBe<'run' | 'init' | 'start' | 'close' | 'pids' | 'loads' | 'stats' | 'ready' | 'metrics' | 'threads'>()
+  })
+
+  test('keeps threads: its workers load and save AutoGen state', () => {
+    expect<PythonRunner['threads']>().type.toBe<true>()
   })
 })

@@ -16,6 +16,7 @@ import {
   type RunnerObject,
   type RunFunction,
   type RunRequest,
+  type RunThread,
   type StartFrame,
   type TaskResult,
   type TextMessage,
@@ -26,13 +27,18 @@ const result: TaskResult = { type: 'TaskResult', messages: [], stop_reason: null
 declare const context: RunContext
 
 describe('RunRequest', () => {
-  test('has exactly runId, key, task and options', () => {
+  test('has exactly runId, key, task, options and an optional thread', () => {
     expect<RunRequest>().type.toBe<{
       runId: string
       key: string
       task: string | Record<string, unknown> | Array<string | Record<string, unknown>>
       options: Record<string, unknown>
+      thread?: RunThread
     }>()
+  })
+
+  test('a thread is its client id and the state its previous run saved (unknown: whatever JSON the runner saved)', () => {
+    expect<RunThread>().type.toBe<{ id: string, state: unknown }>()
   })
 
   test('task is the task of a start frame', () => {
@@ -41,7 +47,7 @@ describe('RunRequest', () => {
 })
 
 describe('RunContext', () => {
-  test('has exactly signal, stopSignal, requestInput, request, identity and log', () => {
+  test('has exactly signal, stopSignal, requestInput, request, identity, log, saveState and reportStateError', () => {
     expect<RunContext>().type.toBe<{
       signal: AbortSignal
       stopSignal: AbortSignal
@@ -49,6 +55,8 @@ describe('RunContext', () => {
       request: FastifyRequest
       identity: Identity
       log: FastifyBaseLogger
+      saveState: (state: unknown) => void
+      reportStateError: (code: string, message: string) => void
     }>()
     expect<Identity>().type.toBe<{ id: string, [key: string]: unknown }>()
   })
@@ -85,14 +93,23 @@ describe('RunFunction, RunnerObject and Runner', () => {
     expect<RunFunction>().type.toBe<(request: RunRequest, context: RunContext) => AsyncIterable<AutoGenEvent> | Iterable<AutoGenEvent>>()
   })
 
-  test('RunnerObject has run, and optional init, start, close and metrics', () => {
+  test('RunnerObject has run, and optional init, start, close, metrics and threads', () => {
     expect<RunnerObject>().type.toBe<{
       run: RunFunction
       init?: (log: FastifyBaseLogger) => void
       start?: () => Promise<void>
       close?: () => Promise<void> | void
       metrics?: (registry: MetricsRegistry, promClient: unknown) => void
+      threads?: boolean
     }>()
+  })
+
+  test('a runner that keeps threads saves any value; a code and message report why it could not', () => {
+    expect({ threads: true, run: () => [result] }).type.toBeAssignableTo<RunnerObject>()
+    expect({ threads: 'yes', run: () => [result] }).type.not.toBeAssignableTo<RunnerObject>()
+    expect(context.saveState).type.toBeCallableWith({ agent_states: {} })
+    expect(context.reportStateError).type.toBeCallableWith('STATE', 'no state')
+    expect(context.reportStateError).type.not.toBeCallableWith(new Error('no state'))
   })
 
   test('Runner is a RunFunction or a RunnerObject', () => {

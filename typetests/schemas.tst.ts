@@ -17,6 +17,12 @@ import {
   type DetachFrame,
   type DetachedFrame,
   type ListFrame,
+  type ThreadFrame,
+  type DeleteThreadFrame,
+  type ThreadInfoFrame,
+  type ThreadDeletedFrame,
+  type ThreadRunSummary,
+  type StateError,
   type ProtocolVersion,
   type RunsFrame,
   type RunSummary,
@@ -185,8 +191,14 @@ describe('protocol constants', () => {
 
 describe('client frames', () => {
   test('ClientFrame is discriminated by type', () => {
-    expect<ClientFrame>().type.toBe<StartFrame | CancelFrame | StopFrame | InputFrame | AttachFrame | DetachFrame | ListFrame>()
-    expect<ClientFrame['type']>().type.toBe<'start' | 'cancel' | 'stop' | 'input' | 'attach' | 'detach' | 'list'>()
+    expect<ClientFrame>().type.toBe<StartFrame | CancelFrame | StopFrame | InputFrame | AttachFrame | DetachFrame | ListFrame | ThreadFrame | DeleteThreadFrame>()
+    expect<ClientFrame['type']>().type.toBe<'start' | 'cancel' | 'stop' | 'input' | 'attach' | 'detach' | 'list' | 'thread' | 'delete_thread'>()
+  })
+
+  test('thread and delete_thread name a threadId', () => {
+    expect<ThreadFrame>().type.toBe<{ type: 'thread', threadId: string }>()
+    expect<DeleteThreadFrame>().type.toBe<{ type: 'delete_thread', threadId: string }>()
+    expect({ type: 'thread' as const }).type.not.toBeAssignableTo<ClientFrame>()
   })
 
   test('attach takes a position and an optional resume token; detach a runId; list nothing', () => {
@@ -202,8 +214,10 @@ describe('client frames', () => {
       runId?: string
       task: string | Record<string, unknown> | Array<string | Record<string, unknown>>
       options?: Record<string, unknown>
+      threadId?: string
     }>()
     expect({ type: 'start' as const, task: 'Write a haiku' }).type.toBeAssignableTo<ClientFrame>()
+    expect({ type: 'start' as const, task: 'And another', threadId: 'chat-1' }).type.toBeAssignableTo<ClientFrame>()
     expect({ type: 'start' as const, runId: 'r1', task: [{ type: 'TextMessage', content: 'hi', source: 'user' }] }).type.toBeAssignableTo<ClientFrame>()
     expect({ type: 'start' as const }).type.not.toBeAssignableTo<ClientFrame>()
     expect({ type: 'start' as const, task: 42 }).type.not.toBeAssignableTo<ClientFrame>()
@@ -220,8 +234,8 @@ describe('client frames', () => {
 
 describe('server frames', () => {
   test('ServerFrame is a RunFrame or a ConnectionErrorFrame, discriminated by type', () => {
-    expect<ServerFrame>().type.toBe<RunFrame | ConnectionErrorFrame | AttachedFrame | DetachedFrame | RunsFrame>()
-    expect<ServerFrame['type']>().type.toBe<'started' | 'queued' | 'token' | 'event' | 'input_request' | 'result' | 'cancelled' | 'error' | 'attached' | 'detached' | 'runs'>()
+    expect<ServerFrame>().type.toBe<RunFrame | ConnectionErrorFrame | AttachedFrame | DetachedFrame | RunsFrame | ThreadInfoFrame | ThreadDeletedFrame>()
+    expect<ServerFrame['type']>().type.toBe<'started' | 'queued' | 'token' | 'event' | 'input_request' | 'result' | 'cancelled' | 'error' | 'attached' | 'detached' | 'runs' | 'thread' | 'thread_deleted'>()
     expect<RunFrame>().type.toBe<StartedFrame | QueuedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame>()
     expect<TerminalFrame>().type.toBe<ResultFrame | CancelledFrame | RunErrorFrame>()
   })
@@ -231,7 +245,7 @@ describe('server frames', () => {
     expect<RunFrame['seq']>().type.toBe<number>()
     expect<ConnectionErrorFrame>().type.not.toHaveProperty('runId')
     expect<ConnectionErrorFrame>().type.not.toHaveProperty('seq')
-    expect<ConnectionErrorFrame['ref']>().type.toBe<{ type?: string, runId?: string, requestId?: string } | undefined>()
+    expect<ConnectionErrorFrame['ref']>().type.toBe<{ type?: string, runId?: string, requestId?: string, threadId?: string } | undefined>()
   })
 
   test('narrows on type', () => {
@@ -251,6 +265,14 @@ describe('server frames', () => {
         case 'runs':
           expect(frame.runs).type.toBe<RunSummary[]>()
           expect<RunSummary['state']>().type.toBe<'queued' | 'running' | 'ended'>()
+          break
+        case 'thread':
+          expect(frame).type.toBe<ThreadInfoFrame>()
+          expect(frame.runs).type.toBe<ThreadRunSummary[]>()
+          expect(frame.usage).type.toBe<{ prompt_tokens: number, completion_tokens: number }>()
+          break
+        case 'thread_deleted':
+          expect(frame).type.toBe<ThreadDeletedFrame>()
           break
         case 'queued':
           expect(frame).type.toBe<QueuedFrame>()
@@ -274,6 +296,8 @@ describe('server frames', () => {
         case 'result':
           expect(frame).type.toBe<ResultFrame>()
           expect(frame.result).type.toBe<TaskResult>()
+          expect(frame.stateError).type.toBe<StateError | undefined>()
+          expect<StateError>().type.toBe<{ code: string, message: string }>()
           break
         case 'cancelled':
           expect(frame).type.toBe<CancelledFrame>()

@@ -66,6 +66,15 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
   #sawResult = false
   #stopRequested = false
   #waiter: { resolve: (r: IteratorResult<AutoGenEvent>) => void, reject: (e: Error) => void } | undefined
+  /**
+   * A thread's run: the worker sends its state after the TaskResult or
+   * after a cancel has unwound it, before its own terminal event. So the
+   * channel listens until that event (or the worker's exit), and return()
+   * waits for it: the Run's terminal frame waits for return().
+   */
+  readonly #thread: boolean
+  #workerDone = false
+  #settled: { promise: Promise<void>, resolve: () => void } | undefined
 
   constructor (worker: PythonWorker, request: RunRequest, context: RunContext, window: number, counts?: { creditStalls: number }) {
     this.#worker = worker
@@ -73,16 +82,26 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     this.#key = request.key
     this.#context = context
     this.#window = window
+    this.#thread = request.thread !== undefined
     if (context.signal.aborted) {
       // Cancelled while it waited for a worker: nothing is started in Python.
       this.#ending = { kind: 'done' }
+      this.#workerDone = true
       return
     }
     // Encoded before anything is attached: a request the worker cannot be
     // given fails this run alone and leaves nothing behind.
     let line: string
     try {
-      line = worker.encode({ op: 'start', run: request.key, run_id: request.runId, task: request.task, options: request.options, identity: context.identity })
+      line = worker.encode({
+        op: 'start',
+        run: request.key,
+        run_id: request.runId,
+        task: request.task,
+        options: request.options,
+        identity: context.identity,
+        ...(request.thread !== undefined ? { thread: { state: request.thread.state ?? null } } : {})
+      })
     } catch (err) {
       if (!(err instanceof EncodeError)) throw err
       context.log.warn({ runKey: request.key, detail: err.message }, 'autogen-stream: run request cannot be sent to the Python worker')
@@ -126,7 +145,19 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
 
   async return (): Promise<IteratorResult<AutoGenEvent>> {
     this.#onAbort()
+    if (this.#thread && !this.#workerDone) {
+      this.#settled ??= resolvers()
+      await this.#settled.promise
+    }
     return { value: undefined, done: true }
+  }
+
+  /** The worker is done with the run (its terminal event, or its exit): nothing more comes for it. */
+  #workerEnded (): void {
+    if (this.#workerDone) return
+    this.#workerDone = true
+    this.#worker.detach(this.#key)
+    this.#settled?.resolve()
   }
 
   /**
@@ -155,6 +186,21 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
   }
 
   onEvent (event: WorkerEvent): void {
+    if (event.ev === 'state') {
+      this.#context.saveState(event.state)
+      return
+    }
+    if (event.ev === 'state_error') {
+      if (event.detail !== undefined) this.#context.log.warn({ runKey: this.#key, code: event.code, detail: event.detail }, 'autogen-stream: a thread\'s state was not saved')
+      this.#context.reportStateError(event.code, event.message)
+      return
+    }
+    if (event.ev === 'end' || event.ev === 'cancelled' || event.ev === 'error') {
+      // After the channel's own ending (a cancel from Node) only a thread's run still listens.
+      const ended = this.#ending !== undefined
+      if (this.#thread) this.#workerEnded()
+      if (ended) return
+    }
     if (this.#ending !== undefined) return
     switch (event.ev) {
       case 'item': {
@@ -252,12 +298,14 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     // The description may quote the worker's stderr or paths: the log gets it, the client a fixed message.
     this.#context.log.error({ runKey: this.#key, code: error?.code ?? 'AGS_WORKER_DIED', detail: description }, 'autogen-stream: the Python worker running this run exited')
     this.#end({ kind: 'error', error: error ?? RunError.of('AGS_WORKER_DIED') })
+    this.#workerEnded()
   }
 
   #end (ending: Ending): void {
     if (this.#ending !== undefined) return
     this.#ending = ending
-    this.#worker.detach(this.#key)
+    // A thread's run listens on for its state (#workerEnded detaches it).
+    if (!this.#thread || this.#workerDone) this.#worker.detach(this.#key)
     this.#context.signal.removeEventListener('abort', this.#onAbort)
     this.#context.stopSignal.removeEventListener('abort', this.#onStop)
     const waiter = this.#waiter
@@ -267,4 +315,10 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     if (ending.kind === 'done') waiter.resolve({ value: undefined, done: true })
     else waiter.reject(ending.error)
   }
+}
+
+function resolvers (): { promise: Promise<void>, resolve: () => void } {
+  let settle!: () => void
+  const promise = new Promise<void>((resolve) => { settle = resolve })
+  return { promise, resolve: settle }
 }

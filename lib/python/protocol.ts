@@ -28,7 +28,14 @@ export const Ops = {
     task: Type.Unknown(),
     options: Type.Record(Type.String(), Type.Unknown()),
     /** Who started the run (the plugin's authenticate()): the factory's request.identity. */
-    identity: Type.Record(Type.String(), Type.Unknown())
+    identity: Type.Record(Type.String(), Type.Unknown()),
+    /**
+     * A thread's run (RunRequest.thread): `state` is what the team's
+     * save_state() gave at the end of the thread's previous run (loaded
+     * before run_stream), null for its first. The worker then sends the
+     * run's state (`state` or `state_error`) before its terminal event.
+     */
+    thread: Type.Optional(Type.Object({ state: Type.Unknown() }))
   }),
   credit: Type.Object({ op: Type.Literal('credit'), run: Run, n: Type.Integer({ minimum: 1 }) }),
   cancel: Type.Object({ op: Type.Literal('cancel'), run: Run }),
@@ -66,6 +73,10 @@ export const Events = {
   cancelled: Type.Object({ ev: Type.Literal('cancelled'), run: Run }),
   /** `message` may reach the client; `detail` (the full error) is for the server log only. */
   error: Type.Object({ ev: Type.Literal('error'), run: Run, code: Type.String({ minLength: 1 }), message: Type.String(), detail: Type.Optional(Type.String()) }),
+  /** A thread's run is over (after its TaskResult, or once a cancel unwound it): the team's save_state(), before the terminal event. */
+  state: Type.Object({ ev: Type.Literal('state'), run: Run, state: Type.Unknown() }),
+  /** Instead of `state`: why it could not be sent (too large for a line, save_state() failed). The run keeps its own outcome. */
+  state_error: Type.Object({ ev: Type.Literal('state_error'), run: Run, code: Type.String({ minLength: 1 }), message: Type.String(), detail: Type.Optional(Type.String()) }),
   stats: Type.Object({
     ev: Type.Literal('stats'),
     id: Type.Union([Type.Integer(), Type.Null()]),

@@ -81,6 +81,8 @@ export interface PythonRunner extends RunnerObject {
   ready: () => Promise<void>
   /** Called by the plugin with its `metrics` registry: the workers' metrics (docs/metrics.md) go there too. */
   metrics: (registry: MetricsRegistry, promClient: unknown) => void
+  /** Keeps threads: a worker loads a thread's state into the factory's team (load_state) and sends it back after the run (save_state). */
+  threads: true
 }
 
 /**
@@ -177,6 +179,8 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
 
   return {
     run: (request: RunRequest, context: RunContext) => new PythonRun(pool, request, context, credit),
+    // The worker loads a thread's state into the factory's team and saves it after the run (docs/bridge.md, Threads).
+    threads: true,
     init: (appLog) => { if (options.logger === undefined) log.set(appLog) },
     close: () => pool.close(shutdownTimeout),
     start: () => pool.start(),

@@ -8,6 +8,8 @@ export const PROTOCOL = PROTOCOLS[0]
 export type ProtocolVersion = typeof PROTOCOLS[number]
 
 const RunId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' })
+/** Chosen by the client, like a runId; the server keys a thread by its owner's identity and this, never by this alone. */
+const ThreadId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' })
 
 // Client to server
 export const StartFrame = Type.Object({
@@ -20,7 +22,9 @@ export const StartFrame = Type.Object({
     Type.Array(Type.Union([Type.String(), Type.Record(Type.String(), Type.Unknown())]))
   ]),
   /** Free-form options handed to the runner (the Python bridge passes them to the factory). */
-  options: Type.Optional(Type.Record(Type.String(), Type.Unknown()))
+  options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  /** v2: the run continues this thread of the connection's identity (created by its first run): its team starts from the state the previous run saved. */
+  threadId: Type.Optional(ThreadId)
 }, { additionalProperties: false })
 
 export const CancelFrame = Type.Object({
@@ -61,7 +65,19 @@ export const ListFrame = Type.Object({
   type: Type.Literal('list')
 }, { additionalProperties: false })
 
-export const ClientFrame = Type.Union([StartFrame, CancelFrame, StopFrame, InputFrame, AttachFrame, DetachFrame, ListFrame])
+/** v2: a thread of this connection's identity: its runs and token usage (answered by a `thread` frame). */
+export const ThreadFrame = Type.Object({
+  type: Type.Literal('thread'),
+  threadId: ThreadId
+}, { additionalProperties: false })
+
+/** v2: forget a thread of this connection's identity and its saved state (answered by `thread_deleted`). */
+export const DeleteThreadFrame = Type.Object({
+  type: Type.Literal('delete_thread'),
+  threadId: ThreadId
+}, { additionalProperties: false })
+
+export const ClientFrame = Type.Union([StartFrame, CancelFrame, StopFrame, InputFrame, AttachFrame, DetachFrame, ListFrame, ThreadFrame, DeleteThreadFrame])
 
 export type StartFrame = Static<typeof StartFrame>
 export type CancelFrame = Static<typeof CancelFrame>
@@ -70,6 +86,8 @@ export type InputFrame = Static<typeof InputFrame>
 export type AttachFrame = Static<typeof AttachFrame>
 export type DetachFrame = Static<typeof DetachFrame>
 export type ListFrame = Static<typeof ListFrame>
+export type ThreadFrame = Static<typeof ThreadFrame>
+export type DeleteThreadFrame = Static<typeof DeleteThreadFrame>
 export type ClientFrame = Static<typeof ClientFrame>
 
 // Compiled once, at import.
@@ -80,12 +98,14 @@ export const clientFrameTypes = {
   input: Compile(InputFrame),
   attach: Compile(AttachFrame),
   detach: Compile(DetachFrame),
-  list: Compile(ListFrame)
+  list: Compile(ListFrame),
+  thread: Compile(ThreadFrame),
+  delete_thread: Compile(DeleteThreadFrame)
 } as const
 
-/** The frame types of each version: v1 has no attach, detach or list. */
+/** The frame types of each version: v1 has no attach, detach, list nor threads. */
 export const CLIENT_FRAME_TYPES: Record<ProtocolVersion, ReadonlyArray<keyof typeof clientFrameTypes>> = {
-  'autogen-stream.v2': ['start', 'cancel', 'stop', 'input', 'attach', 'detach', 'list'],
+  'autogen-stream.v2': ['start', 'cancel', 'stop', 'input', 'attach', 'detach', 'list', 'thread', 'delete_thread'],
   'autogen-stream.v1': ['start', 'cancel', 'stop', 'input']
 }
 
@@ -171,16 +191,25 @@ export interface InputRequestFrame extends RunFrameBase {
  * model, so these are totals for the run.
  */
 export interface Usage { prompt_tokens: number, completion_tokens: number }
-/** `usage`: on a run's terminal frame once any of its models reported usage (absent: unknown, not 0). */
-export interface ResultFrame extends RunFrameBase { type: 'result', result: TaskResult, usage?: Usage }
-export interface CancelledFrame extends RunFrameBase { type: 'cancelled', reason: CancelReason, usage?: Usage }
-export interface RunErrorFrame extends RunFrameBase { type: 'error', code: string, message: string, usage?: Usage }
+/**
+ * A thread run's state that was not saved (AGS_THREAD_STATE_TOO_LARGE,
+ * AGS_THREAD_STATE_FAILED): the thread keeps its previous state. The run's
+ * outcome is the frame's own.
+ */
+export interface StateError { code: string, message: string }
+/**
+ * `usage`: on a run's terminal frame once any of its models reported usage (absent: unknown, not 0).
+ * `stateError`: only on a thread run's, when its state was not saved.
+ */
+export interface ResultFrame extends RunFrameBase { type: 'result', result: TaskResult, usage?: Usage, stateError?: StateError }
+export interface CancelledFrame extends RunFrameBase { type: 'cancelled', reason: CancelReason, usage?: Usage, stateError?: StateError }
+export interface RunErrorFrame extends RunFrameBase { type: 'error', code: string, message: string, usage?: Usage, stateError?: StateError }
 /** An error about a client frame or the connection: no runId, no seq. */
 export interface ConnectionErrorFrame {
   type: 'error'
   code: string
   message: string
-  ref?: { type?: string, runId?: string, requestId?: string }
+  ref?: { type?: string, runId?: string, requestId?: string, threadId?: string }
   /** AGS_RESUME_GAP: the oldest and newest seq kept, and the run's terminal frame when it has ended. */
   oldestSeq?: number
   lastSeq?: number
@@ -203,6 +232,36 @@ export interface RunSummary {
 /** v2: answers `list`. */
 export interface RunsFrame { type: 'runs', runs: RunSummary[] }
 
+/** One run of a thread, as its `thread` frame lists it. */
+export interface ThreadRunSummary {
+  runId: string
+  state: 'running' | 'ended'
+  outcome?: 'result' | 'cancelled' | 'error'
+  /** The run's terminal `usage` (absent while it runs). */
+  usage?: Usage
+  /** Whether its state was saved (absent while it runs). */
+  stateSaved?: boolean
+  /** Epoch ms. */
+  startedAt: number
+  endedAt?: number
+}
+/** v2: answers `thread`. */
+export interface ThreadInfoFrame {
+  type: 'thread'
+  threadId: string
+  /** Its runs, oldest first (the last 100). */
+  runs: ThreadRunSummary[]
+  /** The sum of its ended runs' terminal `usage`. */
+  usage: Usage
+  /** Bytes of its saved state (JSON; 0: none yet). */
+  stateBytes: number
+  /** Epoch ms: made by its first run; last run started or ended. */
+  createdAt: number
+  updatedAt: number
+}
+/** v2: answers `delete_thread`. */
+export interface ThreadDeletedFrame { type: 'thread_deleted', threadId: string }
+
 export type RunFrame = StartedFrame | QueuedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame
 export type TerminalFrame = ResultFrame | CancelledFrame | RunErrorFrame
-export type ServerFrame = RunFrame | ConnectionErrorFrame | AttachedFrame | DetachedFrame | RunsFrame
+export type ServerFrame = RunFrame | ConnectionErrorFrame | AttachedFrame | DetachedFrame | RunsFrame | ThreadInfoFrame | ThreadDeletedFrame

@@ -1,4 +1,4 @@
-import type { RunFrame, TerminalFrame } from '../schemas/frames.js'
+import type { RunFrame, TerminalFrame, Usage } from '../schemas/frames.js'
 
 /*
  * Where a run's frames are kept between the run that makes them and the
@@ -103,4 +103,54 @@ export interface RunStore {
   drop (key: string): void
   /** Bytes held by every log of this store. */
   readonly bytes: number
+}
+
+/*
+ * Threads (docs/protocol.md, Threads): a conversation's saved team state
+ * and its runs, kept between runs. Keyed by the owner's identity id and
+ * the client's threadId together, never by the threadId alone: two
+ * identities may pick the same one. memory-threads.ts keeps them in this
+ * process; the Redis store keeps none yet.
+ */
+
+/** One run of a thread as its record keeps it. */
+export interface ThreadRunRecord {
+  runId: string
+  startedAt: number
+  /** Set when it ended. */
+  endedAt?: number
+  outcome?: 'result' | 'cancelled' | 'error'
+  usage?: Usage
+  stateSaved?: boolean
+}
+
+export interface ThreadRecord {
+  readonly threadId: string
+  /** The state the last run saved, as JSON text; undefined before any. */
+  state: string | undefined
+  /** UTF-8 bytes of `state`. */
+  stateBytes: number
+  /** Oldest first, at most the last THREAD_RUNS_KEPT. */
+  runs: ThreadRunRecord[]
+  /** Sum of the ended runs' terminal usage. */
+  usage: Usage
+  readonly createdAt: number
+  updatedAt: number
+  /** The runId of its active run; undefined while it has none. */
+  active: string | undefined
+}
+
+/** Runs a thread's record lists; older ones drop off (their usage stays in the total). */
+export const THREAD_RUNS_KEPT = 100
+
+export interface ThreadStore {
+  get (ownerId: string, threadId: string): ThreadRecord | undefined
+  /** Adds or replaces the record; it becomes the owner's most recently used. */
+  put (ownerId: string, record: ThreadRecord): void
+  delete (ownerId: string, threadId: string): boolean
+  /** The owner's threads, least recently used first. */
+  list (ownerId: string): ThreadRecord[]
+  count (ownerId: string): number
+  /** Every record goes (the server closes). */
+  clear (): void
 }

@@ -39,6 +39,12 @@ class StartOp(TypedDict):
     # Who started the run, as the app's authenticate() said (a JSON object
     # with at least "id"); the factory gets it as RunRequest.identity.
     identity: NotRequired[Any]
+    # The run belongs to a thread (docs/protocol.md, Threads): {"state": S},
+    # S being what the team's save_state() returned at the end of the
+    # thread's previous run (loaded before run_stream), or null for the
+    # thread's first run. With it, the run's state is sent back as a
+    # ``state`` event before its terminal event.
+    thread: NotRequired[Any]
 
 
 class CreditOp(TypedDict):
@@ -105,6 +111,9 @@ ErrorCode = Literal[
     "AGS_BAD_OP",
     "AGS_LINE_TOO_LONG",
     "AGS_ITEM_TOO_LARGE",
+    "AGS_THREAD_UNSUPPORTED",
+    "AGS_THREAD_STATE_TOO_LARGE",
+    "AGS_THREAD_STATE_FAILED",
 ]
 
 
@@ -169,6 +178,29 @@ class RunStats(TypedDict):
     credit: int
 
 
+class StateEv(TypedDict):
+    """A thread run's state, what the team's save_state() returned, as
+    JSON: sent once the run is over (after its TaskResult, or after a
+    cancel has unwound it) and before its terminal event."""
+
+    ev: Literal["state"]
+    run: str
+    state: Any
+
+
+class StateErrorEv(TypedDict):
+    """A thread run whose state could not be sent (too large for a line,
+    save_state() raised, not JSON): the thread keeps its previous state.
+    Sent instead of ``state``, before the terminal event; the run keeps
+    its own outcome."""
+
+    ev: Literal["state_error"]
+    run: str
+    code: str
+    message: str
+    detail: NotRequired[str]
+
+
 class StatsEv(TypedDict):
     ev: Literal["stats"]
     id: Any
@@ -189,7 +221,20 @@ class FatalEv(TypedDict):
     message: str
 
 
-Ev = ReadyEv | ItemEv | ChunksEv | InputRequestEv | EndEv | CancelledEv | ErrorEv | StatsEv | PongEv | FatalEv
+Ev = (
+    ReadyEv
+    | ItemEv
+    | ChunksEv
+    | InputRequestEv
+    | EndEv
+    | CancelledEv
+    | ErrorEv
+    | StateEv
+    | StateErrorEv
+    | StatsEv
+    | PongEv
+    | FatalEv
+)
 
 
 class ProtocolError(ValueError):
@@ -246,6 +291,9 @@ def decode_op(line: bytes | str) -> Op:
             value["run_id"] = value["run"]
         elif not isinstance(run_id, str):
             raise ProtocolError("op 'start' needs a string 'run_id' (or none)", value)
+        thread = value.get("thread")
+        if thread is not None and not isinstance(thread, dict):
+            raise ProtocolError("op 'start' needs an object 'thread' (or none)", value)
     if op == "credit":
         n = value.get("n")
         # bool is an int in Python but never a count on the wire.

@@ -35,7 +35,7 @@ from .errors import (
 from .factory import Factory, FactoryError, RunRequest
 from .input import InputBroker, inject_input_func
 from .limits import DEFAULT_LIMITS, Limits
-from .protocol import ErrorCode, LineTooLong, RunStats, StartOp, error_ev
+from .protocol import ErrorCode, LineTooLong, RunStats, StartOp, StateErrorEv, error_ev
 from .termination import attach_external_termination
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ YIELD_EVERY = 64
 # How long a cancelled run may take to unwind AutoGen (its finally blocks,
 # a team's runtime shutdown) before `cancelled` is sent regardless.
 CANCEL_GRACE_SECONDS = 5.0
+
+STATE_FAILED_MESSAGE = "The thread's state could not be saved; the thread keeps its previous state"
 
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
@@ -105,6 +107,10 @@ class Run:
         self._external: ExternalTermination | None = None
         self._driver: asyncio.Task[None] | None = None
         self.input = InputBroker(self.key, self._emit)
+        # A thread's run (docs/bridge.md, Threads): its state is loaded
+        # before run_stream() and sent back (``state``) once it is over.
+        thread = op.get("thread")
+        self._thread: dict[str, Any] | None = thread if isinstance(thread, dict) else None
 
     # Ops ------------------------------------------------------------------
 
@@ -185,6 +191,8 @@ class Run:
             if injected:
                 log.debug("run %s: bridge input function given to %s", self.key, injected)
             self._external = attach_external_termination(target)
+            if self._thread is not None and not await self._load_state(target):
+                return
             self._target = target
             if self._stop_requested:
                 self._stop_requested = False
@@ -259,6 +267,10 @@ class Run:
             if isinstance(item, TaskResult):
                 # The stream is closed (not drained) after this: AgentChat
                 # yields nothing after its TaskResult.
+                if self._thread is not None and not self._closed:
+                    # Before `end`: Node takes the state as the run's, and
+                    # the team has finished its turn, so the state is whole.
+                    await self._save_state(self._emit)
                 await self._end()
                 return
 
@@ -270,7 +282,67 @@ class Run:
             if not done:
                 log.warning("run %s: still unwinding %ss after cancel", self.key, CANCEL_GRACE_SECONDS)
                 driver.cancel()
+        if self._thread is not None and terminal.get("ev") == "cancelled" and self._target is not None:
+            if driver is None or driver.done():
+                # The team has unwound (its runtime stopped), so save_state()
+                # may run: the conversation up to the cancel is kept.
+                await self._save_state(self._send)
+            else:
+                await self._send(
+                    state_error_ev(
+                        self.key,
+                        "AGS_THREAD_STATE_FAILED",
+                        STATE_FAILED_MESSAGE,
+                        f"the run was still unwinding {CANCEL_GRACE_SECONDS}s after its cancel",
+                    )
+                )
         await send_terminal(self._send, terminal)
+
+    # Threads --------------------------------------------------------------
+
+    async def _load_state(self, target: Any) -> bool:
+        """Check that the team can keep a thread's state and load the
+        previous run's into it; False when the run has failed instead."""
+        if not (callable(getattr(target, "save_state", None)) and callable(getattr(target, "load_state", None))):
+            await self._fail(
+                "AGS_THREAD_UNSUPPORTED",
+                f"Threads are not supported: the factory's {type(target).__name__} has no "
+                "save_state()/load_state() to keep a conversation's state",
+            )
+            return False
+        assert self._thread is not None
+        state = self._thread.get("state")
+        if state is None:
+            return True  # the thread's first run
+        try:
+            await target.load_state(state)
+        except Exception as e:
+            log.debug("run %s: load_state failed", self.key, exc_info=True)
+            await self._fail("AGS_THREAD_STATE_FAILED", "The thread's saved state could not be loaded", describe(e))
+            return False
+        return True
+
+    async def _save_state(self, send: Send) -> None:
+        """Send the team's state (``state``), or why it cannot be
+        (``state_error``): the run's outcome stays its own either way."""
+        target = self._target
+        try:
+            state = await target.save_state()  # type: ignore[union-attr]
+            await send({"ev": "state", "run": self.key, "state": state})
+        except LineTooLong as e:
+            await send(
+                state_error_ev(
+                    self.key,
+                    "AGS_THREAD_STATE_TOO_LARGE",
+                    f"The thread's state is {e.size} bytes, over the bridge's line limit (maxLineBytes): "
+                    "it was not saved",
+                )
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("run %s: the thread's state could not be saved: %s", self.key, describe(e))
+            await send(state_error_ev(self.key, "AGS_THREAD_STATE_FAILED", STATE_FAILED_MESSAGE, describe(e)))
 
     # Sending ------------------------------------------------------------------
 
@@ -368,3 +440,10 @@ def _cancel_requested() -> bool:
     task = asyncio.current_task()
     cancelling = getattr(task, "cancelling", None)
     return cancelling is None or bool(cancelling())
+
+
+def state_error_ev(run: str, code: ErrorCode, message: str, detail: str | None = None) -> StateErrorEv:
+    ev: StateErrorEv = {"ev": "state_error", "run": run, "code": code, "message": message}
+    if detail is not None:
+        ev["detail"] = detail
+    return ev

@@ -54,6 +54,7 @@ from autogen_core.models import (
     ModelFamily,
     ModelInfo,
     RequestUsage,
+    UserMessage,
 )
 from autogen_core.tools import Tool, ToolSchema
 from autogen_ext.models.replay import ReplayChatCompletionClient
@@ -396,3 +397,64 @@ def tool_team(request: RunRequest) -> RoundRobinGroupChat:
     )
     writer = _assistant("writer", [" ".join(f"s{i}" for i in range(words))])
     return RoundRobinGroupChat([researcher, writer], termination_condition=MaxMessageTermination(3))
+
+
+class HistoryChatCompletionClient(SlowReplayChatCompletionClient):
+    """A model that answers with what it was asked: "seen: m1 | m2 | ..."
+    (the text of every user message in the request, in order), so a test
+    can read a thread's history from the last reply. ``delay`` as for
+    SlowReplayChatCompletionClient; ``pad`` adds that many "x" to the
+    reply (a state as large as a test needs). Usage: 10 prompt tokens per
+    message asked with, 1 completion token per word answered."""
+
+    def __init__(self, delay: float = 0.0, pad: int = 0) -> None:
+        super().__init__(["unused"], delay=delay)
+        self._pad = pad
+
+    def _answer(self, messages: Sequence[LLMMessage]) -> CreateResult:
+        seen = [m.content for m in messages if isinstance(m, UserMessage) and isinstance(m.content, str)]
+        text = "seen: " + " | ".join(seen) + (" " + "x" * self._pad if self._pad else "")
+        usage = RequestUsage(prompt_tokens=10 * len(messages), completion_tokens=len(text.split()))
+        return CreateResult(finish_reason="stop", content=text, usage=usage, cached=False)
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        if self._delay:
+            await self._think(cancellation_token)
+        return self._answer(messages)
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        yield await self.create(messages, cancellation_token=cancellation_token)
+
+
+def thread_agent(request: RunRequest) -> RoundRobinGroupChat:
+    """A team of one assistant whose model answers with the user messages
+    it was asked with ("seen: m1 | m2"): run it as a thread and the reply
+    shows the history the saved state brought back. ``options.delay``:
+    seconds its model waits first (to cancel inside it); ``options.pad``:
+    "x"s added to each reply (to grow the state)."""
+    delay = request.options.get("delay", 0)
+    pad = request.options.get("pad", 0)
+    if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+        raise ValueError(f"options.delay must be a number of seconds, got {delay!r}")
+    if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
+        raise ValueError(f"options.pad must be a non-negative integer, got {pad!r}")
+    assistant = AssistantAgent("assistant", model_client=HistoryChatCompletionClient(delay=float(delay), pad=pad))
+    return RoundRobinGroupChat([assistant], termination_condition=MaxMessageTermination(2))
