@@ -35,6 +35,8 @@ describe('pythonRunner(options)', () => {
       maxImageBytes?: number
       maxQueuedBytes?: number
       shutdownTimeout?: number
+      heartbeatInterval?: number
+      heartbeatTimeout?: number
       logger?: FastifyBaseLogger
     }>()
   })
@@ -54,6 +56,8 @@ describe('pythonRunner(options)', () => {
       maxImagePixels: 1024 * 1024,
       maxImageBytes: 1 << 20,
       shutdownTimeout: 1000,
+      heartbeatInterval: 500,
+      heartbeatTimeout: 10_000,
       logger: fastify().log
     })
   })
