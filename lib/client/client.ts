@@ -95,6 +95,8 @@ export interface StartOptions {
   runId?: string
   /** Handed to the server's runner (the Python bridge passes them to the factory). */
   options?: StartFrame['options']
+  /** The thread the run continues (protocol v2; see docs/protocol.md, Threads): its team starts from the state the thread's last run saved. */
+  threadId?: string
 }
 
 const OPEN = 1
@@ -188,7 +190,7 @@ export class Client extends Emitter<ClientEvents> {
     if (this.state === 'closed') throw this.#closedError()
     const runId = options.runId ?? randomId()
     if (this.#runs.has(runId)) throw new AutogenStreamError('AGS_DUPLICATE_RUN_ID', `This client already reads a run "${runId}"`, { runId })
-    const run = new ClientRun(this.#host, runId, options.options === undefined ? { task } : { task, options: options.options })
+    const run = new ClientRun(this.#host, runId, { task, ...(options.options === undefined ? {} : { options: options.options }), ...(options.threadId === undefined ? {} : { threadId: options.threadId }) })
     this.#add(run)
     return run
   }

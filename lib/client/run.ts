@@ -91,12 +91,16 @@ export class ClientRun extends Emitter<RunEvents> {
   #result: Promise<TaskResult> | undefined
   #settle: { resolve: (r: TaskResult) => void, reject: (e: AutogenStreamError) => void } | undefined
 
-  constructor (host: RunHost, runId: string, init: { task?: StartFrame['task'], options?: StartFrame['options'], resumeToken?: string | undefined, after?: number }) {
+  /** The thread this run continues, if it was started on one. */
+  readonly threadId: string | undefined
+
+  constructor (host: RunHost, runId: string, init: { task?: StartFrame['task'], options?: StartFrame['options'], threadId?: string, resumeToken?: string | undefined, after?: number }) {
     super()
     this.#host = host
     this.runId = runId
     this.task = init.task
     this.#options = init.options
+    this.threadId = init.threadId
     this.resumeToken = init.resumeToken
     this.#needsStart = init.task !== undefined && init.after === undefined
     if (init.after !== undefined) this.lastSeq = init.after
@@ -201,6 +205,7 @@ export class ClientRun extends Emitter<RunEvents> {
       this.#needsStart = false
       const frame: StartFrame = { type: 'start', runId: this.runId, task: this.task as StartFrame['task'] }
       if (this.#options !== undefined) frame.options = this.#options
+      if (this.threadId !== undefined) frame.threadId = this.threadId
       if (this.#host.send(frame)) this.#link()
       else this.#needsStart = true
       return
