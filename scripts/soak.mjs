@@ -757,7 +757,9 @@ async function redisStack (modules, hostConcurrency) {
     async close () {
       await app.close()
       for (const h of hosts) if (h.child.exitCode === null) h.child.kill('SIGTERM')
-      await Promise.race([Promise.all(hosts.map((h) => h.exited)), sleep(8000)])
+      let timer
+      await Promise.race([Promise.all(hosts.map((h) => h.exited)), new Promise((resolve) => { timer = setTimeout(resolve, 8000) })])
+      clearTimeout(timer)
       for (const h of hosts) if (h.child.exitCode === null) h.child.kill('SIGKILL')
       await cmd.quit().catch(() => cmd.disconnect())
       await new Promise((resolve) => { server.once('exit', resolve); server.kill('SIGKILL') })
