@@ -29,7 +29,7 @@ const ACTION_TEXT = {
   resume: 'cut the connection (terminate, or close) 1–3 times; back within 2 s: `attach` after the last seq, with the resume token',
   detach: '`detach`, wait 0.1–1.5 s, `attach` again on the same connection (its `lastSeq` checked against ours)',
   watch2: 'a second watcher (from seq -1, or live); either connection answers the input; it leaves early one time in three',
-  abandon: 'cut, come back after `detachTimeout`: the run was cancelled, `abandoned`, and is read to its end',
+  abandon: 'cut, come back 2–3 s after `detachTimeout`: the run was cancelled, `abandoned`, and is read to its end',
   library: 'the client library (`fastify-autogen-stream/client` on `ws`): start, answer, its socket cut mid-run; it reconnects and resumes'
 }
 
@@ -102,9 +102,16 @@ export function renderReliability (r) {
   out()
   out('### Actions')
   out()
+  out('How many times each action was picked, and the outcomes of its runs. A `cancel` or `stop` may come after the run has ended (a `result`); a run a user abandons may finish before `detachTimeout` when what is left of it fits in `maxRunLag` (a detached run goes on that far).')
+  out()
   out(`| action | ${modes.map((m) => m.mode === 'redis' ? 'Redis' : 'in-process').join(' | ')} |`)
   out(`|---|${modes.map(() => '---:').join('|')}|`)
-  for (const name of Object.keys(r.weights)) row(name, (m) => num(m.actions[name] ?? 0))
+  for (const name of Object.keys(r.weights)) {
+    row(name, (m) => {
+      const by = Object.entries(m.outcomesByAction?.[name] ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${num(v)}`).join(', ')
+      return `${num(m.actions[name] ?? 0)}${by === '' ? '' : ` (${by})`}`
+    })
+  }
   out()
   out('### Memory (the server\'s process, after `gc()`)')
   out()
@@ -118,7 +125,8 @@ export function renderReliability (r) {
   row('peak RSS, heapUsed', (m) => `${mib(m.memory.peak.rss)}, ${mib(m.memory.peak.heapUsed)}`)
   row(`heapUsed slope, second half (bound ±${num(r.options.heapSlopeBoundKiBPerMin)} KiB/min)`, (m) => `${num(m.memory.heapSlopeKiBPerMin)} KiB/min`)
   row('RSS slope, second half (reported)', (m) => `${num(m.memory.rssSlopeKiBPerMin)} KiB/min`)
-  row('Python workers / hosts RSS: start → end', (m) => m.memory.workersRss.start.map((s, i) => `${mib(s)} → ${mib(m.memory.workersRss.end[i])}`).join(', '))
+  row('Python workers / hosts RSS, each: start → end', (m) => m.memory.workersRss.start.map((s, i) => `${mib(s)} → ${mib(m.memory.workersRss.end[i])}`).join(', '))
+  row('Python workers / hosts RSS, summed: after warm-up; slope, second half (reported)', (m) => `${mib(m.memory.workersRssAfterWarmup)}; ${num(m.memory.workerRssSlopeKiBPerMin)} KiB/min`)
   out()
   out('## Leak checks')
   out()

@@ -69,10 +69,15 @@ for (const [name, v] of Object.entries({ clients: CLIENTS, seconds: SECONDS.memo
 }
 
 // Server options that bound how long anything may linger, small so that
-// the end-of-run checks can wait them out: an ended run is kept 3 s
+// the end-of-run checks can wait them out: an ended run is kept 5 s
 // (retainAfterEnd), a run nobody reads is cancelled after 3 s
 // (detachTimeout). Users come back within 2 s after a cut (under both).
-const PLUGIN_OPTIONS = { retainAfterEnd: 3000, detachTimeout: 3000 }
+const PLUGIN_OPTIONS = { retainAfterEnd: 5000, detachTimeout: 3000 }
+// An abandoning user comes back this long after detachTimeout: a Redis
+// worker host looks at a run's readers once a second and starts the clock
+// at the first look that finds none, so its `abandoned` lands up to ~2 s
+// after detachTimeout; the run is then kept retainAfterEnd for the user.
+const ABANDON_RETURN_MS = [2000, 3000]
 const CUT_GAP_MS = [100, 2000]
 // Redis lookups (owner, token, owned) live keyTtl from a run's start: longer
 // than any run of the soak (a run is watched for at most RUN_WATCHDOG_MS).
@@ -149,6 +154,7 @@ function newTally () {
     events: { inputsAnswered: 0, inputsRefused: 0, inputsResent: 0, cuts: 0, reattaches: 0, resumeGaps: 0, detaches: 0, secondWatchers: 0, watcherLeftEarly: 0, pauses: 0, pausedMs: 0, lateControls: 0, lists: 0, connections: 0 },
     frames: { received: 0, tokens: 0, chunks: 0, cancelled: 0, error: 0, connectionErrors: {} },
     unexpectedOutcomes: {},
+    byAction: {},
     durationsMs: [],
     violations: []
   }
@@ -297,6 +303,8 @@ class Run {
       this.outcome = outcome
       tally.durationsMs.push(Date.now() - this.startedAt)
       tally.outcomes[outcome] = (tally.outcomes[outcome] ?? 0) + 1
+      const byAction = tally.byAction[this.action] ??= {}
+      byAction[outcome] = (byAction[outcome] ?? 0) + 1
       if (!['result', 'cancelled:client', 'cancelled:abandoned'].includes(outcome)) {
         tally.unexpectedOutcomes[outcome] = (tally.unexpectedOutcomes[outcome] ?? 0) + 1
         violation(tally, 'unexpected-outcome', { user: this.user.id, runId: this.runId, action: this.action, outcome, message: terminal.message })
@@ -545,7 +553,7 @@ const ACTIONS = {
       const after = first.watch.lastSeq
       await conn.cut(rng)
       // Past detachTimeout: the run has been cancelled (abandoned), and is kept retainAfterEnd for us.
-      await sleep(PLUGIN_OPTIONS.detachTimeout + rng.int(500, 1200))
+      await sleep(PLUGIN_OPTIONS.detachTimeout + rng.int(...ABANDON_RETURN_MS))
       conn = await Conn.open(user.url, user)
       const watch = await attach(conn, first.run, after)
       if (watch !== null) await endOf(watch)
@@ -811,7 +819,7 @@ async function soakMode (mode, modules) {
       const m = memory()
       const v = view(app)
       const w = await stack.workers()
-      samples.push({ t: Number(at.toFixed(2)), rss: m.rss, heapUsed: m.heapUsed, ...v, workerActive: w.active.reduce((a, b) => a + (b ?? 0), 0), fds: fdCount(), runsSoFar: tally.runs })
+      samples.push({ t: Number(at.toFixed(2)), rss: m.rss, heapUsed: m.heapUsed, ...v, workerActive: w.active.reduce((a, b) => a + (b ?? 0), 0), workerRss: w.rss.reduce((a, b) => a + (b ?? 0), 0), fds: fdCount(), runsSoFar: tally.runs })
       // A worker-side run the server does not have is a leak (a small lag at a run's end is not).
       await sleep(1000)
     }
@@ -905,6 +913,8 @@ async function soakMode (mode, modules) {
   const half = samples.filter((s) => s.t >= seconds / 2 && s.t <= seconds)
   const heapSlope = slope(half.map((s) => s.t), half.map((s) => s.heapUsed)) * 60 / 1024 // KiB/min
   const rssSlope = slope(half.map((s) => s.t), half.map((s) => s.rss)) * 60 / 1024
+  // The Python side, reported: the workers' (hosts') RSS summed.
+  const workerRssSlope = slope(half.map((s) => s.t), half.map((s) => s.workerRss)) * 60 / 1024
   const warm = half[0] ?? samples.at(-1)
   check('heapUsed slope over the second half', Math.abs(heapSlope) < HEAP_SLOPE_BOUND_KIB_PER_MIN, `< ${HEAP_SLOPE_BOUND_KIB_PER_MIN} KiB/min`, `${heapSlope.toFixed(0)} KiB/min`)
   const idleGrowth = (end.memory.heapUsed - baseline.memory.heapUsed) / 2 ** 20
@@ -924,6 +934,7 @@ async function soakMode (mode, modules) {
     runs: tally.runs,
     outcomes: tally.outcomes,
     actions: tally.actions,
+    outcomesByAction: tally.byAction,
     events: tally.events,
     frames: tally.frames,
     rates: { runsPerS: tally.runs / loadSeconds, tokensPerS: tally.frames.chunks / loadSeconds, framesPerS: tally.frames.received / loadSeconds },
@@ -935,6 +946,8 @@ async function soakMode (mode, modules) {
       end: { rss: end.memory.rss, heapUsed: end.memory.heapUsed },
       heapSlopeKiBPerMin: heapSlope,
       rssSlopeKiBPerMin: rssSlope,
+      workerRssSlopeKiBPerMin: workerRssSlope,
+      workersRssAfterWarmup: warm?.workerRss ?? null,
       peak: { rss: Math.max(...samples.map((s) => s.rss)), heapUsed: Math.max(...samples.map((s) => s.heapUsed)) },
       workersRss: { start: baseline.workers.rss, end: end.workers.rss }
     },
@@ -943,7 +956,7 @@ async function soakMode (mode, modules) {
     settleSeconds: settled.seconds,
     checks,
     violations: tally.violations.slice(0, 50),
-    samples: samples.map((s) => ({ t: s.t, rss: s.rss, heapUsed: s.heapUsed, runs: s.runs, runsSoFar: s.runsSoFar, connections: s.connections, logBytes: s.logBytes, workerActive: s.workerActive })),
+    samples: samples.map((s) => ({ t: s.t, rss: s.rss, heapUsed: s.heapUsed, runs: s.runs, runsSoFar: s.runsSoFar, connections: s.connections, logBytes: s.logBytes, workerActive: s.workerActive, workerRss: s.workerRss })),
     ok: failed.length === 0
   }
 }
