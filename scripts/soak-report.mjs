@@ -54,7 +54,7 @@ export function renderReliability (r) {
   out()
   out(`\`npm run soak\` (scripts/soak.mjs) runs ${r.clients} users at once, for a fixed time in each mode, against the default replay team ` +
     '(`autogen_stream_bridge.demo:create_team`, the team of `npm start`: a planner, a researcher with a tool, a writer, and the human asked for input once per run) ' +
-    `at ${r.delayMs} ms a word. Each user is an identity of its own; it picks an action by weight with its own PRNG (mulberry32, seeded from the run's seed), ` +
+    `at ${r.delayMs} ms a word. Each user is an identity of its own (\`authenticate\` reads it from a header), and before one action in four it signs in anew, as another identity; it picks an action by weight with its own PRNG (mulberry32, seeded from the run's seed), ` +
     'performs it on fresh connections, thinks for 50–500 ms, and goes again until the time is up. Every action is one run; ' +
     'input requests are answered by whoever reads the run, within a second (one in five after 1–3 s).')
   out()
@@ -80,6 +80,7 @@ export function renderReliability (r) {
   row('tokens/s (chunks read by the users)', (m) => num(m.rates.tokensPerS))
   row('frames/s (read by the users)', (m) => num(m.rates.framesPerS))
   row('run duration p50 / p95 / max (start to terminal frame)', (m) => m.runSeconds === null ? 'n/a' : `${num(m.runSeconds.p50, 1)} / ${num(m.runSeconds.p95, 1)} / ${num(m.runSeconds.max, 1)} s`)
+  row('identities (users signing in anew)', (m) => num(m.clients + (m.events.sessions ?? 0)))
   row('connections opened', (m) => num(m.events.connections))
   row('peak runs at once', (m) => num(m.peakLive.runs))
   row('input requests answered', (m) => num(m.events.inputsAnswered))

@@ -107,6 +107,9 @@ const WEIGHTS = {
   library: 7 //     the project's client library: start, answer, a cut mid-run (it reconnects and resumes), await result
 }
 
+/** The chance that a user comes back as a new identity before an action. */
+const SESSION_CHANCE = 0.25
+
 const TERMINAL = new Set(['result', 'cancelled', 'error'])
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const t0 = Date.now()
@@ -151,7 +154,7 @@ function newTally () {
     runs: 0,
     outcomes: {},
     actions: Object.fromEntries(Object.keys(WEIGHTS).map((k) => [k, 0])),
-    events: { inputsAnswered: 0, inputsRefused: 0, inputsResent: 0, cuts: 0, reattaches: 0, resumeGaps: 0, detaches: 0, secondWatchers: 0, watcherLeftEarly: 0, pauses: 0, pausedMs: 0, lateControls: 0, lists: 0, connections: 0 },
+    events: { sessions: 0, inputsAnswered: 0, inputsRefused: 0, inputsResent: 0, cuts: 0, reattaches: 0, resumeGaps: 0, detaches: 0, secondWatchers: 0, watcherLeftEarly: 0, pauses: 0, pausedMs: 0, lateControls: 0, lists: 0, connections: 0 },
     frames: { received: 0, tokens: 0, chunks: 0, cancelled: 0, error: 0, connectionErrors: {} },
     unexpectedOutcomes: {},
     byAction: {},
@@ -794,7 +797,7 @@ async function soakMode (mode, modules) {
   process.on('warning', onWarning)
 
   const makeUser = (i, tally, deadline) => ({
-    id: `${mode}-u${i}`, index: i, rng: new Rng(userSeed(mode, i)), tally, url: stack.url, runs: 0, deadline, createClient: modules.createClient
+    id: `${mode}-u${i}.s0`, base: `${mode}-u${i}`, session: 0, index: i, rng: new Rng(userSeed(mode, i)), tally, url: stack.url, runs: 0, deadline, createClient: modules.createClient
   })
 
   // Pre-warm: a few plain runs, so that what a server makes once and keeps
@@ -831,6 +834,9 @@ async function soakMode (mode, modules) {
     // Users arrive over the first two seconds, not all in one tick.
     await sleep(Math.floor((2000 * i) / CLIENTS))
     while (Date.now() < deadline) {
+      // Now and then the user signs in anew (another identity, as another
+      // person would be): what the server keeps per identity must go too.
+      if (user.rng.chance(SESSION_CHANCE)) { user.id = `${user.base}.s${++user.session}`; tally.events.sessions++ }
       const action = user.rng.weighted(WEIGHTS)
       tally.actions[action]++
       user.lastRun = undefined
