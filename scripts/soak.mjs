@@ -287,7 +287,8 @@ class Run {
 
   #answer (requestId, entry, via) {
     if (entry.answered || this.outcome !== undefined) return
-    const conn = via.open ? via : [...this.conns].find((c) => c.open)
+    // Only through a connection that reads the run now (not one that detached from it).
+    const conn = via.open && this.conns.has(via) ? via : [...this.conns].find((c) => c.open)
     // No connection now: answered when the user is back (flushInputs).
     if (conn === undefined) return
     entry.answered = conn.send({ type: 'input', runId: this.runId, requestId, content: `Make it shorter (${this.user.id})` })
