@@ -123,6 +123,7 @@ export function renderReliability (r) {
   out(`|---|${modes.map(() => '---:').join('|')}|`)
   row('RSS: start / after warm-up / end', (m) => `${mib(m.memory.start.rss)} / ${mib(m.memory.afterWarmup.rss)} / ${mib(m.memory.end.rss)}`)
   row('heapUsed: start / after warm-up / end', (m) => `${mib(m.memory.start.heapUsed)} / ${mib(m.memory.afterWarmup.heapUsed)} / ${mib(m.memory.end.heapUsed)}`)
+  row('of heapUsed, compiled code: start / end', (m) => `${mib(m.memory.start.code)} / ${mib(m.memory.end.code)}`)
   row('peak RSS, heapUsed', (m) => `${mib(m.memory.peak.rss)}, ${mib(m.memory.peak.heapUsed)}`)
   row(`heapUsed slope, second half (bound ±${num(r.options.heapSlopeBoundKiBPerMin)} KiB/min)`, (m) => `${num(m.memory.heapSlopeKiBPerMin)} KiB/min`)
   row('RSS slope, second half (reported)', (m) => `${num(m.memory.rssSlopeKiBPerMin)} KiB/min`)
