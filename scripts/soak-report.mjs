@@ -116,7 +116,7 @@ export function renderReliability (r) {
   out()
   out('### Memory (the server\'s process, after `gc()`)')
   out()
-  out('"Start" is the idle server after a pre-warm of 6 runs, before the users; "after warm-up" the first sample of the second half of the load; ' +
+  out('"Start" is the idle server after a pre-warm (every action once, and two more plain runs), before the users; "after warm-up" the first sample of the second half of the load; ' +
     '"end" the idle server again, every user gone and every retained run expired. The slope is a least-squares fit over the second half, one sample a second.')
   out()
   out(`| | ${modes.map((m) => m.mode === 'redis' ? 'Redis' : 'in-process').join(' | ')} |`)
