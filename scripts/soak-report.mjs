@@ -119,6 +119,10 @@ export function renderReliability (r) {
   out('"Start" is the idle server after a pre-warm (every action once, and two more plain runs), before the users; "after warm-up" the first sample of the second half of the load; ' +
     '"end" the idle server again, every user gone and every retained run expired. The slope is a least-squares fit over the second half, one sample a second.')
   out()
+  if (r.heapSnapshots === true) {
+    out('This run wrote heap snapshots (SOAK_HEAP_SNAPSHOTS): writing one takes about 100 MiB of RSS that stays, so its RSS figures are not comparable.')
+    out()
+  }
   out(`| | ${modes.map((m) => m.mode === 'redis' ? 'Redis' : 'in-process').join(' | ')} |`)
   out(`|---|${modes.map(() => '---:').join('|')}|`)
   row('RSS: start / after warm-up / end', (m) => `${mib(m.memory.start.rss)} / ${mib(m.memory.afterWarmup.rss)} / ${mib(m.memory.end.rss)}`)

@@ -1083,6 +1083,8 @@ async function main () {
     weights: WEIGHTS,
     options: { plugin: PLUGIN_OPTIONS, keyTtlMs: KEY_TTL_MS, heapSlopeBoundKiBPerMin: HEAP_SLOPE_BOUND_KIB_PER_MIN, idleHeapGrowthBoundMiB: IDLE_HEAP_GROWTH_BOUND_MIB, idleDataGrowthBoundMiB: IDLE_DATA_GROWTH_BOUND_MIB, runWatchdogMs: RUN_WATCHDOG_MS },
     commit: `${commit}${dirty ? '+modified' : ''}`,
+    // Writing a heap snapshot takes ~100 MiB of RSS that stays: RSS figures of such a run are not comparable.
+    heapSnapshots: (process.env.SOAK_HEAP_SNAPSHOTS ?? '') !== '',
     date: new Date().toISOString().slice(0, 10),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)), node: process.version, platform: `${process.platform} ${process.arch}` },
     modes: [],
