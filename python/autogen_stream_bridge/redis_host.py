@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import hashlib
 import itertools
 import json
@@ -573,10 +574,17 @@ class Host:
 
     async def _writer(self) -> None:
         backoff = Backoff(f"host {self.host_id} log writes")
+        # Runs with nothing to write are looked at again every
+        # STALL_CHECK_SECONDS, by the clock: their readers' positions move
+        # their credit, and a run nobody reads is abandoned after detach ms
+        # (_watch_attendance). Only on an idle second, a host busy with
+        # another run never looked, and an unread run held its slot for ever.
+        next_check = time.monotonic() + STALL_CHECK_SECONDS
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), STALL_CHECK_SECONDS)
-            except asyncio.TimeoutError:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_check - time.monotonic()))
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + STALL_CHECK_SECONDS
                 for run in self.runs.values():
                     idle = not run.pending and not run.frames.ended and not run.lost
                     if idle and (run.room() <= 0 or run.retain.detach > 0):
