@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
-import contextlib
 import hashlib
 import itertools
 import json
@@ -579,12 +578,19 @@ class Host:
         # their credit, and a run nobody reads is abandoned after detach ms
         # (_watch_attendance). Only on an idle second, a host busy with
         # another run never looked, and an unread run held its slot for ever.
-        next_check = time.monotonic() + STALL_CHECK_SECONDS
+        # A timer sets _wake rather than asyncio.wait_for: in Python 3.11,
+        # wait_for can lose a cancel that comes as its future completes, and
+        # the writer, woken all the time, would then never stop at shutdown.
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + STALL_CHECK_SECONDS
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_check - time.monotonic()))
-            if time.monotonic() >= next_check:
-                next_check = time.monotonic() + STALL_CHECK_SECONDS
+            timer = loop.call_at(next_check, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
+            if loop.time() >= next_check:
+                next_check = loop.time() + STALL_CHECK_SECONDS
                 for run in self.runs.values():
                     idle = not run.pending and not run.frames.ended and not run.lost
                     if idle and (run.room() <= 0 or run.retain.detach > 0):
