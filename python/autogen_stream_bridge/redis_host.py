@@ -88,6 +88,10 @@ CLAIMS_AT_ONCE = 16
 SHUTDOWN_GRACE_SECONDS = 10.0
 # Redis calls of a host that is shutting down, when Redis may be gone.
 SHUTDOWN_CALL_SECONDS = 2.0
+# After SIGTERM, the host exits by this time whatever it still waits for
+# (its runs' grace, its last Redis calls, and a margin): a shutdown that
+# hangs (a loop that never sees its cancel) must not keep the process.
+SHUTDOWN_DEADLINE_SECONDS = SHUTDOWN_GRACE_SECONDS + SHUTDOWN_CALL_SECONDS + 2.0
 BAD_REQUEST_MESSAGE = "The run request could not be read"
 # Why the gateways cancel (lib/schemas/frames.ts CANCEL_REASONS).
 DEFAULT_CANCEL_REASON = "client"
@@ -926,7 +930,15 @@ async def serve(options: HostOptions) -> int:
             log.error("host %s: second %s; exiting now", host.host_id, signal.Signals(signum).name)
             logging.shutdown()
             os._exit(1)
+        deadline.append(loop.call_later(SHUTDOWN_DEADLINE_SECONDS, shutdown_overdue))
         host.request_stop()
+
+    def shutdown_overdue() -> None:
+        log.error("host %s: shutdown not done after %.0f s; exiting now", host.host_id, SHUTDOWN_DEADLINE_SECONDS)
+        logging.shutdown()
+        os._exit(1)
+
+    deadline: list[asyncio.TimerHandle] = []
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
@@ -935,6 +947,8 @@ async def serve(options: HostOptions) -> int:
     finally:
         close = getattr(redis, "aclose", None) or redis.close  # aclose: redis-py 5.0.1+
         await close()
+        for handle in deadline:
+            handle.cancel()
     return 0
 
 
