@@ -639,6 +639,8 @@ export class Connection {
     this.#state.connections.delete(this.#ws)
     this.#state.counters.connections--
     this.#state.addresses.release(this.#request.raw.socket)
+    // An anonymous identity ends with its connection: so do its threads.
+    if (this.#identity?.anonymous === true) this.#state.runs.threads?.forgetOwner(this.#identity.id)
     this.#whenClosed?.resolve()
   }
 }

@@ -64,6 +64,8 @@ export interface RunFigures {
   queued: number
   retained: number
   logBytes: number
+  /** Threads kept (docs/protocol.md, Threads); 0 where the store keeps none. */
+  threads: number
 }
 
 export interface RunDirectory {
@@ -87,6 +89,8 @@ export interface ThreadDirectory {
   info: (identityId: string, threadId: string) => ThreadInfoFrame | undefined
   /** Forgets an idle thread of this identity; `busy` names its active run. */
   delete: (identityId: string, threadId: string) => { deleted: true } | { deleted: false, busy?: string }
+  /** Forgets every thread of an identity that cannot come back (an anonymous one, its connection closed). */
+  forgetOwner: (identityId: string) => void
 }
 
 export interface DirectoryContext { config: Config, counters: Counters, log: FastifyBaseLogger }

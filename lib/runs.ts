@@ -322,7 +322,7 @@ export class Runs implements RunDirectory {
         if (hosted.waiting) queued++
       }
     }
-    return { active, attached, detached: active - attached, queued, retained, logBytes: this.#store.bytes }
+    return { active, attached, detached: active - attached, queued, retained, logBytes: this.#store.bytes, threads: this.threads.size }
   }
 
   start (params: StartParams): HostedRun | AutogenStreamError {

@@ -25,6 +25,8 @@ export interface AutogenStreamView {
   readonly runsRetained: number
   /** Bytes of frames held in run logs (unread lag and the tail kept for resume). */
   readonly logBytes: number
+  /** Threads kept, of every identity (docs/protocol.md, Threads). */
+  readonly threads: number
   /** Totals since the plugin started. */
   readonly counters: Readonly<Counters>
 }
@@ -44,6 +46,7 @@ export function createView (counters: Counters, live: { connections: () => numbe
     get runsDetached () { return live.runs().detached },
     get runsRetained () { return live.runs().retained },
     get logBytes () { return live.runs().logBytes },
+    get threads () { return live.runs().threads },
     counters: frozenCounters
   })
 }

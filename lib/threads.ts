@@ -115,6 +115,20 @@ export class Threads {
     return { deleted: true }
   }
 
+  /** Threads kept, of every owner. */
+  get size (): number { return this.#store.size }
+
+  /**
+   * Forgets every thread of an owner who cannot come back: an anonymous
+   * identity is one connection's, so once it closed nobody can continue,
+   * list or delete its threads, and keeping them for threadRetention would
+   * let each anonymous connection leave up to maxThreadsPerIdentity states
+   * behind. A run still going on one of them finishes without saving.
+   */
+  forgetOwner (ownerId: string): void {
+    for (const record of this.#store.list(ownerId)) this.#forget(ownerId, record.threadId)
+  }
+
   /** The server closes: timers and threads go. */
   clear (): void {
     for (const timer of this.#timers.values()) clearTimeout(timer)

@@ -28,7 +28,7 @@ t.test('a store that keeps no threads (the Redis one, for now): start, thread an
     start: () => { asked.push('start'); throw new Error('not asked') },
     find: () => undefined,
     list: () => [],
-    figures: () => ({ active: 0, attached: 0, detached: 0, queued: 0, retained: 0, logBytes: 0 }),
+    figures: () => ({ active: 0, attached: 0, detached: 0, queued: 0, retained: 0, logBytes: 0, threads: 0 }),
     shutdown: () => {},
     clear: () => {}
   }

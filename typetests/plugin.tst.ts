@@ -233,6 +233,7 @@ describe('fastify.autogenStream', () => {
       readonly runsDetached: number
       readonly runsRetained: number
       readonly logBytes: number
+      readonly threads: number
       readonly counters: Readonly<Counters>
     }>()
   })

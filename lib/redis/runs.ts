@@ -304,7 +304,7 @@ export class RedisRuns implements RunDirectory {
         if (run.waiting) queued++
       }
     }
-    return { active: attached, attached, detached: 0, queued, retained, logBytes: 0 }
+    return { active: attached, attached, detached: 0, queued, retained, logBytes: 0, threads: 0 }
   }
 
   /** @internal A run gets its first reader on this gateway. */

@@ -7,6 +7,9 @@ import type { ThreadRecord, ThreadStore } from './types.js'
  */
 export class MemoryThreadStore implements ThreadStore {
   readonly #byOwner = new Map<string, Map<string, ThreadRecord>>()
+  #size = 0
+
+  get size (): number { return this.#size }
 
   get (ownerId: string, threadId: string): ThreadRecord | undefined {
     return this.#byOwner.get(ownerId)?.get(threadId)
@@ -19,13 +22,14 @@ export class MemoryThreadStore implements ThreadStore {
       this.#byOwner.set(ownerId, mine)
     }
     // Deleted first: a Map keeps the first insertion's place.
-    mine.delete(record.threadId)
+    if (!mine.delete(record.threadId)) this.#size++
     mine.set(record.threadId, record)
   }
 
   delete (ownerId: string, threadId: string): boolean {
     const mine = this.#byOwner.get(ownerId)
     if (mine?.delete(threadId) !== true) return false
+    this.#size--
     if (mine.size === 0) this.#byOwner.delete(ownerId)
     return true
   }
@@ -40,5 +44,6 @@ export class MemoryThreadStore implements ThreadStore {
 
   clear (): void {
     this.#byOwner.clear()
+    this.#size = 0
   }
 }

@@ -151,6 +151,8 @@ export interface ThreadStore {
   /** The owner's threads, least recently used first. */
   list (ownerId: string): ThreadRecord[]
   count (ownerId: string): number
+  /** Threads of every owner. */
+  readonly size: number
   /** Every record goes (the server closes). */
   clear (): void
 }
