@@ -1,4 +1,4 @@
-import type { ClientFrame, RunFrame, RunSummary, ServerFrame, StartFrame } from '../schemas/frames.js'
+import type { ClientFrame, RunFrame, RunSummary, ServerFrame, StartFrame, ThreadDeletedFrame, ThreadInfoFrame } from '../schemas/frames.js'
 import { Emitter } from './emitter.js'
 import { AutogenStreamError, errorOfFrame } from './errors.js'
 import { ClientRun, kAttached, kFail, kFrame, kRefused, kSocket, type RunHost } from './run.js'
@@ -144,6 +144,8 @@ export class Client extends Emitter<ClientEvents> {
   readonly #saved = new Map<string, SavedRun>()
   readonly #lists: Array<{ resolve: (runs: RunSummary[]) => void, reject: (err: AutogenStreamError) => void }> = []
   #listsSent = 0
+  /** Thread questions (`thread`, `delete_thread`) not answered yet, in the order asked; `sent` on the current socket. */
+  readonly #threadAsks: ThreadAsk[] = []
   #ws: WebSocketLike | undefined
   /** Counts sockets, so that a late event of an old one is ignored. */
   #generation = 0
@@ -228,6 +230,39 @@ export class Client extends Emitter<ClientEvents> {
     })
   }
 
+  /** A thread of this connection's identity: its runs, token usage and state size (docs/protocol.md, Threads). Rejects with AGS_UNKNOWN_THREAD for one that does not exist or is another identity's. */
+  async thread (threadId: string): Promise<ThreadInfoFrame> {
+    return await this.#askThread('thread', threadId) as ThreadInfoFrame
+  }
+
+  /** Forgets a thread of this connection's identity (AGS_THREAD_BUSY while a run of it is active). */
+  async deleteThread (threadId: string): Promise<void> {
+    await this.#askThread('delete_thread', threadId)
+  }
+
+  async #askThread (type: ThreadAsk['type'], threadId: string): Promise<ThreadInfoFrame | ThreadDeletedFrame> {
+    if (this.state === 'closed') throw this.#closedError()
+    return await new Promise((resolve, reject) => {
+      this.#threadAsks.push({ type, threadId, resolve, reject, sent: false })
+      if (this.#ws?.readyState === OPEN) this.#sendThreadAsks()
+      else this.#ensure()
+    })
+  }
+
+  #sendThreadAsks (): void {
+    for (const ask of this.#threadAsks) {
+      if (ask.sent) continue
+      if (!this.#send({ type: ask.type, threadId: ask.threadId })) return
+      ask.sent = true
+    }
+  }
+
+  /** The oldest question of this type about this thread, answered now. */
+  #answerThread (type: ThreadAsk['type'], threadId: string | undefined): ThreadAsk | undefined {
+    const i = this.#threadAsks.findIndex((a) => a.sent && a.type === type && a.threadId === threadId)
+    return i === -1 ? undefined : this.#threadAsks.splice(i, 1)[0]
+  }
+
   /** Opens the connection now rather than when first needed. */
   connect (): void {
     if (this.state === 'closed') return
@@ -294,8 +329,10 @@ export class Client extends Emitter<ClientEvents> {
       if (generation !== this.#generation) return
       this.#setState({ state: 'open' })
       this.#listsSent = 0
+      for (const ask of this.#threadAsks) ask.sent = false
       for (const run of [...this.#runs.values()]) run[kSocket]()
       this.#sendLists()
+      this.#sendThreadAsks()
     }
     ws.onmessage = (event) => {
       if (generation === this.#generation) this.#receive(event.data)
@@ -338,6 +375,12 @@ export class Client extends Emitter<ClientEvents> {
         // Lagging: read on from where the server stopped (our own detach already forgot the run).
         if (frame.reason === 'lagging') this.#runs.get(frame.runId)?.[kSocket]()
         return
+      case 'thread':
+        this.#answerThread('thread', frame.threadId)?.resolve(frame)
+        return
+      case 'thread_deleted':
+        this.#answerThread('delete_thread', frame.threadId)?.resolve(frame)
+        return
       case 'runs': {
         const list = this.#lists.shift()
         if (list !== undefined) {
@@ -351,6 +394,10 @@ export class Client extends Emitter<ClientEvents> {
         const ref = 'ref' in frame ? frame.ref : undefined
         const run = ref?.runId === undefined ? undefined : this.#runs.get(ref.runId)
         if (run !== undefined) return run[kRefused](err, ref?.type)
+        if (ref?.type === 'thread' || ref?.type === 'delete_thread') {
+          const ask = this.#answerThread(ref.type, ref.threadId)
+          if (ask !== undefined) return ask.reject(err)
+        }
         if (ref?.type === 'list' && this.#lists.length > 0) {
           this.#listsSent--
           this.#lists.shift()?.reject(err)
@@ -370,7 +417,7 @@ export class Client extends Emitter<ClientEvents> {
       this.#fatal = new AutogenStreamError('AGS_CONNECTION_REFUSED', `The server closed the connection: ${code} ${reason}`, { closeCode: code })
     }
     if (this.#fatal !== undefined) return this.#giveUp(this.#fatal, code, reason)
-    if (this.#runs.size === 0 && this.#lists.length === 0) {
+    if (this.#runs.size === 0 && this.#lists.length === 0 && this.#threadAsks.length === 0) {
       this.#setState({ state: 'idle', code, reason })
       return
     }
@@ -407,6 +454,7 @@ export class Client extends Emitter<ClientEvents> {
     this.#runs.clear()
     for (const list of this.#lists.splice(0)) list.reject(err)
     this.#listsSent = 0
+    for (const ask of this.#threadAsks.splice(0)) ask.reject(err)
   }
 
   #setState (change: StateChange): void {
@@ -442,4 +490,12 @@ function randomId (): string {
   let id = 'run-'
   for (const byte of bytes) id += byte.toString(16).padStart(2, '0')
   return id
+}
+
+interface ThreadAsk {
+  type: 'thread' | 'delete_thread'
+  threadId: string
+  resolve: (answer: ThreadInfoFrame | ThreadDeletedFrame) => void
+  reject: (err: AutogenStreamError) => void
+  sent: boolean
 }
