@@ -152,11 +152,15 @@ t.test('entries every reader has passed keep only their bytes; a replay gets the
   const peeker = log.reader(-1, () => {})
   t.equal(peeker.peek()?.frame, frames[0], 'unread: the frame object itself')
   peeker.close()
+  // Sent alone, 0..2 are encoded (and the bytes kept for every reader); 3 and 4 go out merged, never encoded alone.
+  for (let i = 0; i < 3; i++) t.equal(reader.take()?.data, JSON.stringify(frames[i]), `${i}: JSON.stringify's bytes`)
   while (reader.take() !== undefined);
   reader.commit()
   const replay = log.reader(-1, () => {})
   const again: RunFrame[] = []
   for (let e = replay.take(); e !== undefined; e = replay.take()) again.push(e.frame)
-  t.same(again, frames, 'the same frames, parsed from their bytes')
-  t.not(again[0], frames[0], 'no longer the object that was appended')
+  t.same(again, frames, 'the same frames, parsed from their bytes or kept')
+  t.not(again[0], frames[0], 'an encoded entry: no longer the object that was appended')
+  t.equal(again[4], frames[4], 'a token never encoded keeps its frame (its bytes are made only if a reader sends it alone)')
+  t.equal(log.bytes, frames.reduce((n, f) => n + Buffer.byteLength(JSON.stringify(f)), 0), 'counted as JSON.stringify\'s bytes, encoded or not')
 })

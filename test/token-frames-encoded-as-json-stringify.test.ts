@@ -3,7 +3,9 @@
  * keeps the JSON of the parts that repeat. Its bytes must be
  * JSON.stringify's for every frame, whatever the text (quotes, backslashes,
  * control characters, lone surrogates, astral characters), the ids and the
- * order in which runs, sources and messages alternate.
+ * order in which runs, sources and messages alternate. The log counts a
+ * token's bytes without encoding it (FrameEncoder.size: a chunk that goes
+ * out merged is never encoded alone): that count must be those bytes'.
  *
  * FC_SEED=<seed> replays a run of cases; the seed is printed either way.
  */
@@ -37,6 +39,16 @@ t.test('a run\'s token frames encode to JSON.stringify\'s bytes, in any order of
       const got = encoder.encode(frame)
       if (got !== JSON.stringify(frame)) throw new Error(`${JSON.stringify(got)} is not ${JSON.stringify(JSON.stringify(frame))}`)
     }
+    // Sizes asked in another order than the encodes, on a fresh encoder: its cached parts must not leak between frames.
+    const sizer = new FrameEncoder()
+    for (const frame of [...frames].reverse()) {
+      const size = sizer.size(frame)
+      const bytes = Buffer.byteLength(JSON.stringify(frame))
+      // undefined: the text needs escaping, and the log encodes it to count it.
+      if (size !== undefined && size !== bytes) throw new Error(`size ${size} of ${JSON.stringify(frame)} is not ${bytes}`)
+      // eslint-disable-next-line no-control-regex
+      if (size === undefined && !/["\\\u0000-\u001f\ud800-\udfff]/.test(frame.text)) throw new Error(`no size for ${JSON.stringify(frame)}, whose text needs no escaping`)
+    }
   })
   const details = fc.check(property, { numRuns: 500, seed })
   if (details.failed) t.fail(fc.defaultReportMessage(details) ?? `failed, seed ${details.seed}`)
@@ -55,4 +67,6 @@ t.test('frames of other types and token frames of another shape are JSON.stringi
     { type: 'result', runId: 'r1', seq: 5, result: { type: 'TaskResult', messages: [], stop_reason: null } }
   ] as unknown as RunFrame[]
   t.same(frames.map((f) => encoder.encode(f)), frames.map((f) => JSON.stringify(f)))
+  // Only a token frame of the usual shape is counted without encoding.
+  t.same(frames.map((f) => encoder.size(f)), [undefined, undefined, undefined, undefined, Buffer.byteLength(JSON.stringify(frames[4])), undefined])
 })

@@ -23,33 +23,46 @@ import { LogGapError, type LogEntry, type LogLimits, type LogReader, type RunLog
  */
 
 /*
- * Entries every reader has passed keep only their bytes: their frame object
- * is dropped (fewer live objects for the garbage collector to trace while
- * the tail is kept) and parsed again from the bytes by a replay.
+ * A token's JSON is made when a reader sends it alone (and then kept for
+ * every reader), not at append: most chunks of a run that outpaces its
+ * socket go out merged with their neighbours (attachment.ts), and the
+ * string made for each would be garbage that lived as long as the lag,
+ * long enough for V8 to move it to the old generation. Other frames are
+ * encoded at append. Entries every reader has passed keep only their bytes
+ * when they have them (their frame object is dropped: fewer live objects
+ * for the collector to trace while the tail is kept) and are parsed again
+ * from the bytes by a replay; a token never encoded keeps its frame.
  */
 class Slot implements LogEntry {
   readonly seq: number
-  readonly data: string
   readonly size: number
   /** Bytes of every entry up to and including this one, since the log began. */
   readonly total: number
   #frame: RunFrame | undefined
+  #data: string | undefined
+  readonly #encoder: FrameEncoder
 
-  constructor (frame: RunFrame, data: string, size: number, total: number) {
+  constructor (frame: RunFrame, data: string | undefined, size: number, total: number, encoder: FrameEncoder) {
     this.seq = frame.seq
     this.#frame = frame
-    this.data = data
+    this.#data = data
     this.size = size
     this.total = total
+    this.#encoder = encoder
   }
 
   get frame (): RunFrame {
-    return this.#frame ?? JSON.parse(this.data) as RunFrame
+    return this.#frame ?? JSON.parse(this.#data as string) as RunFrame
+  }
+
+  get data (): string {
+    this.#data ??= this.#encoder.encode(this.#frame as RunFrame)
+    return this.#data
   }
 
   /** Every reader has passed it. */
   settle (): void {
-    this.#frame = undefined
+    if (this.#data !== undefined) this.#frame = undefined
   }
 }
 
@@ -108,9 +121,13 @@ export class MemoryRunLog implements RunLog {
   append (frame: RunFrame): LogEntry {
     if (this.#terminal !== undefined) throw new Error('the run\'s log has ended')
     if (frame.seq !== this.#head + 1) throw new Error(`seq ${frame.seq} does not follow ${this.#head}`)
-    const data = this.#encoder.encode(frame)
-    const size = Buffer.byteLength(data)
-    const slot = new Slot(frame, data, size, this.#totalAt(this.#head) + size)
+    let size = this.#encoder.size(frame)
+    let data: string | undefined
+    if (size === undefined) {
+      data = this.#encoder.encode(frame)
+      size = Buffer.byteLength(data)
+    }
+    const slot = new Slot(frame, data, size, this.#totalAt(this.#head) + size, this.#encoder)
     this.#entries.push(slot)
     this.#head = frame.seq
     this.#onBytes(size)
