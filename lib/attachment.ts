@@ -110,7 +110,7 @@ export class Attachment {
     // `started` is always a run's first frame on a connection, even when what follows is skipped.
     const first = this.#reader.position === -1 ? this.#reader.peek() : undefined
     if (!this.#reader.skipToEnd()) return false
-    if (first !== undefined && first.frame.type === 'started' && first !== this.#reader.peek()) this.#first = first
+    if (first !== undefined && first.frame.type === 'started' && first.seq !== this.#reader.peek()?.seq) this.#first = first
     this.#resend = []
     return true
   }
@@ -129,18 +129,29 @@ export class Attachment {
     const limit = this.#opts.maxTokenFrameChars
     let text = first.text
     let chunks = first.chunks
-    let last = first
-    for (;;) {
-      const next = this.#reader.peek()?.frame
-      if (next === undefined || next.type !== 'token' || next.full_message_id !== first.full_message_id ||
-        next.source !== first.source || text.length + next.text.length > limit) break
-      this.#reader.take()
-      text += next.text
-      chunks += next.chunks
-      last = next
+    let lastSeq = first.seq
+    const reader = this.#reader
+    if (reader.takeMergeable !== undefined) {
+      // A log kept as texts: the next chunks of this message, without a view of each.
+      const taken = reader.takeMergeable(first, limit - text.length)
+      if (taken !== undefined) {
+        text += taken.text
+        chunks += taken.count
+      }
+      lastSeq = reader.position
+    } else {
+      for (;;) {
+        const next = reader.peek()?.frame
+        if (next === undefined || next.type !== 'token' || next.full_message_id !== first.full_message_id ||
+          next.source !== first.source || text.length + next.text.length > limit) break
+        reader.take()
+        text += next.text
+        chunks += next.chunks
+        lastSeq = next.seq
+      }
     }
-    if (last === first) return first
-    return { type: 'token', runId: first.runId, seq: last.seq, source: first.source, full_message_id: first.full_message_id, text, chunks }
+    if (lastSeq === first.seq) return first
+    return { type: 'token', runId: first.runId, seq: lastSeq, source: first.source, full_message_id: first.full_message_id, text, chunks }
   }
 
   #encode (frame: RunFrame): Outgoing {

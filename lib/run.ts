@@ -32,7 +32,16 @@ import type { CancelReason, RunFrame, StateError, TerminalFrame, Usage } from '.
  * never become frames (buffered events dropped on cancel) leave no gap.
  */
 
+/*
+ * A chunk waits in the queue as its text alone (a string item): the
+ * runner's event object is let go at once, not kept while the queue is
+ * full (long enough, at full speed, for V8 to move it to the old
+ * generation). A `message` item before it says whose chunks follow, once
+ * per change of source or message id.
+ */
 type Item =
+  | string
+  | { kind: 'message', source: string, messageId: string | null }
   | { kind: 'queued', position: number }
   | { kind: 'event', event: AutoGenEvent }
   | { kind: 'input_request', requestId: string, prompt: string }
@@ -91,6 +100,9 @@ export class Run extends EventEmitter {
   /** Items waiting for nextFrame(), from #head on (the front is dropped lazily). */
   #queue: Array<Item | undefined> = []
   #head = 0
+  /** The message of the chunks queued last (#onStep) and of those read last (nextFrame). */
+  #queuedMessage: { source: string, messageId: string | null } | undefined
+  #readMessage: { source: string, messageId: string | null } = { source: '', messageId: null }
   readonly #highWaterMark: number
   /** No item follows the last one queued (the run's last item is in). */
   #queueEnded = false
@@ -253,7 +265,18 @@ export class Run extends EventEmitter {
       this.#finish({ kind: 'result', result: event as TaskResult })
       return
     }
-    this.#push({ kind: 'event', event } satisfies Item)
+    if (event.type === CHUNK && isPlainChunk(event)) {
+      const messageId = event.full_message_id ?? null
+      const last = this.#queuedMessage
+      if (last === undefined || last.source !== event.source || last.messageId !== messageId) {
+        const message = { kind: 'message', source: event.source, messageId } as const
+        this.#queuedMessage = message
+        this.#push(message)
+      }
+      this.#push(event.content)
+    } else {
+      this.#push({ kind: 'event', event } satisfies Item)
+    }
     this.#pull()
   }
 
@@ -436,8 +459,18 @@ export class Run extends EventEmitter {
         ? this.#frame(this.#withUsage({ type: 'cancelled', reason: ending.reason }))
         : this.#frame(this.#withUsage({ type: 'error', code: ending.code, message: ending.message })))
     }
-    const item = this.#read()
+    let item = this.#read()
+    while (item !== null && typeof item !== 'string' && item.kind === 'message') {
+      this.#readMessage = item
+      item = this.#read()
+    }
     if (item === null) return null
+    if (typeof item === 'string') {
+      // The one frame per chunk, made in one literal: the same keys in
+      // the same order as #frame() gives (type, runId, seq first).
+      const message = this.#readMessage
+      return { type: 'token', runId: this.id, seq: this.#seq++, source: message.source, full_message_id: message.messageId, text: item, chunks: 1 }
+    }
     switch (item.kind) {
       case 'queued':
         return this.#frame({ type: 'queued', position: item.position })
@@ -506,3 +539,10 @@ function addUsage (total: Usage | undefined, usage: unknown): Usage | undefined 
 }
 
 interface ChunkLike { type: string, source: string, content: string, full_message_id?: string | null }
+
+/** A chunk whose token frame is its text and message alone (no usage to add): queued as its text. */
+function isPlainChunk (event: AutoGenEvent): event is AutoGenEvent & ChunkLike {
+  const e = event as Partial<ChunkLike> & { models_usage?: unknown }
+  return typeof e.content === 'string' && typeof e.source === 'string' &&
+    (e.full_message_id === undefined || e.full_message_id === null || typeof e.full_message_id === 'string') && e.models_usage == null
+}

@@ -188,12 +188,12 @@ export class HostedRun implements SharedRun {
         }
         const frame = this.run.nextFrame()
         if (frame === null) break
-        const entry = this.log.append(frame)
+        const size = this.log.append(frame)
         room.events--
-        room.bytes -= entry.size
+        room.bytes -= size
         if (frame.type === 'input_request') {
           this.#pruneInputs()
-          this.#inputs.set(frame.requestId, entry)
+          this.#inputs.set(frame.requestId, this.log.entry(frame.seq))
         } else if (this.#probe !== undefined && frame.type === 'token' && this.#tokens++ === 0) {
           this.#probe.firstToken()
         }

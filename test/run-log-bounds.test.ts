@@ -2,7 +2,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { MemoryRunLog, MemoryRunStore } from '../lib/store/memory.js'
 import { LogGapError, type LogLimits } from '../lib/store/types.js'
-import type { RunFrame } from '../lib/schemas/frames.js'
+import type { RunFrame, TokenFrame } from '../lib/schemas/frames.js'
 
 const token = (seq: number, text = 'x'.repeat(10)): RunFrame =>
   ({ type: 'token', runId: 'r', seq, source: 'a', full_message_id: 'm', text, chunks: 1 })
@@ -144,23 +144,71 @@ t.test('property: whatever the readers do, memory stays within lag + tail, and e
   t.pass('300 cases')
 })
 
-t.test('entries every reader has passed keep only their bytes; a replay gets the same frames back', async (t) => {
+t.test('tokens are kept as their texts, other frames as their bytes once read; a replay gets the same frames back', async (t) => {
   const log = new MemoryRunLog(limits({ lagEvents: 100, retainEvents: 100 }))
   const reader = log.reader(-1, () => {})
-  const frames = Array.from({ length: 5 }, (_, seq) => token(seq, `text ${seq} ✓`))
+  const event = { type: 'event', runId: 'r', seq: 2, event: { type: 'TextMessage', source: 'a', content: 'x ✓' } } as unknown as RunFrame
+  // A token of another shape (two chunks) is kept like any other frame.
+  const twoChunks = { ...token(5, 'merged'), chunks: 2 } as RunFrame
+  const frames = [token(0, 'text 0 ✓'), token(1, 'te"xt\n 1'), event, token(3, 'a'), { ...token(4, 'b'), source: 'other' } as RunFrame, twoChunks, token(6, '😀')]
   for (const frame of frames) log.append(frame)
   const peeker = log.reader(-1, () => {})
-  t.equal(peeker.peek()?.frame, frames[0], 'unread: the frame object itself')
+  t.same(peeker.peek()?.frame, frames[0], 'a token: a frame made from its text and message')
+  for (let i = 0; i < 2; i++) peeker.take()
+  t.equal(peeker.peek()?.frame, event, 'another frame, unread: the frame object itself')
   peeker.close()
-  // Sent alone, 0..2 are encoded (and the bytes kept for every reader); 3 and 4 go out merged, never encoded alone.
-  for (let i = 0; i < 3; i++) t.equal(reader.take()?.data, JSON.stringify(frames[i]), `${i}: JSON.stringify's bytes`)
-  while (reader.take() !== undefined);
+  const sent: string[] = []
+  for (let e = reader.take(); e !== undefined; e = reader.take()) sent.push(e.data.toString())
+  t.same(sent, frames.map((f) => JSON.stringify(f)), 'each sent alone: JSON.stringify\'s bytes')
   reader.commit()
   const replay = log.reader(-1, () => {})
   const again: RunFrame[] = []
   for (let e = replay.take(); e !== undefined; e = replay.take()) again.push(e.frame)
-  t.same(again, frames, 'the same frames, parsed from their bytes or kept')
-  t.not(again[0], frames[0], 'an encoded entry: no longer the object that was appended')
-  t.equal(again[4], frames[4], 'a token never encoded keeps its frame (its bytes are made only if a reader sends it alone)')
-  t.equal(log.bytes, frames.reduce((n, f) => n + Buffer.byteLength(JSON.stringify(f)), 0), 'counted as JSON.stringify\'s bytes, encoded or not')
+  t.same(again, frames, 'the same frames again')
+  t.not(again[2], event, 'a frame every reader passed: parsed from its bytes, the object let go')
+  t.equal(log.bytes, frames.reduce((n, f) => n + Buffer.byteLength(JSON.stringify(f)), 0), 'counted as JSON.stringify\'s bytes')
+})
+
+t.test('a reader merging a message\'s tokens takes them as texts, up to the room given, and stops at another message or frame', async (t) => {
+  const log = new MemoryRunLog(limits({ lagEvents: 100, retainEvents: 100 }))
+  // A lone surrogate is kept as a string (its UTF-8 bytes would not decode to it); the others as bytes.
+  const frames: RunFrame[] = [token(0, 'ab'), token(1, 'cd'), token(2, 'é\ud800'), token(3, '😀'), { ...token(4, 'h'), full_message_id: 'other' } as RunFrame, token(5, 'i')]
+  for (const frame of frames) log.append(frame)
+  const reader = log.reader(-1, () => {})
+  const first = reader.take()?.frame as TokenFrame
+  t.same(reader.takeMergeable?.(first, 3), { text: 'cd', count: 1 }, 'cd fits in 3, cd + é\\ud800 does not')
+  t.equal(reader.position, 1)
+  t.equal(reader.takeMergeable?.(first, 1), undefined, 'é\\ud800 does not fit in 1: nothing taken')
+  t.equal(reader.position, 1)
+  t.same(reader.takeMergeable?.(first, 100), { text: 'é\ud800😀', count: 2 }, 'up to the next message')
+  t.equal(reader.position, 3)
+  t.equal(reader.takeMergeable?.(first, 100), undefined, 'another message')
+  t.equal(reader.take()?.seq, 4)
+  t.equal(reader.take()?.frame.type, 'token')
+})
+
+t.test('token texts kept as bytes come back the same across the arena\'s chunks, long and short, as the log is trimmed', async (t) => {
+  const log = new MemoryRunLog(limits({ lagEvents: 10_000, retainEvents: 50 }))
+  const texts = Array.from({ length: 600 }, (_, i) => i % 97 === 0 ? 'x'.repeat(5000 + i) : `t${i} ✓ "q" 😀`)
+  const reader = log.reader(-1, () => {})
+  const got: string[] = []
+  for (let seq = 0; seq < texts.length; seq++) {
+    log.append(token(seq, texts[seq] as string))
+    // Read as it goes, merging what waits: the tail is trimmed and the arena's chunks let go behind it.
+    if (seq % 7 === 6) {
+      for (let e = reader.take(); e !== undefined; e = reader.take()) {
+        const frame = e.frame as TokenFrame
+        got.push(frame.text)
+        const more = reader.takeMergeable?.(frame, 3 * 5000)
+        if (more !== undefined) got.push(more.text)
+      }
+      reader.commit()
+    }
+  }
+  for (let e = reader.take(); e !== undefined; e = reader.take()) got.push((e.frame as TokenFrame).text)
+  t.equal(got.join(''), texts.join(''), 'every text, in order')
+  const replay = log.reader(log.oldest - 1, () => {})
+  const tail: string[] = []
+  for (let e = replay.take(); e !== undefined; e = replay.take()) tail.push((e.frame as TokenFrame).text)
+  t.same(tail, texts.slice(log.oldest), 'the tail, from its bytes')
 })

@@ -1,5 +1,6 @@
 import { FrameEncoder } from '../encode.js'
-import type { RunFrame } from '../schemas/frames.js'
+import type { RunFrame, TokenFrame } from '../schemas/frames.js'
+import { TextArena } from './text-arena.js'
 import { LogGapError, type LogEntry, type LogLimits, type LogReader, type RunLog, type RunStore } from './types.js'
 
 /*
@@ -23,54 +24,120 @@ import { LogGapError, type LogEntry, type LogLimits, type LogReader, type RunLog
  */
 
 /*
- * A token's JSON is made when a reader sends it alone (and then kept for
- * every reader), not at append: most chunks of a run that outpaces its
- * socket go out merged with their neighbours (attachment.ts), and the
- * string made for each would be garbage that lived as long as the lag,
- * long enough for V8 to move it to the old generation. Other frames are
- * encoded at append. Entries every reader has passed keep only their bytes
- * when they have them (their frame object is dropped: fewer live objects
- * for the collector to trace while the tail is kept) and are parsed again
- * from the bytes by a replay; a token never encoded keeps its frame.
+ * A token is kept as its text alone (in #items) and the message it belongs
+ * to (#contexts: one object shared by the message's tokens), not as an
+ * entry object: a run that outpaces its socket holds up to maxRunLag
+ * unread tokens and a tail of retainEvents read ones, and at full speed
+ * every object kept that long survives two scavenges and is moved to V8's
+ * old generation, whose size between mark-compacts is what a server's RSS
+ * shows (benchmarks/profile-notes.md, item 12). A reader gets a view of
+ * the token when it takes it (TokenEntry, young garbage), and the sender
+ * merges a message's tokens straight from their texts (takeMergeable).
+ * A token's JSON is made only when a reader sends it alone; most chunks of
+ * a run that outpaces its socket go out merged and are never encoded.
+ *
+ * Any other frame is a Slot, encoded at append. Entries every reader has
+ * passed keep only their bytes: the frame object is dropped (fewer live
+ * objects for the collector to trace while the tail is kept) and parsed
+ * again from the bytes by a replay.
+ *
+ *   #items     │ "Hel" │ "lo" │ Slot(event) │ "Th" │ ...
+ *   #contexts  │  m1   │  m1  │  undefined  │  m2  │ ...   (m1: { runId, source, messageId })
+ *   #totals    │  58   │ 115  │    402      │ 459  │ ...   (bytes up to and including each)
+ *
+ * The three are rings indexed by seq & mask, from `oldest` to `head`: an
+ * entry is let go by clearing its cell, and the arrays are reallocated
+ * only when what is kept outgrows them (doubled), never per trim. (An
+ * array with its front cut off by slice() and regrown by push() was, in
+ * a profile of 200 saturated runs, most of what the log allocated.)
  */
 class Slot implements LogEntry {
   readonly seq: number
+  readonly data: string
   readonly size: number
-  /** Bytes of every entry up to and including this one, since the log began. */
-  readonly total: number
   #frame: RunFrame | undefined
-  #data: string | undefined
-  readonly #encoder: FrameEncoder
 
-  constructor (frame: RunFrame, data: string | undefined, size: number, total: number, encoder: FrameEncoder) {
+  constructor (frame: RunFrame, data: string, size: number) {
     this.seq = frame.seq
     this.#frame = frame
-    this.#data = data
+    this.data = data
     this.size = size
-    this.total = total
-    this.#encoder = encoder
   }
 
   get frame (): RunFrame {
-    return this.#frame ?? JSON.parse(this.#data as string) as RunFrame
-  }
-
-  get data (): string {
-    this.#data ??= this.#encoder.encode(this.#frame as RunFrame)
-    return this.#data
+    return this.#frame ?? JSON.parse(this.data) as RunFrame
   }
 
   /** Every reader has passed it. */
   settle (): void {
-    if (this.#data !== undefined) this.#frame = undefined
+    this.#frame = undefined
   }
 }
 
+/** What a message's tokens share. */
+class TokenContext {
+  readonly runId: string
+  readonly source: string
+  readonly messageId: string | null
+  constructor (runId: string, source: string, messageId: string | null) {
+    this.runId = runId
+    this.source = source
+    this.messageId = messageId
+  }
+}
+
+/** A kept token, as a reader takes it. */
+class TokenEntry implements LogEntry {
+  readonly seq: number
+  readonly size: number
+  readonly #text: string
+  readonly #context: TokenContext
+  readonly #encoder: FrameEncoder
+
+  constructor (seq: number, text: string, context: TokenContext, size: number, encoder: FrameEncoder) {
+    this.seq = seq
+    this.#text = text
+    this.#context = context
+    this.size = size
+    this.#encoder = encoder
+  }
+
+  get frame (): TokenFrame {
+    const c = this.#context
+    return { type: 'token', runId: c.runId, seq: this.seq, source: c.source, full_message_id: c.messageId, text: this.#text, chunks: 1 }
+  }
+
+  get data (): string {
+    return this.#encoder.encode(this.frame)
+  }
+}
+
+/** A token frame the log can keep as its text: the shape run.ts makes, one chunk. */
+function isPlainToken (frame: RunFrame): frame is TokenFrame {
+  return frame.type === 'token' && frame.chunks === 1 && typeof frame.text === 'string' && typeof frame.source === 'string' &&
+    typeof frame.runId === 'string' && (frame.full_message_id === null || typeof frame.full_message_id === 'string')
+}
+
+/** With the u flag a pair is one code point: this finds only a surrogate without its other half. */
+const LONE_SURROGATE = /[\ud800-\udfff]/u
+
+/** A new log's ring cells (doubled as needed): a run's first frames, without a reallocation. */
+const INITIAL_CELLS = 32
+
 export class MemoryRunLog implements RunLog {
   readonly #limits: LogLimits
-  #entries: Array<Slot | undefined> = []
-  /** Index in #entries of the entry with seq `oldest` (the front is dropped lazily). */
-  #start = 0
+  /** Rings of #mask + 1 cells: the entry with seq n is at n & #mask. */
+  #items: Array<string | Slot | undefined> = new Array(INITIAL_CELLS).fill(undefined)
+  #contexts: Array<TokenContext | undefined> = new Array(INITIAL_CELLS).fill(undefined)
+  #totals = new Float64Array(INITIAL_CELLS)
+  /** A token's text in #arena: chunk serial, byte offset, bytes, and its length in UTF-16 units (what maxTokenFrameChars counts). */
+  #serials = new Int32Array(INITIAL_CELLS)
+  #offsets = new Int32Array(INITIAL_CELLS)
+  #byteLengths = new Int32Array(INITIAL_CELLS)
+  #lengths = new Int32Array(INITIAL_CELLS)
+  readonly #arena = new TextArena()
+  #mask = INITIAL_CELLS - 1
+  #oldest = 0
   /** Bytes of every entry trimmed so far (the total before `oldest`). */
   #trimmedTotal = 0
   #head = -1
@@ -84,6 +151,8 @@ export class MemoryRunLog implements RunLog {
   #waitingForCredit = false
   readonly #onBytes: (delta: number) => void
   readonly #encoder = new FrameEncoder()
+  /** The last token's context: the next token of the same message shares it. */
+  #context: TokenContext | undefined
 
   constructor (limits: LogLimits, onBytes: (delta: number) => void = () => {}) {
     this.#limits = limits
@@ -91,7 +160,7 @@ export class MemoryRunLog implements RunLog {
   }
 
   get head (): number { return this.#head }
-  get oldest (): number { return this.#head - (this.#entries.length - this.#start) + 1 }
+  get oldest (): number { return this.#oldest }
   get terminal (): LogEntry | undefined { return this.#terminal }
   get readers (): number { return this.#readers.size }
   get bytes (): number { return this.#totalAt(this.#head) - this.#trimmedTotal }
@@ -118,23 +187,56 @@ export class MemoryRunLog implements RunLog {
     this.#creditListener = fn
   }
 
-  append (frame: RunFrame): LogEntry {
+  /** Appends a frame; returns its bytes (what the producer counts against maxRunLag). */
+  append (frame: RunFrame): number {
     if (this.#terminal !== undefined) throw new Error('the run\'s log has ended')
     if (frame.seq !== this.#head + 1) throw new Error(`seq ${frame.seq} does not follow ${this.#head}`)
-    let size = this.#encoder.size(frame)
-    let data: string | undefined
-    if (size === undefined) {
-      data = this.#encoder.encode(frame)
+    const total = this.#totalAt(this.#head)
+    const seq = frame.seq
+    if (seq - this.#oldest > this.#mask) this.#grow()
+    const i = seq & this.#mask
+    let size: number
+    if (isPlainToken(frame)) {
+      size = this.#encoder.size(frame) ?? Buffer.byteLength(this.#encoder.encode(frame))
+      let context = this.#context
+      if (context === undefined || context.source !== frame.source || context.messageId !== frame.full_message_id || context.runId !== frame.runId) {
+        context = this.#context = new TokenContext(frame.runId, frame.source, frame.full_message_id)
+      }
+      const text = frame.text
+      this.#contexts[i] = context
+      this.#lengths[i] = text.length
+      if (!LONE_SURROGATE.test(text)) {
+        // Its bytes decode to the same string (a lone surrogate would not): kept in the arena.
+        const bytes = Buffer.byteLength(text)
+        this.#arena.write(text, bytes)
+        this.#serials[i] = this.#arena.serial
+        this.#offsets[i] = this.#arena.offset
+        this.#byteLengths[i] = bytes
+        this.#items[i] = undefined
+      } else {
+        this.#items[i] = text
+      }
+    } else {
+      const data = this.#encoder.encode(frame)
       size = Buffer.byteLength(data)
+      const slot = new Slot(frame, data, size)
+      this.#items[i] = slot
+      if (frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error') this.#terminal = slot
     }
-    const slot = new Slot(frame, data, size, this.#totalAt(this.#head) + size, this.#encoder)
-    this.#entries.push(slot)
-    this.#head = frame.seq
+    this.#totals[i] = total + size
+    this.#head = seq
     this.#onBytes(size)
-    if (frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error') this.#terminal = slot
     // No trim here: an append adds unread entries; readers' commits trim.
     for (const reader of this.#readers) reader.notify()
-    return slot
+    return size
+  }
+
+  /** The entry kept at seq (the caller knows it is kept). */
+  entry (seq: number): LogEntry {
+    const i = seq & this.#mask
+    const context = this.#contexts[i]
+    if (context === undefined) return this.#items[i] as Slot
+    return new TokenEntry(seq, this.#textAt(i), context, this.#sizeAt(seq), this.#encoder)
   }
 
   reader (after: number, notify: () => void): LogReader {
@@ -153,15 +255,68 @@ export class MemoryRunLog implements RunLog {
   clear (): void {
     this.#onBytes(-this.bytes)
     this.#trimmedTotal = this.#totalAt(this.#head)
-    this.#entries = []
-    this.#start = 0
+    this.#items = []
+    this.#contexts = []
+    this.#totals = new Float64Array(0)
+    this.#arena.clear()
+    this.#mask = -1
+    this.#oldest = this.#head + 1
     for (const reader of this.#readers) reader.close()
   }
 
   /** @internal */
   entryAfter (position: number): LogEntry | undefined {
     if (position >= this.#head) return undefined
-    return this.#entries[this.#start + (position + 1 - this.oldest)]
+    return this.entry(position + 1)
+  }
+
+  /**
+   * @internal The texts, joined, of the tokens after `position` that are
+   * of `like`'s message and fit in `room` characters together, and how
+   * many they are; undefined when the next entry is not one. What a reader
+   * merging a message's chunks asks: one slice of the arena for the lot.
+   */
+  textsAfter (position: number, like: TokenFrame, room: number): { text: string, count: number } | undefined {
+    const mask = this.#mask
+    let text = ''
+    let count = 0
+    // A run of consecutive bytes in one chunk, not yet read out.
+    let serial = -1
+    let start = 0
+    let end = 0
+    for (let seq = position + 1; seq <= this.#head; seq++) {
+      const i = seq & mask
+      const context = this.#contexts[i]
+      if (context === undefined || (this.#lengths[i] as number) > room) break
+      if (context.source !== like.source || context.messageId !== like.full_message_id || context.runId !== like.runId) break
+      room -= this.#lengths[i] as number
+      count++
+      const item = this.#items[i]
+      if (item === undefined && this.#serials[i] === serial && this.#offsets[i] === end) {
+        end += this.#byteLengths[i] as number
+        continue
+      }
+      if (serial !== -1) text += this.#arena.read(serial, start, end)
+      serial = -1
+      if (item === undefined) {
+        serial = this.#serials[i] as number
+        start = this.#offsets[i] as number
+        end = start + (this.#byteLengths[i] as number)
+      } else {
+        text += item as string
+      }
+    }
+    if (count === 0) return undefined
+    if (serial !== -1) text += this.#arena.read(serial, start, end)
+    return { text, count }
+  }
+
+  /** The text of the token at index i. */
+  #textAt (i: number): string {
+    const item = this.#items[i]
+    if (typeof item === 'string') return item
+    const start = this.#offsets[i] as number
+    return this.#arena.read(this.#serials[i] as number, start, start + (this.#byteLengths[i] as number))
   }
 
   /** @internal A reader moved on, or left. */
@@ -184,13 +339,12 @@ export class MemoryRunLog implements RunLog {
     this.moved(reader)
   }
 
-  /** Drops the frame objects of the entries every reader has passed (not the terminal's: a gap answer sends it). */
+  /** Drops the frame objects of the slots every reader has passed (not the terminal's: a gap answer sends it). */
   #settle (): void {
     const floor = Math.min(this.#floor(), this.#head)
-    const oldest = this.oldest
-    for (let seq = Math.max(this.#settled + 1, oldest); seq <= floor; seq++) {
-      const slot = this.#entries[this.#start + (seq - oldest)] as Slot
-      if (slot !== this.#terminal) slot.settle()
+    for (let seq = Math.max(this.#settled + 1, this.#oldest); seq <= floor; seq++) {
+      const i = seq & this.#mask
+      if (this.#contexts[i] === undefined && this.#items[i] !== this.#terminal) (this.#items[i] as Slot).settle()
     }
     if (floor > this.#settled) this.#settled = floor
   }
@@ -204,32 +358,82 @@ export class MemoryRunLog implements RunLog {
 
   /** Bytes of every entry up to and including seq (entries before `oldest` are in #trimmedTotal). */
   #totalAt (seq: number): number {
-    if (seq < this.oldest) return this.#trimmedTotal
-    return (this.#entries[this.#start + (seq - this.oldest)] as Slot).total
+    if (seq < this.#oldest) return this.#trimmedTotal
+    return this.#totals[seq & this.#mask] as number
+  }
+
+  /** Bytes of the entry at seq. */
+  #sizeAt (seq: number): number {
+    return (this.#totals[seq & this.#mask] as number) - this.#totalAt(seq - 1)
+  }
+
+  /** Lets the arena go of the chunks before the oldest kept token's. */
+  #releaseText (): void {
+    for (let seq = this.#oldest; seq <= this.#head; seq++) {
+      const i = seq & this.#mask
+      if (this.#contexts[i] !== undefined && this.#items[i] === undefined) {
+        this.#arena.release(this.#serials[i] as number)
+        return
+      }
+    }
+    // None kept: every chunk but the one being written.
+    this.#arena.release(Number.MAX_SAFE_INTEGER)
+  }
+
+  /** Doubles the rings: what is kept (oldest..head) no longer fits. */
+  #grow (): void {
+    const cells = Math.max(INITIAL_CELLS, (this.#mask + 1) * 2)
+    const items = new Array<string | Slot | undefined>(cells).fill(undefined)
+    const contexts = new Array<TokenContext | undefined>(cells).fill(undefined)
+    const totals = new Float64Array(cells)
+    const serials = new Int32Array(cells)
+    const offsets = new Int32Array(cells)
+    const byteLengths = new Int32Array(cells)
+    const lengths = new Int32Array(cells)
+    const mask = cells - 1
+    for (let seq = this.#oldest; seq <= this.#head; seq++) {
+      const from = seq & this.#mask
+      const to = seq & mask
+      items[to] = this.#items[from]
+      contexts[to] = this.#contexts[from]
+      totals[to] = this.#totals[from] as number
+      serials[to] = this.#serials[from] as number
+      offsets[to] = this.#offsets[from] as number
+      byteLengths[to] = this.#byteLengths[from] as number
+      lengths[to] = this.#lengths[from] as number
+    }
+    this.#items = items
+    this.#contexts = contexts
+    this.#totals = totals
+    this.#serials = serials
+    this.#offsets = offsets
+    this.#byteLengths = byteLengths
+    this.#lengths = lengths
+    this.#mask = mask
   }
 
   #trim (): void {
     const floor = this.#floor()
     const { retainEvents, retainBytes } = this.#limits
+    const terminal = this.#terminal?.seq
     let dropped = 0
-    while (this.#start < this.#entries.length) {
-      const first = this.#entries[this.#start] as Slot
-      // Never the unread, never the terminal frame (a late resume is told how the run ended).
-      if (first.seq > floor || first === this.#terminal) break
-      const readEvents = floor - first.seq + 1
+    // Never the unread, never the terminal frame (a late resume is told how the run ended).
+    while (this.#oldest <= floor && this.#oldest !== terminal) {
+      const seq = this.#oldest
+      const readEvents = floor - seq + 1
       const readBytes = this.#totalAt(floor) - this.#trimmedTotal
       if (readEvents <= retainEvents && readBytes <= retainBytes) break
-      this.#trimmedTotal = first.total
-      dropped += first.size
-      // Let go of the slot now: the front of the array is only cut off below, once it outweighs what is kept.
-      this.#entries[this.#start] = undefined
-      this.#start++
+      const i = seq & this.#mask
+      const total = this.#totals[i] as number
+      dropped += total - this.#trimmedTotal
+      this.#trimmedTotal = total
+      this.#items[i] = undefined
+      this.#contexts[i] = undefined
+      this.#oldest++
     }
-    if (dropped > 0) this.#onBytes(-dropped)
-    // Compact once the dropped front outweighs what is kept.
-    if (this.#start > 1024 && this.#start * 2 > this.#entries.length) {
-      this.#entries = this.#entries.slice(this.#start)
-      this.#start = 0
+    if (dropped > 0) {
+      this.#onBytes(-dropped)
+      this.#releaseText()
     }
   }
 }
@@ -266,6 +470,13 @@ class MemoryLogReader implements LogReader {
     if (entry === undefined) return undefined
     this.#position = entry.seq
     return entry
+  }
+
+  takeMergeable (like: TokenFrame, room: number): { text: string, count: number } | undefined {
+    if (this.#closed) return undefined
+    const taken = this.#log.textsAfter(this.#position, like, room)
+    if (taken !== undefined) this.#position += taken.count
+    return taken
   }
 
   commit (): void {

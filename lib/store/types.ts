@@ -1,4 +1,4 @@
-import type { RunFrame, TerminalFrame, Usage } from '../schemas/frames.js'
+import type { RunFrame, TerminalFrame, TokenFrame, Usage } from '../schemas/frames.js'
 
 /*
  * Where a run's frames are kept between the run that makes them and the
@@ -51,6 +51,14 @@ export interface LogReader {
    * one write of the reader's position per batch.)
    */
   commit (): void
+  /**
+   * Takes the next entries while they are one-chunk tokens of `like`'s
+   * message (runId, source, message id) with at most `room` characters of
+   * text in all, and returns their texts joined and how many; undefined
+   * (and nothing taken) when the next entry is not one. Optional: a reader
+   * of a log kept as texts merges chunks without a view of each.
+   */
+  takeMergeable? (like: TokenFrame, room: number): { text: string, count: number } | undefined
   /** Skips to the terminal entry (the last frame a closing connection writes); false when the run has not ended. */
   skipToEnd (): boolean
   close (): void
@@ -72,7 +80,10 @@ export interface RunLog {
   readonly hasCredit: boolean
   /** How many entries and bytes the producer may append before the lag reaches its bounds (<= 0: none). */
   readonly room: { events: number, bytes: number }
-  append (frame: RunFrame): LogEntry
+  /** Appends the run's next frame; returns its bytes (what counts against lagBytes). */
+  append (frame: RunFrame): number
+  /** The entry kept at seq (between oldest and head). */
+  entry (seq: number): LogEntry
   /**
    * A reader from after `after` (-1: from the oldest entry kept). Throws
    * LogGapError when entries after it were already trimmed. `notify` is
