@@ -212,7 +212,8 @@ async def spawn_host(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=log_path.open("wb"),
-            env={**os.environ, "PYTHONPATH": str(TESTS_DIR)},
+            # The caller's PYTHONPATH after ours, as conftest's workers: it may name the bridge's sources to test.
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH", "")) if p)},
         )
         host = HostProc(proc, host_id, log_path)
         hosts.append(host)
