@@ -540,6 +540,10 @@ class Host:
         if not isinstance(run_id, str):
             run_id = meta_run_id or key
         run = HostRun(keys, run_id, Retain.parse(spec.get("retain") if spec else None), self._max_frame_bytes, head)
+        # Whatever ends the run ends it in its thread too (a request that
+        # cannot be read, a state that cannot be used): the thread is not
+        # left busy.
+        run.thread = thread_key or None
         self._add(run)
         if spec is None:
             log.error("host %s: run %s: its request %s cannot be read: %s", self.host_id, key, entry_id, problem)
@@ -549,8 +553,7 @@ class Host:
         for name in ("options", "identity"):
             if name in spec:
                 op[name] = spec[name]
-        if thread_key and thread is not None:
-            run.thread = thread_key
+        if thread is not None:
             run.max_state_bytes = ThreadSpec.parse(spec.get("thread")).max_state_bytes
             state, unusable = thread
             if unusable is not None:

@@ -837,6 +837,16 @@ async def test_a_saved_state_that_is_not_json_fails_the_run(gw: Gateway, spawn_h
     assert "its thread's saved state cannot be read: the record's state is not JSON" in host.stderr
 
 
+async def test_a_thread_run_whose_request_cannot_be_read_frees_its_thread(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("thread_agent")
+    k = await gw.start("r1", "m1", thread="chat", spec="{not json")
+    [error] = await gw.terminal(k)
+    assert error["code"] == "AGS_BAD_REQUEST"
+    record = await _ended(gw, "chat")
+    assert [(r["outcome"], r["stateSaved"]) for r in json.loads(record["runs"])] == [("error", False)]
+    assert "state" not in record
+
+
 # Frames, without Redis -------------------------------------------------------
 
 
