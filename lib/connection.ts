@@ -76,6 +76,8 @@ export class Connection {
   /** While reading is paused (answers pile up unread): frames ws had already parsed, in order. */
   #held: Array<[RawData, boolean]> | undefined
   #badFrames = 0
+  /** It asked to start a thread's run: an anonymous identity's threads are forgotten when it closes (a store call: only then). */
+  #madeThreads = false
   /** frameRate: made at the first frame (none with frameRate 0). */
   #bucket: TokenBucket | undefined
   #missedPongs = 0
@@ -400,6 +402,7 @@ export class Connection {
       return
     }
     if (frame.threadId !== undefined) {
+      this.#madeThreads = true
       const ref = { type: 'start', runId, threadId: frame.threadId }
       // v1 has no thread frames, so no way to list or delete a thread: threads are v2's.
       if (this.#version === V1) {
@@ -648,7 +651,7 @@ export class Connection {
     this.#state.counters.connections--
     this.#state.addresses.release(this.#request.raw.socket)
     // An anonymous identity ends with its connection: so do its threads.
-    if (this.#identity?.anonymous === true) this.#forgetThreads(this.#identity.id)
+    if (this.#madeThreads && this.#identity?.anonymous === true) this.#forgetThreads(this.#identity.id)
     this.#whenClosed?.resolve()
   }
 }
