@@ -42,8 +42,8 @@ interface Watch { hosted: SharedRun, attachment: Attachment }
 const OPEN = 1
 const V1 = 'autogen-stream.v1'
 
-/** Why a store without threads (Redis, for now) refuses thread frames. */
-const NO_THREADS = 'the Redis run store does not keep threads yet; threads need the runner option (runs in this process)'
+/** Why a directory without threads (a custom `runs` that keeps none) refuses thread frames. */
+const NO_THREADS = 'this run store keeps no threads'
 
 /** The runs a connection reads, while it reads none: shared, never written. */
 const NO_RUNS: ReadonlyMap<string, Watch> = new Map()
@@ -76,6 +76,8 @@ export class Connection {
   /** While reading is paused (answers pile up unread): frames ws had already parsed, in order. */
   #held: Array<[RawData, boolean]> | undefined
   #badFrames = 0
+  /** It asked to start a thread's run: an anonymous identity's threads are forgotten when it closes (a store call: only then). */
+  #madeThreads = false
   /** frameRate: made at the first frame (none with frameRate 0). */
   #bucket: TokenBucket | undefined
   #missedPongs = 0
@@ -306,8 +308,8 @@ export class Connection {
       case 'attach': return this.#attach(frame)
       case 'detach': this.#detach(frame); return
       case 'list': return this.#then(this.#state.runs.list(this.#who.id), (runs) => this.#out.sendNow({ type: 'runs', runs }), { type: 'list' })
-      case 'thread': this.#thread(frame); return
-      case 'delete_thread': this.#deleteThread(frame)
+      case 'thread': return this.#thread(frame)
+      case 'delete_thread': return this.#deleteThread(frame)
     }
   }
 
@@ -316,30 +318,32 @@ export class Connection {
    * answered exactly as one that does not exist (AGS_UNKNOWN_THREAD): no
    * oracle of which threadIds others use.
    */
-  #thread (frame: ThreadFrame): void {
+  #thread (frame: ThreadFrame): Promise<void> | undefined {
     const ref = { type: 'thread', threadId: frame.threadId }
     const threads = this.#state.runs.threads
     if (threads === undefined) {
       this.#reject(new ThreadUnsupportedError(NO_THREADS), ref)
       return
     }
-    const info = threads.info(this.#who.id, frame.threadId)
-    if (info === undefined) this.#reject(new UnknownThreadError(frame.threadId), ref)
-    else this.#out.sendNow(info)
+    return this.#then(threads.info(this.#who.id, frame.threadId), (info) => {
+      if (info === undefined) this.#reject(new UnknownThreadError(frame.threadId), ref)
+      else this.#out.sendNow(info)
+    }, ref)
   }
 
-  #deleteThread (frame: DeleteThreadFrame): void {
+  #deleteThread (frame: DeleteThreadFrame): Promise<void> | undefined {
     const ref = { type: 'delete_thread', threadId: frame.threadId }
     const threads = this.#state.runs.threads
     if (threads === undefined) {
       this.#reject(new ThreadUnsupportedError(NO_THREADS), ref)
       return
     }
-    const answer = threads.delete(this.#who.id, frame.threadId)
-    if (answer.deleted) this.#out.sendNow({ type: 'thread_deleted', threadId: frame.threadId })
-    // Its run would save its state into a thread that is gone: cancel it, or wait for its end.
-    else if (answer.busy !== undefined) this.#reject(new ThreadBusyError(frame.threadId, answer.busy), ref)
-    else this.#reject(new UnknownThreadError(frame.threadId), ref)
+    return this.#then(threads.delete(this.#who.id, frame.threadId), (answer) => {
+      if (answer.deleted) this.#out.sendNow({ type: 'thread_deleted', threadId: frame.threadId })
+      // Its run would save its state into a thread that is gone: cancel it, or wait for its end.
+      else if (answer.busy !== undefined) this.#reject(new ThreadBusyError(frame.threadId, answer.busy), ref)
+      else this.#reject(new UnknownThreadError(frame.threadId), ref)
+    }, ref)
   }
 
   /**
@@ -398,6 +402,7 @@ export class Connection {
       return
     }
     if (frame.threadId !== undefined) {
+      this.#madeThreads = true
       const ref = { type: 'start', runId, threadId: frame.threadId }
       // v1 has no thread frames, so no way to list or delete a thread: threads are v2's.
       if (this.#version === V1) {
@@ -630,6 +635,12 @@ export class Connection {
     }
   }
 
+  #forgetThreads (ownerId: string): void {
+    const forgotten = this.#state.runs.threads?.forgetOwner(ownerId)
+    // Nobody waits for it; a store that fails leaves them to their retention.
+    if (forgotten instanceof Promise) forgotten.catch((err: unknown) => this.#log.warn({ err }, 'autogen-stream: the run store could not forget a closed anonymous connection\'s threads'))
+  }
+
   #onClose (): void {
     this.#closed = true
     clearTimeout(this.#idleTimer)
@@ -640,7 +651,7 @@ export class Connection {
     this.#state.counters.connections--
     this.#state.addresses.release(this.#request.raw.socket)
     // An anonymous identity ends with its connection: so do its threads.
-    if (this.#identity?.anonymous === true) this.#state.runs.threads?.forgetOwner(this.#identity.id)
+    if (this.#madeThreads && this.#identity?.anonymous === true) this.#forgetThreads(this.#identity.id)
     this.#whenClosed?.resolve()
   }
 }

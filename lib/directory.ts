@@ -5,6 +5,7 @@ import type { Config } from './options.js'
 import type { Counters } from './stats.js'
 import type { LeaveReason, StartParams } from './runs.js'
 import type { CancelReason, ProtocolVersion, RunSummary, ThreadInfoFrame } from './schemas/frames.js'
+import type { ThreadDeletion } from './store/types.js'
 
 /*
  * What a connection needs of runs, whoever holds them:
@@ -21,6 +22,15 @@ import type { CancelReason, ProtocolVersion, RunSummary, ThreadInfoFrame } from 
  */
 
 export type Awaitable<T> = T | Promise<T>
+
+/**
+ * `next` of a value that may come later: at once (synchronously) when it is
+ * already there, so a store that answers at once (memory) keeps every step
+ * in the same turn, as before stores could answer later (Redis).
+ */
+export function after<T, U> (value: Awaitable<T>, next: (value: T) => Awaitable<U>): Awaitable<U> {
+  return value instanceof Promise ? value.then(next) : next(value)
+}
 
 export interface AttachOptions {
   version: ProtocolVersion
@@ -64,7 +74,7 @@ export interface RunFigures {
   queued: number
   retained: number
   logBytes: number
-  /** Threads kept (docs/protocol.md, Threads); 0 where the store keeps none. */
+  /** Threads kept in this process (docs/protocol.md, Threads); 0 where they are kept elsewhere (Redis) or not at all. */
   threads: number
 }
 
@@ -73,7 +83,7 @@ export interface RunDirectory {
   /** The run `runId` of this identity, or the one the token names (the same answer for none and not yours). */
   find: (identityId: string, runId: string, resumeToken?: string) => Awaitable<SharedRun | undefined>
   list: (identityId: string) => Awaitable<RunSummary[]>
-  /** Threads of identities (docs/protocol.md, Threads); absent where the store keeps none (Redis, for now): a start with a threadId is then AGS_THREAD_UNSUPPORTED. */
+  /** Threads of identities (docs/protocol.md, Threads); absent where the store keeps none: a start with a threadId is then AGS_THREAD_UNSUPPORTED. */
   threads?: ThreadDirectory
   figures: () => RunFigures
   /** app.ready(): connected to its store (a store that cannot be reached yet is logged, not fatal: starts get AGS_STORE_UNAVAILABLE until it can). */
@@ -84,13 +94,14 @@ export interface RunDirectory {
   clear: () => void
 }
 
+/** What connections ask of threads, wherever they are kept (a promise when the store answers later: Redis). */
 export interface ThreadDirectory {
   /** The thread `threadId` of this identity; undefined alike for none and another identity's. */
-  info: (identityId: string, threadId: string) => ThreadInfoFrame | undefined
+  info: (identityId: string, threadId: string) => Awaitable<ThreadInfoFrame | undefined>
   /** Forgets an idle thread of this identity; `busy` names its active run. */
-  delete: (identityId: string, threadId: string) => { deleted: true } | { deleted: false, busy?: string }
+  delete: (identityId: string, threadId: string) => Awaitable<ThreadDeletion>
   /** Forgets every thread of an identity that cannot come back (an anonymous one, its connection closed). */
-  forgetOwner: (identityId: string) => void
+  forgetOwner: (identityId: string) => Awaitable<void>
 }
 
 export interface DirectoryContext { config: Config, counters: Counters, log: FastifyBaseLogger }

@@ -9,11 +9,11 @@ import { MemoryThreadStore } from './store/memory-threads.js'
 import type { Config } from './options.js'
 import type { RunAdmission } from './limits.js'
 import { Run } from './run.js'
-import type { Identity, RunnerObject } from './runner.js'
+import type { Identity, RunnerObject, RunThread } from './runner.js'
 import type { Counters } from './stats.js'
 import type { LogEntry, LogLimits, RunLog, RunStore } from './store/types.js'
 import type { CancelReason, ProtocolVersion, RunSummary, StartFrame, TerminalFrame } from './schemas/frames.js'
-import type { RunDirectory, RunFigures, SharedRun } from './directory.js'
+import { after, type Awaitable, type RunDirectory, type RunFigures, type SharedRun } from './directory.js'
 import type { RunObserver, RunProbe } from './observe.js'
 
 /*
@@ -249,6 +249,7 @@ export class HostedRun implements SharedRun {
     this.#inputs.clear()
     this.#runs.ended(this)
     const terminal = this.log.terminal?.frame
+    // The memory store answers at once: a start right after this terminal frame finds the thread idle.
     if (this.threadId !== undefined && terminal !== undefined) this.#runs.threads.finish(this.ownerId, this.threadId, this.runId, terminal as TerminalFrame, this.run.savedState)
     if (this.#probe !== undefined && terminal !== undefined) this.#probe.ended(terminal as TerminalFrame, this.#tokens)
   }
@@ -288,8 +289,8 @@ export class Runs implements RunDirectory {
 
   readonly #runner: RunnerObject
   readonly #observer: RunObserver | undefined
-  /** Threads of this server's identities (memory store); the Redis directory has none yet. */
-  readonly threads: Threads
+  /** Threads of this server's identities, in memory (the Redis directory keeps them in Redis: redis/threads.ts). */
+  readonly threads: Threads<MemoryThreadStore>
 
   constructor (config: Config, store: RunStore, admission: RunAdmission, counters: Counters, observer?: RunObserver) {
     this.#observer = observer
@@ -299,7 +300,7 @@ export class Runs implements RunDirectory {
     this.#store = store
     this.#admission = admission
     this.#counters = counters
-    this.threads = new Threads(config, new MemoryThreadStore())
+    this.threads = new Threads(new MemoryThreadStore(config), config.maxThreadsPerIdentity)
     this.#limits = {
       lagEvents: config.maxRunLag.events,
       lagBytes: config.maxRunLag.bytes,
@@ -325,7 +326,7 @@ export class Runs implements RunDirectory {
     return { active, attached, detached: active - attached, queued, retained, logBytes: this.#store.bytes, threads: this.threads.size }
   }
 
-  start (params: StartParams): HostedRun | AutogenStreamError {
+  start (params: StartParams): Awaitable<HostedRun | AutogenStreamError> {
     const { config } = this
     const active = this.#active.get(params.identity.id) ?? 0
     if (config.maxRunsPerIdentity !== 0 && active >= config.maxRunsPerIdentity) return new TooManyRunsForIdentityError(config.maxRunsPerIdentity)
@@ -335,13 +336,17 @@ export class Runs implements RunDirectory {
     if (previous !== undefined && !previous.ended) return new DuplicateRunIdError(params.runId)
     if (this.#admission.full) return new BusyError(this.#admission.active, this.#admission.queued)
     const threadId = params.frame.threadId
-    let thread
-    if (threadId !== undefined) {
-      if (this.#runner.threads !== true) return new ThreadUnsupportedError('the runner does not keep thread state (a runner object with threads: true does, such as pythonRunner)')
-      // Last: a start refused above leaves the thread as it was.
-      thread = this.threads.claim(params.identity.id, threadId, params.runId)
-      if (thread instanceof Error) return thread
-    }
+    if (threadId === undefined) return this.#begin(params, undefined)
+    if (this.#runner.threads !== true) return new ThreadUnsupportedError('the runner does not keep thread state (a runner object with threads: true does, such as pythonRunner)')
+    // Last: a start refused above leaves the thread as it was. The memory
+    // store answers at once, so nothing else happens between the checks
+    // above and the run's start.
+    return after(this.threads.claim(params.identity.id, threadId, params.runId), (thread) => thread instanceof Error ? thread : this.#begin(params, thread))
+  }
+
+  #begin (params: StartParams, thread: RunThread | undefined): HostedRun {
+    const { config } = this
+    const active = this.#active.get(params.identity.id) ?? 0
     const key = randomUUID()
     const run = new Run({
       // The key is the server's, never the client's runId: two clients may pick the same runId.
@@ -361,7 +366,7 @@ export class Runs implements RunDirectory {
       this.#observer?.run({ runId: params.runId, key, request: params.request }))
     this.#byKey.set(key, hosted)
     this.#byToken.set(hosted.resumeToken, hosted)
-    let mine = owned
+    let mine = this.#byOwner.get(params.identity.id)
     if (mine === undefined) {
       mine = new Map()
       this.#byOwner.set(params.identity.id, mine)

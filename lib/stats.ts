@@ -25,7 +25,7 @@ export interface AutogenStreamView {
   readonly runsRetained: number
   /** Bytes of frames held in run logs (unread lag and the tail kept for resume). */
   readonly logBytes: number
-  /** Threads kept, of every identity (docs/protocol.md, Threads). */
+  /** Threads kept in this process, of every identity (docs/protocol.md, Threads); 0 on a Redis gateway (they are in Redis). */
   readonly threads: number
   /** Totals since the plugin started. */
   readonly counters: Readonly<Counters>

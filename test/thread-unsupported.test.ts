@@ -21,8 +21,8 @@ t.test('a runner that does not keep threads (no threads: true): a start with a t
   t.equal((await c.untilEnded('r2')).at(-1)?.type, 'result', 'runs without a thread go on')
 })
 
-t.test('a store that keeps no threads (the Redis one, for now): start, thread and delete_thread get AGS_THREAD_UNSUPPORTED before the store is asked', async (t) => {
-  // As redisRuns() makes it, less the store: a directory without `threads`.
+t.test('a store that keeps no threads: start, thread and delete_thread get AGS_THREAD_UNSUPPORTED before the store is asked', async (t) => {
+  // A custom directory without `threads`.
   const asked: string[] = []
   const directory: RunDirectory = {
     start: () => { asked.push('start'); throw new Error('not asked') },
@@ -37,7 +37,7 @@ t.test('a store that keeps no threads (the Redis one, for now): start, thread an
   t.after(() => app.close())
   const c = await Client.connect(url)
   t.after(() => c.close())
-  const message = 'Threads are not supported here: the Redis run store does not keep threads yet; threads need the runner option (runs in this process)'
+  const message = 'Threads are not supported here: this run store keeps no threads'
   c.send({ type: 'start', runId: 'r1', threadId: 'chat', task: 'x' })
   t.same(await refusal(c, 'r1'), { type: 'error', code: 'AGS_THREAD_UNSUPPORTED', message, ref: { type: 'start', runId: 'r1', threadId: 'chat' } })
   c.send({ type: 'thread', threadId: 'chat' })

@@ -41,6 +41,25 @@ export class Keys {
     return `${this.prefix}token:${token}`
   }
 
+  /**
+   * The thread `threadId` of this identity (a hash: docs/redis.md,
+   * Threads). Only gateways make thread keys: scripts and hosts take them
+   * from KEYS, the run's meta (`thread`) or the record (`index`).
+   */
+  thread (identityId: string, threadId: string): string {
+    return `${this.threadsOf(identityId)}${threadId}`
+  }
+
+  /** What every thread key of this identity starts with (a script appends the threadIds it finds in the identity's index). */
+  threadsOf (identityId: string): string {
+    return `${this.prefix}thread:${identityId.length}:${identityId}:`
+  }
+
+  /** The threadIds of an identity by last use (a sorted set): its count and its least recently used. */
+  threadIndex (identityId: string): string {
+    return `${this.prefix}threads:${identityId.length}:${identityId}`
+  }
+
   host (hostId: string): string {
     return `${this.prefix}host:${hostId}`
   }

@@ -3,14 +3,18 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Redis, type RedisOptions } from 'ioredis'
 import { Attachment } from '../attachment.js'
 import type { AttachOptions, DirectoryContext, RunDirectory, RunFigures, RunsFactory, SharedRun } from '../directory.js'
-import { DuplicateRunIdError, InvalidOptionError, RunError, TooManyWatchersError, type AutogenStreamError } from '../errors.js'
+import {
+  DuplicateRunIdError, InvalidOptionError, RunError, ThreadBusyError, TooManyThreadsError, TooManyWatchersError, type AutogenStreamError
+} from '../errors.js'
 import { rejectUnknownOptions, type Config } from '../options.js'
 import type { LeaveReason, StartParams } from '../runs.js'
 import type { CancelReason, RunFrame, RunSummary, StartedFrame, TerminalFrame } from '../schemas/frames.js'
 import { LogGapError, type LogEntry } from '../store/types.js'
 import { Keys, idOf, seqOf, type RunKeys } from './keys.js'
 import { RedisLogReader, type ReaderSource } from './reader.js'
-import { ANSWER, COMMIT, CONTROL, HOST_GONE, LEAVE } from './scripts.js'
+import { ANSWER, COMMIT, CONTROL, HOST_GONE, LEAVE, THREAD_DELETE, THREAD_READ, THREAD_START, THREADS_FORGET } from './scripts.js'
+import { RedisThreadStore, WORKER_DIED, type Command } from './threads.js'
+import { Threads } from '../threads.js'
 
 /*
  * Runs held in Redis (docs/redis.md): this gateway starts them (a request
@@ -82,6 +86,8 @@ function isTerminal (frame: RunFrame): frame is TerminalFrame {
 
 interface Meta { owner?: string, runId?: string, state?: string, host?: string, outcome?: string }
 
+type ScriptName = 'agsCommit' | 'agsLeave' | 'agsAnswer' | 'agsControl' | 'agsHostGone' | 'agsThreadStart' | 'agsThreadRead' | 'agsThreadDelete' | 'agsThreadsForget'
+
 export class RedisRuns implements RunDirectory {
   readonly config: Config
   readonly keys: Keys
@@ -93,6 +99,9 @@ export class RedisRuns implements RunDirectory {
   readonly log: FastifyBaseLogger
   readonly cmd: Redis
   readonly #ownsCmd: boolean
+  readonly threadStore: RedisThreadStore
+  /** Threads of identities, in Redis (threads.ts): shared by every gateway. */
+  readonly threads: Threads<RedisThreadStore>
   /** Runs read on this gateway, by key. */
   readonly #reading = new Map<string, RemoteRun>()
   /** Idle blocking connections, for the next tail loop. */
@@ -121,6 +130,12 @@ export class RedisRuns implements RunDirectory {
     this.cmd.defineCommand('agsAnswer', { numberOfKeys: 3, lua: ANSWER })
     this.cmd.defineCommand('agsControl', { numberOfKeys: 2, lua: CONTROL })
     this.cmd.defineCommand('agsHostGone', { numberOfKeys: 7, lua: HOST_GONE })
+    this.cmd.defineCommand('agsThreadStart', { numberOfKeys: 2, lua: THREAD_START })
+    this.cmd.defineCommand('agsThreadRead', { numberOfKeys: 1, lua: THREAD_READ })
+    this.cmd.defineCommand('agsThreadDelete', { numberOfKeys: 2, lua: THREAD_DELETE })
+    this.cmd.defineCommand('agsThreadsForget', { numberOfKeys: 1, lua: THREADS_FORGET })
+    this.threadStore = new RedisThreadStore(this)
+    this.threads = new Threads(this.threadStore, this.config.maxThreadsPerIdentity)
     // Readers stay alive in Redis while this gateway reads them.
     this.#renew = setInterval(() => this.#renewReaders(), Math.max(100, Math.floor(this.readerTtl / 3))).unref()
     // This gateway's own heartbeat: when it dies, hosts stop counting its
@@ -146,7 +161,7 @@ export class RedisRuns implements RunDirectory {
   }
 
   /** A script defined above, typed loosely (ioredis adds them at run time). */
-  script (name: 'agsCommit' | 'agsLeave' | 'agsAnswer' | 'agsControl' | 'agsHostGone', keys: string[], args: Array<string | number>): Promise<unknown> {
+  script (name: ScriptName, keys: string[], args: Array<string | number>): Promise<unknown> {
     return (this.cmd as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[name]!(...keys, ...args)
   }
 
@@ -183,14 +198,20 @@ export class RedisRuns implements RunDirectory {
     const k = this.keys.run(key)
     const now = Date.now()
     const started: StartedFrame = { type: 'started', runId, seq: 0 }
-    const multi = this.cmd.multi()
-      .hset(k.meta, 'owner', identity.id, 'runId', runId, 'state', refused === undefined ? 'queued' : 'ended', 'created', String(now))
-      .set(ownerKey, key, 'PX', this.keyTtl)
-      .set(this.keys.token(token), key, 'PX', this.keyTtl)
-      .zadd(this.keys.owned(identity.id), now, runId)
-      .zremrangebyscore(this.keys.owned(identity.id), '-inf', now - this.keyTtl)
-      .pexpire(this.keys.owned(identity.id), this.keyTtl)
-      .xadd(k.log, idOf(0), 'f', JSON.stringify(started))
+    // A refused run touches no thread: it ends at once, with nothing to save.
+    const threadId = refused === undefined ? frame.threadId : undefined
+    const meta = ['owner', identity.id, 'runId', runId, 'state', refused === undefined ? 'queued' : 'ended', 'created', String(now)]
+    // The thread's key, for whoever ends the run without its host (HOST_GONE) and for the host that runs it.
+    if (threadId !== undefined) meta.push('thread', this.keys.thread(identity.id, threadId))
+    const commands: Command[] = [
+      ['hset', k.meta, ...meta],
+      ['set', ownerKey, key, 'PX', this.keyTtl],
+      ['set', this.keys.token(token), key, 'PX', this.keyTtl],
+      ['zadd', this.keys.owned(identity.id), now, runId],
+      ['zremrangebyscore', this.keys.owned(identity.id), '-inf', now - this.keyTtl],
+      ['pexpire', this.keys.owned(identity.id), this.keyTtl],
+      ['xadd', k.log, idOf(0), 'f', JSON.stringify(started)]
+    ]
     if (refused === undefined) {
       const spec = {
         run: key,
@@ -205,17 +226,24 @@ export class RedisRuns implements RunDirectory {
           lag: this.config.maxRunLag.events,
           // With nobody reading it for this long, the host cancels it (abandoned). v1 and onDisconnect 'cancel' runs are cancelled by their gateway.
           detach: version !== 'autogen-stream.v1' && this.config.onDisconnect === 'continue' ? this.config.detachTimeout : 0
-        }
+        },
+        // The host loads the thread's state (the meta's `thread` names it) and keeps what the run saves, up to maxStateBytes.
+        ...(threadId !== undefined ? { thread: { id: threadId, maxStateBytes: this.config.maxThreadStateBytes } } : {})
       }
-      multi.xadd(this.keys.requests, '*', 'key', key, 'spec', JSON.stringify(spec))
+      commands.push(['xadd', this.keys.requests, '*', 'key', key, 'spec', JSON.stringify(spec)])
     } else {
       const error = { type: 'error', runId, seq: 1, code: refused.code, message: refused.message }
-      multi.xadd(k.log, idOf(1), 'f', JSON.stringify(error)).hset(k.meta, 'outcome', 'error')
-      for (const name of [k.log, k.meta]) multi.pexpire(name, this.config.retainAfterEnd)
+      commands.push(['xadd', k.log, idOf(1), 'f', JSON.stringify(error)], ['hset', k.meta, 'outcome', 'error'])
+      for (const name of [k.log, k.meta]) commands.push(['pexpire', name, this.config.retainAfterEnd])
     }
-    const results = await multi.exec()
-    const failed = results?.find(([err]) => err !== null)
-    if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('the transaction was aborted')
+    if (threadId !== undefined) {
+      const claim = await this.threadStore.start(identity.id, threadId, runId, key, commands)
+      if (!claim.claimed) return 'busy' in claim ? new ThreadBusyError(threadId, claim.busy) : new TooManyThreadsError(this.config.maxThreadsPerIdentity)
+    } else {
+      const results = await this.cmd.multi(commands).exec()
+      const failed = results?.find(([err]) => err !== null)
+      if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('the transaction was aborted')
+    }
     const run = new RemoteRun(this, key, {
       runId,
       resumeToken: version === 'autogen-stream.v1' ? undefined : token,
@@ -593,7 +621,7 @@ export class RemoteRun implements SharedRun, ReaderSource {
               break
             }
             await dir.script('agsHostGone', [this.k.log, this.k.meta, this.k.ctl, this.k.inputs, this.k.readers, this.k.alive, this.k.far],
-              [dir.keys.prefix, 'AGS_WORKER_DIED', 'The worker host running this run stopped answering', dir.config.retainAfterEnd])
+              [dir.keys.prefix, ...WORKER_DIED, dir.config.retainAfterEnd, this.key])
           } catch (err) {
             this.#warn(err)
           }

@@ -1,21 +1,124 @@
-import type { ThreadRecord, ThreadStore } from './types.js'
+import type { TerminalFrame } from '../schemas/frames.js'
+import { THREAD_RUNS_KEPT, type RunThreadStore, type ThreadClaim, type ThreadDeletion, type ThreadRecord } from './types.js'
+
+/** A record with what memory keeps besides: the state itself. */
+interface Kept extends ThreadRecord {
+  /** The state the last run saved, as JSON text; undefined before any. */
+  state: string | undefined
+}
+
+export interface MemoryThreadLimits {
+  /** Threads one owner keeps (maxThreadsPerIdentity). */
+  maxThreadsPerIdentity: number
+  /** How long an idle thread is kept after its last run (threadRetention, ms). */
+  threadRetention: number
+}
+
+const key = (ownerId: string, threadId: string): string => `${ownerId.length}:${ownerId}${threadId}`
 
 /**
  * Threads in this process's memory: one Map per owner, in the order of
- * use (put() moves a record to the end), so the least recently used is
- * the first. Gone when the process exits.
+ * use (a claim or a finish moves a record to the end), so the least
+ * recently used is the first. Every operation answers at once (no
+ * promise): two claims can never interleave. Gone when the process exits.
+ *
+ *   claim ─▶ record.active = runId ─▶ the run, with the saved state
+ *   finish ─▶ state (if saved), usage, run summary; idle again; retention timer
  */
-export class MemoryThreadStore implements ThreadStore {
-  readonly #byOwner = new Map<string, Map<string, ThreadRecord>>()
+export class MemoryThreadStore implements RunThreadStore {
+  readonly #limits: MemoryThreadLimits
+  readonly #byOwner = new Map<string, Map<string, Kept>>()
+  /** Idle threads' retention timers, by owner and threadId. */
+  readonly #timers = new Map<string, NodeJS.Timeout>()
   #size = 0
 
+  constructor (limits: MemoryThreadLimits) {
+    this.#limits = limits
+  }
+
   get size (): number { return this.#size }
+
+  claim (ownerId: string, threadId: string, runId: string): ThreadClaim {
+    const now = Date.now()
+    let record = this.#byOwner.get(ownerId)?.get(threadId)
+    if (record?.active !== undefined) return { claimed: false, busy: record.active }
+    if (record === undefined) {
+      const mine = this.#byOwner.get(ownerId)
+      if ((mine?.size ?? 0) >= this.#limits.maxThreadsPerIdentity) {
+        let idle: Kept | undefined
+        for (const r of mine?.values() ?? []) {
+          if (r.active === undefined) {
+            idle = r
+            break
+          }
+        }
+        if (idle === undefined) return { claimed: false, full: true }
+        this.#forget(ownerId, idle.threadId)
+      }
+      record = { threadId, state: undefined, stateBytes: 0, runs: [], usage: { prompt_tokens: 0, completion_tokens: 0 }, createdAt: now, updatedAt: now, active: undefined }
+    }
+    this.#clearTimer(ownerId, threadId)
+    record.active = runId
+    record.updatedAt = now
+    record.runs.push({ runId, startedAt: now })
+    if (record.runs.length > THREAD_RUNS_KEPT) record.runs.splice(0, record.runs.length - THREAD_RUNS_KEPT)
+    this.#put(ownerId, record)
+    return { claimed: true, state: record.state }
+  }
+
+  finish (ownerId: string, threadId: string, runId: string, terminal: TerminalFrame, state: string | undefined): void {
+    const record = this.#byOwner.get(ownerId)?.get(threadId)
+    // Forgotten meanwhile (forgetOwner), or a store that lost it: the run saves nothing.
+    if (record?.active !== runId) return
+    const now = Date.now()
+    record.active = undefined
+    record.updatedAt = now
+    if (state !== undefined) {
+      record.state = state
+      record.stateBytes = Buffer.byteLength(state)
+    }
+    const usage = terminal.usage
+    if (usage !== undefined) {
+      record.usage.prompt_tokens += usage.prompt_tokens
+      record.usage.completion_tokens += usage.completion_tokens
+    }
+    let run
+    for (let i = record.runs.length - 1; i >= 0 && run === undefined; i--) if (record.runs[i]?.runId === runId) run = record.runs[i]
+    if (run !== undefined) {
+      run.endedAt = now
+      run.outcome = terminal.type
+      if (usage !== undefined) run.usage = { ...usage }
+      run.stateSaved = state !== undefined
+    }
+    this.#put(ownerId, record)
+    this.#armTimer(ownerId, threadId)
+  }
 
   get (ownerId: string, threadId: string): ThreadRecord | undefined {
     return this.#byOwner.get(ownerId)?.get(threadId)
   }
 
-  put (ownerId: string, record: ThreadRecord): void {
+  delete (ownerId: string, threadId: string): ThreadDeletion {
+    const record = this.#byOwner.get(ownerId)?.get(threadId)
+    if (record === undefined) return { deleted: false }
+    if (record.active !== undefined) return { deleted: false, busy: record.active }
+    this.#forget(ownerId, threadId)
+    return { deleted: true }
+  }
+
+  forgetOwner (ownerId: string): void {
+    for (const threadId of [...this.#byOwner.get(ownerId)?.keys() ?? []]) this.#forget(ownerId, threadId)
+  }
+
+  clear (): void {
+    for (const timer of this.#timers.values()) clearTimeout(timer)
+    this.#timers.clear()
+    this.#byOwner.clear()
+    this.#size = 0
+  }
+
+  /** Adds or replaces the record; it becomes the owner's most recently used. */
+  #put (ownerId: string, record: Kept): void {
     let mine = this.#byOwner.get(ownerId)
     if (mine === undefined) {
       mine = new Map()
@@ -26,24 +129,28 @@ export class MemoryThreadStore implements ThreadStore {
     mine.set(record.threadId, record)
   }
 
-  delete (ownerId: string, threadId: string): boolean {
+  #forget (ownerId: string, threadId: string): void {
+    this.#clearTimer(ownerId, threadId)
     const mine = this.#byOwner.get(ownerId)
-    if (mine?.delete(threadId) !== true) return false
+    if (mine?.delete(threadId) !== true) return
     this.#size--
     if (mine.size === 0) this.#byOwner.delete(ownerId)
-    return true
   }
 
-  list (ownerId: string): ThreadRecord[] {
-    return [...(this.#byOwner.get(ownerId)?.values() ?? [])]
+  #armTimer (ownerId: string, threadId: string): void {
+    const k = key(ownerId, threadId)
+    clearTimeout(this.#timers.get(k))
+    this.#timers.set(k, setTimeout(() => {
+      this.#timers.delete(k)
+      if (this.#byOwner.get(ownerId)?.get(threadId)?.active === undefined) this.#forget(ownerId, threadId)
+    }, this.#limits.threadRetention).unref())
   }
 
-  count (ownerId: string): number {
-    return this.#byOwner.get(ownerId)?.size ?? 0
-  }
-
-  clear (): void {
-    this.#byOwner.clear()
-    this.#size = 0
+  #clearTimer (ownerId: string, threadId: string): void {
+    const k = key(ownerId, threadId)
+    const timer = this.#timers.get(k)
+    if (timer === undefined) return
+    clearTimeout(timer)
+    this.#timers.delete(k)
   }
 }

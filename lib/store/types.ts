@@ -1,3 +1,4 @@
+import type { Awaitable } from '../directory.js'
 import type { RunFrame, TerminalFrame, TokenFrame, Usage } from '../schemas/frames.js'
 
 /*
@@ -120,8 +121,16 @@ export interface RunStore {
  * Threads (docs/protocol.md, Threads): a conversation's saved team state
  * and its runs, kept between runs. Keyed by the owner's identity id and
  * the client's threadId together, never by the threadId alone: two
- * identities may pick the same one. memory-threads.ts keeps them in this
- * process; the Redis store keeps none yet.
+ * identities may pick the same one.
+ *
+ * A store's operations are whole steps (claim, finish, delete), not reads
+ * and writes for the caller to combine: with several gateways on one
+ * store, a read then a write would race (two gateways would both find a
+ * thread idle and start two runs from one state). memory-threads.ts keeps
+ * threads in this process; redis/threads.ts in Redis, where a thread's
+ * claim is one script with its run's start and the worker host that runs
+ * it finishes it with its terminal frame (docs/redis.md, Threads).
+ * Retention is the store's: timers in memory, key expiry in Redis.
  */
 
 /** One run of a thread as its record keeps it. */
@@ -135,11 +144,10 @@ export interface ThreadRunRecord {
   stateSaved?: boolean
 }
 
+/** A thread as a `thread` frame shows it (its state itself is not read for that: only its size). */
 export interface ThreadRecord {
   readonly threadId: string
-  /** The state the last run saved, as JSON text; undefined before any. */
-  state: string | undefined
-  /** UTF-8 bytes of `state`. */
+  /** UTF-8 bytes of the saved state (0: none yet). */
   stateBytes: number
   /** Oldest first, at most the last THREAD_RUNS_KEPT. */
   runs: ThreadRunRecord[]
@@ -154,16 +162,42 @@ export interface ThreadRecord {
 /** Runs a thread's record lists; older ones drop off (their usage stays in the total). */
 export const THREAD_RUNS_KEPT = 100
 
+/** A claim's answer: the state to load (undefined: the thread's first run, or none saved yet), or why not. */
+export type ThreadClaim =
+  | { claimed: true, state: string | undefined }
+  /** The thread has an active run (its runId). */
+  | { claimed: false, busy: string }
+  /** A new thread, and each of the owner's maxThreadsPerIdentity threads has an active run. */
+  | { claimed: false, full: true }
+
+/** delete's answer: `busy` names the active run that keeps the thread. */
+export type ThreadDeletion = { deleted: true } | { deleted: false, busy?: string }
+
+/** What every thread store answers: what the `thread` and `delete_thread` frames ask. */
 export interface ThreadStore {
-  get (ownerId: string, threadId: string): ThreadRecord | undefined
-  /** Adds or replaces the record; it becomes the owner's most recently used. */
-  put (ownerId: string, record: ThreadRecord): void
-  delete (ownerId: string, threadId: string): boolean
-  /** The owner's threads, least recently used first. */
-  list (ownerId: string): ThreadRecord[]
-  count (ownerId: string): number
-  /** Threads of every owner. */
+  get (ownerId: string, threadId: string): Awaitable<ThreadRecord | undefined>
+  /** Forgets an idle thread; refused while it has an active run. */
+  delete (ownerId: string, threadId: string): Awaitable<ThreadDeletion>
+  /** Forgets every thread of the owner, busy ones too (their runs finish without saving). */
+  forgetOwner (ownerId: string): Awaitable<void>
+  /** Threads kept in this process (0 for a store elsewhere). */
   readonly size: number
-  /** Every record goes (the server closes). */
+  /** The server closes: what this process holds goes (timers; every thread, for memory). */
   clear (): void
+}
+
+/** A store whose runs are in this process: they claim and finish threads through it (memory-threads.ts). */
+export interface RunThreadStore extends ThreadStore {
+  /**
+   * Makes the thread (first run) or takes it for run `runId`, in one step:
+   * a busy thread is refused; a new one beyond maxThreadsPerIdentity makes
+   * room by forgetting the owner's least recently used idle thread.
+   */
+  claim (ownerId: string, threadId: string, runId: string): Awaitable<ThreadClaim>
+  /**
+   * Run `runId` ended (its terminal frame is out): keeps the state it saved
+   * (undefined: none), adds its usage, and the thread is idle again. Nothing
+   * when the thread is no longer that run's (forgotten meanwhile).
+   */
+  finish (ownerId: string, threadId: string, runId: string, terminal: TerminalFrame, state: string | undefined): Awaitable<void>
 }

@@ -13,6 +13,9 @@ The worker host turns each ev of a run (protocol.py) into at most one frame:
     cancelled                            cancelled {reason}            (terminal)
     error                                error {code, message}         (terminal; never the detail)
 
+A thread's run whose state was not kept has ``stateError`` {code, message}
+on its terminal frame, after ``usage``, as Node's run.ts puts it there.
+
 Items arrive as pydantic's JSON text (convert.item_to_raw_json); an event or
 a result is put into its frame as that text, not serialized again.
 
@@ -36,6 +39,17 @@ NO_RESULT_CODE = "AGS_RUNNER_NO_RESULT"
 NO_RESULT_MESSAGE = "The runner ended without a TaskResult"
 STOPPED_CODE = "AGS_STOPPED"
 STOPPED_MESSAGE = "Stopped: a single agent has no turn to finish, so the run was cancelled"
+STATE_TOO_LARGE_CODE = "AGS_THREAD_STATE_TOO_LARGE"
+STATE_FAILED_CODE = "AGS_THREAD_STATE_FAILED"
+
+
+def state_too_large_message(size: int, limit: int) -> str:
+    return f"The thread's state is {size} bytes, over maxThreadStateBytes ({limit}): it was not saved"
+
+
+def state_failed_message(why: str) -> str:
+    return f"The thread's state could not be saved: {why}"
+
 
 Outcome = Literal["result", "cancelled", "error"]
 
@@ -67,6 +81,8 @@ class RunFrames:
         # event of the stream, never only on the TaskResult's copies).
         # None until a model reports usage: unknown is not 0.
         self.usage: tuple[int, int] | None = None
+        # A thread's run whose state was not kept: (code, message), for its terminal frame.
+        self.state_error: tuple[str, str] | None = None
 
     def item(self, item: str | Mapping[str, Any]) -> Frame:
         """A run_stream() item; raises LineTooLong (taking no seq) when its
@@ -86,7 +102,7 @@ class RunFrames:
             }
             return self._frame("token", _fields(fields))
         if kind == TASK_RESULT:
-            frame = self._frame("result", f',"result":{raw}{self._usage()}', "result", limited=True)
+            frame = self._frame("result", f',"result":{raw}{self._ending()}', "result", limited=True)
             self.saw_result = True
             return frame
         return self._frame("event", f',"event":{raw}')
@@ -103,10 +119,19 @@ class RunFrames:
         return self.error(NO_RESULT_CODE, NO_RESULT_MESSAGE)
 
     def cancelled(self, reason: str) -> Frame:
-        return self._frame("cancelled", _fields({"reason": reason}) + self._usage(), "cancelled")
+        return self._frame("cancelled", _fields({"reason": reason}) + self._ending(), "cancelled")
 
     def error(self, code: str, message: str) -> Frame:
-        return self._frame("error", _fields({"code": code, "message": message}) + self._usage(), "error")
+        return self._frame("error", _fields({"code": code, "message": message}) + self._ending(), "error")
+
+    def with_state_error(self, frame: Frame) -> Frame:
+        """A terminal frame made before its run's state was known (a
+        thread's result waits for its state), with the run's stateError
+        now, if it has one."""
+        extra = self._state_error()
+        if not extra:
+            return frame
+        return Frame(frame.seq, frame.data[:-1] + encode_frame(extra) + b"}", frame.outcome, frame.request_id)
 
     def _add_usage(self, usage: object) -> None:
         """What is not a count (negative, fractional, a bool) is ignored;
@@ -128,6 +153,16 @@ class RunFrames:
         if self.usage is None:
             return ""
         return f',"usage":{{"prompt_tokens":{self.usage[0]},"completion_tokens":{self.usage[1]}}}'
+
+    def _state_error(self) -> str:
+        if self.state_error is None:
+            return ""
+        code, message = self.state_error
+        return ',"stateError":' + dumps({"code": code, "message": message})
+
+    def _ending(self) -> str:
+        """What a terminal frame has after its own fields."""
+        return self._usage() + self._state_error()
 
     def _frame(
         self,

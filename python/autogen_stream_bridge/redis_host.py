@@ -20,6 +20,13 @@ Tasks of one host, all on one event loop:
 - control: one XREAD BLOCK over the ctl streams of all the host's runs;
 - heartbeat: SET host:<id> PX ttl.
 
+A thread's run (docs/redis.md, Threads): its gateway claimed the thread and
+named its record in the run's meta (``thread``). The host loads the saved
+state from the record before the run starts (the RunManager's run loads it
+into the team and sends the team's state back when it ends, as over stdio:
+run.py), and its APPEND of the terminal frame ends the run in the record
+(state, usage, run summary) in the same step.
+
 Redis errors are logged and retried with backoff; runs go on (as far as their
 credit lets them) while Redis is away. Nothing is ever written to stdout.
 """
@@ -56,8 +63,18 @@ except ModuleNotFoundError as e:  # pragma: no cover - depends on the install
     ) from e
 
 from .limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_LINE_BYTES, MIN_LINE_BYTES, Limits
-from .protocol import error_ev
-from .redis_frames import STOPPED_CODE, STOPPED_MESSAGE, Frame, RunFrames
+from .protocol import dumps, error_ev
+from .redis_frames import (
+    STATE_FAILED_CODE,
+    STATE_TOO_LARGE_CODE,
+    STOPPED_CODE,
+    STOPPED_MESSAGE,
+    Frame,
+    RunFrames,
+    encode_frame,
+    state_failed_message,
+    state_too_large_message,
+)
 from .redis_keys import DEFAULT_PREFIX, GROUP, RunKeys, host_key, requests_key
 from .redis_scripts import APPEND, CLAIM
 from .worker import LOG_LEVEL_ENV, _at_least, _hide_cancellation_tracebacks, run_in_new_loop
@@ -93,6 +110,10 @@ SHUTDOWN_CALL_SECONDS = 2.0
 # hangs (a loop that never sees its cancel) must not keep the process.
 SHUTDOWN_DEADLINE_SECONDS = SHUTDOWN_GRACE_SECONDS + SHUTDOWN_CALL_SECONDS + 2.0
 BAD_REQUEST_MESSAGE = "The run request could not be read"
+# As run.py's, for a saved state that cannot be used.
+STATE_NOT_LOADED_MESSAGE = "The thread's saved state could not be loaded"
+# The gateway's default maxThreadStateBytes (lib/options.ts), for a spec that leaves it out.
+DEFAULT_MAX_STATE_BYTES = 1024 * 1024
 # Why the gateways cancel (lib/schemas/frames.ts CANCEL_REASONS).
 DEFAULT_CANCEL_REASON = "client"
 SHUTDOWN_REASON = "shutdown"
@@ -149,6 +170,30 @@ class Retain:
         )
 
 
+@dataclass(frozen=True)
+class ThreadSpec:
+    """A spec's `thread`: {id, maxStateBytes}. Which thread it is comes from
+    the run's meta (its gateway's record key), not from here."""
+
+    max_state_bytes: int = DEFAULT_MAX_STATE_BYTES
+    # Room for a start that answers the thread's pending input request
+    # ({requestId, content}, the record's `pending`): not used yet.
+    answer: Mapping[str, Any] | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> ThreadSpec:
+        if not isinstance(value, Mapping):
+            return cls()
+        limit = value.get("maxStateBytes")
+        answer = value.get("answer")
+        return cls(
+            max_state_bytes=limit
+            if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 2
+            else DEFAULT_MAX_STATE_BYTES,
+            answer=answer if isinstance(answer, Mapping) else None,
+        )
+
+
 class Sizes:
     """Bytes of a run's frames by seq, as running totals, to find how much
     of the read tail `retain.bytes` keeps (as the Node memory log does)."""
@@ -201,6 +246,30 @@ class HostRun:
         self.sizes = Sizes(head + 1)
         # When the run was last seen with no live reader (None: it has one).
         self.unattended_since: float | None = None
+        # A thread's run: its record's key (None: no thread), the largest
+        # state it may keep, the state to keep (JSON, UTF-8; None: none),
+        # and its result frame, held until its state is in.
+        self.thread: str | None = None
+        self.max_state_bytes = DEFAULT_MAX_STATE_BYTES
+        self.state: bytes | None = None
+        self.held: Frame | None = None
+
+    def keep_state(self, state: Any) -> None:
+        """The team's state (a `state` ev), kept if it is JSON within
+        maxStateBytes, as Node's run.ts keeps what saveState() is given;
+        else the terminal frame's stateError says why."""
+        try:
+            data = encode_frame(dumps(state))
+        except (TypeError, ValueError) as e:
+            self.state = None
+            self.frames.state_error = (STATE_FAILED_CODE, state_failed_message(f"it cannot be written as JSON ({e})"))
+            return
+        if len(data) > self.max_state_bytes:
+            self.state = None
+            self.frames.state_error = (STATE_TOO_LARGE_CODE, state_too_large_message(len(data), self.max_state_bytes))
+            return
+        self.state = data
+        self.frames.state_error = None
 
     @property
     def written(self) -> bool:
@@ -460,11 +529,21 @@ class Host:
             return
         meta_run_id = _text(reply[1])
         head = max(0, int(reply[2]))
+        thread_key = _text(reply[3]) if len(reply) > 3 else None
         spec, problem = _parse_spec(fields.get(b"spec"))
+        # Before the run is added: a Redis error here takes the request
+        # again after the backoff (the claim is this host's already).
+        thread: tuple[Any, str | None] | None = None
+        if thread_key and spec is not None:
+            thread = await self._load_thread_state(thread_key, key)
         run_id = spec.get("run_id") if spec is not None else None
         if not isinstance(run_id, str):
             run_id = meta_run_id or key
         run = HostRun(keys, run_id, Retain.parse(spec.get("retain") if spec else None), self._max_frame_bytes, head)
+        # Whatever ends the run ends it in its thread too (a request that
+        # cannot be read, a state that cannot be used): the thread is not
+        # left busy.
+        run.thread = thread_key or None
         self._add(run)
         if spec is None:
             log.error("host %s: run %s: its request %s cannot be read: %s", self.host_id, key, entry_id, problem)
@@ -474,9 +553,32 @@ class Host:
         for name in ("options", "identity"):
             if name in spec:
                 op[name] = spec[name]
+        if thread is not None:
+            run.max_state_bytes = ThreadSpec.parse(spec.get("thread")).max_state_bytes
+            state, unusable = thread
+            if unusable is not None:
+                log.warning("host %s: run %s: its thread's saved state cannot be read: %s", self.host_id, key, unusable)
+                self._on_ev(error_ev(key, "AGS_THREAD_STATE_FAILED", STATE_NOT_LOADED_MESSAGE, unusable))
+                return
+            # The run loads it into the team before run_stream() and sends the
+            # team's state back when it ends (run.py), as over stdio.
+            op["thread"] = {"state": state}
         log.info("host %s: run %s (runId %r) started", self.host_id, key, run_id)
         self.manager.dispatch(cast("StartOp", op))
         self._grant(run)
+
+    async def _load_thread_state(self, thread_key: str, key: str) -> tuple[Any, str | None]:
+        """The state the thread's last run saved (None: none yet), parsed,
+        or why it cannot be used. Only while the record names this run: a
+        thread forgotten meanwhile (an anonymous owner's connection closed)
+        gives nothing, and this run's end will keep nothing either."""
+        active, text = await self.redis.hmget(thread_key, ["active", "state"])
+        if _text(active) != key or text is None:
+            return None, None
+        try:
+            return json.loads(text), None
+        except ValueError as e:
+            return None, f"the record's state is not JSON: {e}"
 
     @property
     def _max_frame_bytes(self) -> int:
@@ -518,6 +620,10 @@ class Host:
         if run is None:
             log.debug("host %s: %s for a run it no longer has: ignored", self.host_id, kind)
             return
+        if kind in ("state", "state_error"):
+            # A thread's run ends with one of them, before its terminal ev.
+            self._on_state(run, ev)
+            return
         terminal = kind in ("end", "cancelled", "error")
         if terminal:
             run.terminal_ev = True
@@ -535,12 +641,24 @@ class Host:
         if run.lost or run.frames.ended:
             if kind == "item":
                 run.items += 1
+            if terminal and run.held is not None and not run.lost:
+                # A thread's result, out now that its state is in (its end, or
+                # a cancel that came after it: the result stands, as without a thread).
+                run.pending.append(run.frames.with_state_error(run.held))
+                run.held = None
+                self._mark(run)
+                return
             self._maybe_finish(run)
             return
         frame: Frame | None = None
         if kind == "item":
             run.items += 1
             frame = run.frames.item(ev["item"])
+            if frame.outcome is not None and run.thread is not None:
+                # The run saves the thread's state after its TaskResult: the
+                # result frame waits for it (its stateError), as in Node's run.ts.
+                run.held = frame
+                frame = None
         elif kind == "input_request":
             frame = run.frames.input_request(str(ev["request_id"]), str(ev["prompt"]))
         elif kind == "end":
@@ -560,6 +678,20 @@ class Host:
             self._mark(run)
         else:
             self._maybe_finish(run)
+
+    def _on_state(self, run: HostRun, ev: Mapping[str, Any]) -> None:
+        if run.thread is None or (run.frames.ended and run.held is None):
+            log.debug("host %s: run %s: %s ignored (no thread, or ended)", self.host_id, run.keys.key, ev.get("ev"))
+            return
+        if ev.get("ev") == "state":
+            run.keep_state(ev.get("state"))
+            if run.frames.state_error is not None:
+                log.warning("run %s: the thread's state was not saved: %s", run.keys.key, run.frames.state_error[1])
+            return
+        detail = ev.get("detail")
+        log.warning("run %s: the thread's state was not saved: %s %s", run.keys.key, ev.get("code"), detail or "")
+        run.state = None
+        run.frames.state_error = (str(ev.get("code")), str(ev.get("message")))
 
     def _mark(self, run: HostRun) -> None:
         self._dirty[run.keys.key] = run
@@ -622,6 +754,16 @@ class Host:
                 for frame in frames:
                     args += [frame.seq, frame.data, frame.request_id or ""]
                 keys = run.keys.all()
+                if outcome and run.thread is not None:
+                    # The run's end in its thread's record, with its terminal frame.
+                    keys.append(run.thread)
+                    usage = run.frames.usage
+                    args += [
+                        run.keys.key,
+                        run.state if run.state is not None else "",
+                        usage[0] if usage is not None else "",
+                        usage[1] if usage is not None else "",
+                    ]
                 pipe.evalsha(self._append_sha, len(keys), *keys, *args)
                 calls.append((run, frames))
             try:

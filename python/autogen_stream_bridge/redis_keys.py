@@ -1,5 +1,7 @@
 """Key names of docs/redis.md. ``P`` is the prefix (default ``ags:``), ``K``
-the run's key, made by the gateway. Standard library only."""
+the run's key, made by the gateway. Thread keys are the gateways' alone to
+make (from an identity and a threadId): the host takes a thread's from its
+run's meta. Standard library only."""
 
 from __future__ import annotations
 

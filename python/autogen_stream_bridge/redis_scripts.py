@@ -16,14 +16,20 @@ APPEND  a run's frames with ids `<seq>-1`, stopping at the first id that
         An id taken by the same frame is this host's own write, whose reply
         was lost (a retry after a dropped connection): skipped, not a
         conflict. With the terminal frame come meta.state `ended`,
-        meta.outcome and the expiry of every key of the run. Then the base
-        of the run's credit (the slowest live reader's committed position,
-        else `far`, else 0) and the trim of the read tail.
+        meta.outcome and the expiry of every key of the run, and, for a
+        thread's run (KEYS[8], the thread's record), the run's end in its
+        thread: the state it saved, its usage, its summary, the thread idle
+        again (docs/redis.md, Threads), in the same step, so a start right
+        after the terminal frame finds the thread free and the state in.
+        Then the base of the run's credit (the slowest live reader's
+        committed position, else `far`, else 0) and the trim of the read
+        tail.
 """
 
 from __future__ import annotations
 
-# Reply: {claimed (0/1), meta.runId ('' if none), the log's last seq (-1: empty)}.
+# Reply: {claimed (0/1), meta.runId ('' if none), the log's last seq (-1: empty),
+# meta.thread (the key of the run's thread record, as its gateway made it; '' if none)}.
 CLAIM = """
 -- KEYS: requests, meta, log
 -- ARGV: entry id, host id, group
@@ -45,16 +51,19 @@ local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
 if #last > 0 then
   head = tonumber(string.match(last[1][1], '^(%d+)-'))
 end
-return {mine, run_id, head}
+return {mine, run_id, head, redis.call('HGET', KEYS[2], 'thread') or ''}
 """
 
 # Reply: {frames written, conflict (0/1), base, live readers}.
 APPEND = """
--- KEYS: log, meta, ctl, inputs, readers, alive, far
+-- KEYS: log, meta, ctl, inputs, readers, alive, far, and for a thread's run
+--       with its terminal frame, 8 the thread's record
 -- ARGV: 1 the key prefix (gateways' heartbeat keys), 2 reader ttl (ms), 3 retain events, 4 lowest seq to keep
 --       by bytes (0: none), 5 expiry after the end (ms), 6 outcome ('' unless
 --       the last frame is terminal), 7 head (the last seq written before),
---       8 frame count, then per frame: seq, data, input request id ('' none)
+--       8 frame count, then per frame: seq, data, input request id ('' none),
+--       then with KEYS[8]: the run's key, the state ('' none saved), prompt
+--       and completion tokens ('' unknown)
 local n = tonumber(ARGV[8])
 local head = tonumber(ARGV[7])
 local written = 0
@@ -78,15 +87,56 @@ for i = 0, n - 1 do
   written = written + 1
   head = tonumber(seq)
 end
-if conflict == 0 and ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[2], 'state', 'ended', 'outcome', ARGV[6])
-  for i = 1, #KEYS do
-    redis.call('PEXPIRE', KEYS[i], ARGV[5])
-  end
-end
 -- Redis's clock, not the host's: gateways score their readers with it too.
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if conflict == 0 and ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[2], 'state', 'ended', 'outcome', ARGV[6])
+  for i = 1, 7 do
+    redis.call('PEXPIRE', KEYS[i], ARGV[5])
+  end
+  -- Only while the record still names this run: a thread forgotten
+  -- meanwhile (its anonymous owner's connection closed) is not made again,
+  -- and a run whose end a gateway already wrote (its host taken for dead)
+  -- keeps nothing.
+  local thread = KEYS[8]
+  local t = 9 + n * 3
+  if thread and redis.call('HGET', thread, 'active') == ARGV[t] then
+    local state, prompt, completion = ARGV[t + 1], ARGV[t + 2], ARGV[t + 3]
+    local ok, runs = pcall(cjson.decode, redis.call('HGET', thread, 'runs') or '[]')
+    if not ok or type(runs) ~= 'table' then runs = {} end
+    for i = #runs, 1, -1 do
+      if type(runs[i]) == 'table' and runs[i].key == ARGV[t] then
+        runs[i].endedAt = now
+        runs[i].outcome = ARGV[6]
+        runs[i].stateSaved = state ~= ''
+        if prompt ~= '' then
+          runs[i].usage = {prompt_tokens = tonumber(prompt), completion_tokens = tonumber(completion)}
+        end
+        break
+      end
+    end
+    if #runs > 0 then redis.call('HSET', thread, 'runs', cjson.encode(runs)) end
+    if prompt ~= '' then
+      redis.call('HINCRBY', thread, 'prompt', prompt)
+      redis.call('HINCRBY', thread, 'completion', completion)
+    end
+    if state ~= '' then
+      redis.call('HSET', thread, 'state', state, 'stateBytes', #state)
+    end
+    redis.call('HSET', thread, 'updated', now)
+    redis.call('HDEL', thread, 'active', 'activeRunId')
+    -- Idle again: kept threadRetention from now, the most recently used of its owner.
+    local retention = redis.call('HGET', thread, 'retention')
+    local index = redis.call('HGET', thread, 'index')
+    local thread_id = redis.call('HGET', thread, 'threadId')
+    if retention then redis.call('PEXPIRE', thread, retention) end
+    if index and thread_id then
+      redis.call('ZADD', index, now, thread_id)
+      if retention then redis.call('PEXPIRE', index, retention) end
+    end
+  end
+end
 local live = redis.call('ZRANGEBYSCORE', KEYS[6], now - tonumber(ARGV[2]), '+inf')
 local base = nil
 local readers = 0

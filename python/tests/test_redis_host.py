@@ -59,10 +59,14 @@ class Gateway:
         after_end: int = 60_000,
         state: str = "queued",
         spec: str | None = None,
+        thread: str | None = None,
+        max_state_bytes: int = 1024 * 1024,
     ) -> str:
+        """With `thread` (a threadId), the run is that thread's: claimed as
+        the gateway's THREAD_START claims it (lib/redis/scripts.ts)."""
         k = str(uuid.uuid4())
         identity = {"id": "alice"}
-        body = {
+        body: dict[str, Any] = {
             "run": k,
             "run_id": run_id,
             "task": task,
@@ -70,16 +74,47 @@ class Gateway:
             "identity": identity,
             "retain": {"events": events, "bytes": bytes_, "afterEnd": after_end, "lag": lag},
         }
+        meta: dict[Any, Any] = {"owner": "alice", "runId": run_id, "state": state, "created": int(time.time() * 1000)}
+        if thread is not None:
+            body["thread"] = {"id": thread, "maxStateBytes": max_state_bytes}
+            meta["thread"] = self.thread(thread)
+            await self.claim(thread, run_id, k)
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(
-            self.key(k, "meta"),
-            mapping={"owner": "alice", "runId": run_id, "state": state, "created": int(time.time() * 1000)},
-        )
+        pipe.hset(self.key(k, "meta"), mapping=meta)
         pipe.set(f"{self.prefix}owner:alice:{run_id}", k)
         pipe.xadd(self.key(k, "log"), {"f": json.dumps({"type": "started", "runId": run_id, "seq": 0})}, id="0-1")
         pipe.xadd(f"{self.prefix}requests", {"key": k, "spec": spec if spec is not None else json.dumps(body)})
         await pipe.execute()
         return k
+
+    def thread(self, thread_id: str) -> str:
+        return f"{self.prefix}thread:5:alice:{thread_id}"
+
+    async def claim(self, thread_id: str, run_id: str, k: str) -> None:
+        """The thread's record names run k as its active run, its runs list it."""
+        key = self.thread(thread_id)
+        now = int(time.time() * 1000)
+        raw: Any = await self.r.hget(key, "runs")
+        runs = json.loads(raw) if raw else []
+        runs.append({"runId": run_id, "key": k, "startedAt": now})
+        fields: dict[Any, Any] = {"runs": json.dumps(runs), "active": k, "activeRunId": run_id, "updated": now}
+        if not await self.r.exists(key):
+            fields |= {
+                "owner": "alice",
+                "threadId": thread_id,
+                "index": f"{self.prefix}threads:5:alice",
+                "created": now,
+                "prompt": 0,
+                "completion": 0,
+                "stateBytes": 0,
+                "retention": 60_000,
+            }
+        await self.r.hset(key, mapping=fields)
+        await self.r.persist(key)
+
+    async def record(self, thread_id: str) -> dict[str, str]:
+        raw: Any = await self.r.hgetall(self.thread(thread_id))
+        return {a.decode(): b.decode() for a, b in raw.items()}
 
     async def entries(self, k: str) -> list[tuple[int, dict[str, Any]]]:
         raw: Any = await self.r.xrange(self.key(k, "log"))
@@ -194,6 +229,8 @@ async def spawn_host(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator
         factory = factory if ":" in factory else f"bridge_examples:{factory}"
         host_id = host_id or f"h{len(hosts) + 1}"
         log_path = tmp_path / f"{host_id}.log"
+        # The caller's PYTHONPATH after ours, as conftest's workers: it may name the bridge's sources to test.
+        python_path = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH")) if p)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -212,7 +249,7 @@ async def spawn_host(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=log_path.open("wb"),
-            env={**os.environ, "PYTHONPATH": str(TESTS_DIR)},
+            env={**os.environ, "PYTHONPATH": python_path},
         )
         host = HostProc(proc, host_id, log_path)
         hosts.append(host)
@@ -662,6 +699,154 @@ async def test_an_item_over_the_frame_limit_ends_the_run(gw: Gateway, spawn_host
     assert frames[-1]["code"] == "AGS_ITEM_TOO_LARGE"
 
 
+# Threads ----------------------------------------------------------------------
+
+
+def _reply(frame: dict[str, Any]) -> str:
+    assert frame["type"] == "result", frame
+    return str(frame["result"]["messages"][-1]["content"])
+
+
+async def _ended(gw: Gateway, thread_id: str) -> dict[str, str]:
+    """The thread's record once its run has left it (its terminal frame is
+    written in the same script, so this is at once after it)."""
+    record = await gw.record(thread_id)
+    assert "active" not in record and "activeRunId" not in record, record
+    return record
+
+
+async def test_a_thread_run_loads_the_saved_state_and_saves_its_own(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("thread_agent")
+    k1 = await gw.start("r1", "m1", thread="chat")
+    first = (await gw.terminal(k1))[-1]
+    assert _reply(first) == "seen: m1" and "stateError" not in first
+    record = await _ended(gw, "chat")
+    state = json.loads(record["state"])
+    assert state["type"] == "TeamState"
+    assert int(record["stateBytes"]) == len(record["state"].encode())
+    [run] = json.loads(record["runs"])
+    assert run["key"] == k1 and run["runId"] == "r1" and run["outcome"] == "result" and run["stateSaved"] is True
+    assert run["usage"] == first["usage"] and run["endedAt"] >= run["startedAt"]
+    assert (int(record["prompt"]), int(record["completion"])) == (
+        first["usage"]["prompt_tokens"],
+        first["usage"]["completion_tokens"],
+    )
+    assert int(record["updated"]) == run["endedAt"]
+    # Idle: kept threadRetention (the record's own, 60 s here), the owner's most recently used.
+    assert 0 < await gw.r.pttl(gw.thread("chat")) <= 60_000
+    assert await gw.r.zrange("t:threads:5:alice", 0, -1) == [b"chat"]
+
+    # The next run, on another host: its model is asked with the first run's message.
+    await spawn_host("thread_agent")
+    k2 = await gw.start("r2", "m2", thread="chat")
+    second = (await gw.terminal(k2))[-1]
+    assert _reply(second) == "seen: m1 | m2"
+    record = await _ended(gw, "chat")
+    assert [(r["runId"], r["outcome"], r["stateSaved"]) for r in json.loads(record["runs"])] == [
+        ("r1", "result", True),
+        ("r2", "result", True),
+    ]
+    assert int(record["prompt"]) == first["usage"]["prompt_tokens"] + second["usage"]["prompt_tokens"]
+
+
+async def test_a_state_over_max_state_bytes_is_not_kept(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("thread_agent")
+    k1 = await gw.start("r1", "m1", thread="chat")
+    await gw.terminal(k1)
+    kept = (await gw.record("chat"))["state"]
+    k2 = await gw.start("r2", "m2", thread="chat", max_state_bytes=len(kept) + 10)
+    result = (await gw.terminal(k2))[-1]
+    assert _reply(result) == "seen: m1 | m2", "the run keeps its own outcome"
+    assert list(result) == ["type", "runId", "seq", "result", "usage", "stateError"]
+    size = int(result["stateError"]["message"].split(" bytes")[0].rsplit(" ", 1)[1])
+    assert size > len(kept) + 10
+    assert result["stateError"] == {
+        "code": "AGS_THREAD_STATE_TOO_LARGE",
+        "message": f"The thread's state is {size} bytes, over maxThreadStateBytes ({len(kept) + 10}): it was not saved",
+    }
+    record = await _ended(gw, "chat")
+    assert record["state"] == kept, "the thread keeps its previous state"
+    runs = json.loads(record["runs"])
+    assert (runs[-1]["outcome"], runs[-1]["stateSaved"], runs[-1]["usage"]) == ("result", False, result["usage"])
+
+
+async def test_a_cancelled_thread_run_saves_its_state(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("thread_agent")
+    k1 = await gw.start("r1", "m1", thread="chat")
+    await gw.terminal(k1)
+    k2 = await gw.start("r2", "m2", thread="chat", options={"delay": 3600})
+    await gw.until(k2, lambda f: f["type"] == "event")
+    await gw.ctl(k2, op="cancel")
+    cancelled = (await gw.terminal(k2))[-1]
+    assert cancelled == {"type": "cancelled", "runId": "r2", "seq": 2, "reason": "client"}
+    runs = json.loads((await _ended(gw, "chat"))["runs"])
+    assert [(r["runId"], r["outcome"], r["stateSaved"]) for r in runs] == [
+        ("r1", "result", True),
+        ("r2", "cancelled", True),
+    ]
+    assert "usage" not in runs[-1], "its model never answered"
+    k3 = await gw.start("r3", "m3", thread="chat")
+    # AutoGen 0.7.5 keeps a turn cancelled inside its model call twice (docs/bridge.md, Threads).
+    assert _reply((await gw.terminal(k3))[-1]) == "seen: m1 | m2 | m2 | m3"
+
+
+async def test_a_thread_forgotten_during_its_run_is_not_made_again(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("thread_agent")
+    k = await gw.start("r1", "m1", thread="chat", options={"delay": 3600})
+    await gw.until(k, lambda f: f["type"] == "event")
+    # Its anonymous owner's connection closed: the gateway forgot its threads.
+    assert await gw.r.delete(gw.thread("chat")) == 1
+    await gw.ctl(k, op="cancel")
+    assert (await gw.terminal(k))[-1]["type"] == "cancelled"
+    assert await gw.r.exists(gw.thread("chat")) == 0
+
+
+async def test_a_thread_claimed_by_another_run_keeps_nothing_of_this_one(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("thread_agent")
+    k = await gw.start("r1", "m1", thread="chat", options={"delay": 3600})
+    await gw.until(k, lambda f: f["type"] == "event")
+    # A gateway found its host dead and freed the thread; another run took it.
+    await gw.r.hset(gw.thread("chat"), mapping={"active": "another", "activeRunId": "r9"})
+    await gw.ctl(k, op="cancel")
+    assert (await gw.terminal(k))[-1]["type"] == "cancelled"
+    record = await gw.record("chat")
+    assert record["active"] == "another" and "state" not in record
+    [run] = json.loads(record["runs"])
+    assert "outcome" not in run
+
+
+async def test_a_saved_state_that_is_not_json_fails_the_run(gw: Gateway, spawn_host: SpawnHost) -> None:
+    host = await spawn_host("thread_agent")
+    k1 = await gw.start("r1", "m1", thread="chat")
+    await gw.terminal(k1)
+    await gw.r.hset(gw.thread("chat"), "state", "{nope")
+    k2 = await gw.start("r2", "m2", thread="chat")
+    frames = await gw.terminal(k2)
+    assert frames == [
+        {
+            "type": "error",
+            "runId": "r2",
+            "seq": 1,
+            "code": "AGS_THREAD_STATE_FAILED",
+            "message": "The thread's saved state could not be loaded",
+        }
+    ]
+    record = await _ended(gw, "chat")
+    assert record["state"] == "{nope", "left as it was"
+    assert [(r["outcome"], r["stateSaved"]) for r in json.loads(record["runs"])] == [("result", True), ("error", False)]
+    assert "its thread's saved state cannot be read: the record's state is not JSON" in host.stderr
+
+
+async def test_a_thread_run_whose_request_cannot_be_read_frees_its_thread(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("thread_agent")
+    k = await gw.start("r1", "m1", thread="chat", spec="{not json")
+    [error] = await gw.terminal(k)
+    assert error["code"] == "AGS_BAD_REQUEST"
+    record = await _ended(gw, "chat")
+    assert [(r["outcome"], r["stateSaved"]) for r in json.loads(record["runs"])] == [("error", False)]
+    assert "state" not in record
+
+
 # Frames, without Redis -------------------------------------------------------
 
 
@@ -725,3 +910,52 @@ def test_frames_map_evs_as_the_node_plugin_does() -> None:
     after_result = RunFrames("r", 10_000)
     result = after_result.item('{"type":"TaskResult","messages":[],"stop_reason":null}')
     assert result.outcome == "result" and after_result.end() is None
+
+
+def test_a_thread_runs_state_and_state_error() -> None:
+    from autogen_stream_bridge.redis_frames import RunFrames
+    from autogen_stream_bridge.redis_host import HostRun, Retain
+    from autogen_stream_bridge.redis_keys import RunKeys
+
+    run = HostRun(RunKeys("t:", "k"), "r", Retain(), 10_000)
+    run.max_state_bytes = 20
+    run.keep_state({"a": "é"})
+    assert run.state == '{"a":"é"}'.encode() and run.frames.state_error is None
+    run.keep_state({"a": "x" * 20})
+    assert run.state is None
+    assert run.frames.state_error == (
+        "AGS_THREAD_STATE_TOO_LARGE",
+        "The thread's state is 28 bytes, over maxThreadStateBytes (20): it was not saved",
+    )
+    run.keep_state({"a": object()})
+    assert run.state is None and run.frames.state_error is not None
+    assert run.frames.state_error[0] == "AGS_THREAD_STATE_FAILED"
+    assert run.frames.state_error[1].startswith("The thread's state could not be saved: it cannot be written as JSON (")
+    # The last call wins, as saveState() in Node.
+    run.keep_state([1])
+    assert run.state == b"[1]" and run.frames.state_error is None
+
+    # A thread's result frame, made before its state was known, gets the stateError after its usage.
+    frames = run.frames
+    usage = {"prompt_tokens": 1, "completion_tokens": 2}
+    frames.item(json.dumps({"type": "TextMessage", "source": "a", "content": "c", "models_usage": usage}))
+    result = frames.item('{"type":"TaskResult","messages":[],"stop_reason":null}')
+    assert frames.with_state_error(result) is result, "no stateError: the frame as it was"
+    frames.state_error = ("AGS_THREAD_STATE_FAILED", "nope")
+    assert json.loads(frames.with_state_error(result).data) == {
+        "type": "result",
+        "runId": "r",
+        "seq": 2,
+        "result": {"type": "TaskResult", "messages": [], "stop_reason": None},
+        "usage": usage,
+        "stateError": {"code": "AGS_THREAD_STATE_FAILED", "message": "nope"},
+    }
+    cancelled = RunFrames("r", 10_000)
+    cancelled.state_error = ("C", "M")
+    assert json.loads(cancelled.cancelled("client").data) == {
+        "type": "cancelled",
+        "runId": "r",
+        "seq": 1,
+        "reason": "client",
+        "stateError": {"code": "C", "message": "M"},
+    }
