@@ -1,7 +1,7 @@
-import { ThreadBusyError, TooManyThreadsError, type AutogenStreamError } from './errors.js'
+import { ThreadBusyError, TooManyThreadsError, UnknownRequestError, type AutogenStreamError } from './errors.js'
 import type { Config } from './options.js'
 import type { RunThread } from './runner.js'
-import type { TerminalFrame, ThreadInfoFrame } from './schemas/frames.js'
+import type { StartFrame, TerminalFrame, ThreadInfoFrame } from './schemas/frames.js'
 import { THREAD_RUNS_KEPT, type ThreadStore } from './store/types.js'
 
 /*
@@ -12,6 +12,17 @@ import { THREAD_RUNS_KEPT, type ThreadStore } from './store/types.js'
  *
  *   start(threadId) ─claim─▶ record.active = runId ─▶ the run, with the saved state
  *   terminal frame ─finish─▶ state (if saved), usage, run summary; idle again
+ *
+ * A run interrupted at an input request (holdInputFor) saved the state
+ * it stopped at; the record keeps that request (`pending`) with it, and
+ * only a start whose `answer` names it continues from there:
+ *
+ *   interrupted ─finish─▶ state + pending ─▶ start(threadId, answer) ─claim─▶ the run, with state and answer
+ *
+ * `pending` goes and comes with the state only: a run that saves no state
+ * (an error) leaves both as they were, so the same answer can be sent again;
+ * a run that saves one replaces both (a plain start's run answers nothing,
+ * and its state no longer waits at that question).
  *
  * One run at a time per thread: two runs from one state would each save
  * their own, and the second would silently drop the first's conversation.
@@ -32,11 +43,14 @@ export class Threads {
     this.#store = store
   }
 
-  /** Makes the thread (first run) or takes it for a run; the state to load, or why not. */
-  claim (ownerId: string, threadId: string, runId: string): RunThread | AutogenStreamError {
+  /** Makes the thread (first run) or takes it for a run; the state to load (and the answer to go on with), or why not. */
+  claim (ownerId: string, threadId: string, runId: string, answer?: StartFrame['answer']): RunThread | AutogenStreamError {
     const now = Date.now()
     let record = this.#store.get(ownerId, threadId)
     if (record?.active !== undefined) return new ThreadBusyError(threadId, record.active)
+    const pending = record?.pending
+    // The same answer for no thread, another identity's, and one that waits for another request.
+    if (answer !== undefined && pending?.requestId !== answer.requestId) return new UnknownRequestError(`Thread "${threadId}"`, answer.requestId)
     if (record === undefined) {
       if (this.#store.count(ownerId) >= this.#config.maxThreadsPerIdentity) {
         const idle = this.#store.list(ownerId).find((r) => r.active === undefined)
@@ -52,7 +66,12 @@ export class Threads {
     if (record.runs.length > THREAD_RUNS_KEPT) record.runs.splice(0, record.runs.length - THREAD_RUNS_KEPT)
     this.#store.put(ownerId, record)
     // Parsed for each run: a runner that changes what it was given cannot change what is kept.
-    return { id: threadId, state: record.state === undefined ? undefined : JSON.parse(record.state) }
+    const thread: RunThread = { id: threadId, state: record.state === undefined ? undefined : JSON.parse(record.state) }
+    if (answer !== undefined && pending !== undefined) {
+      thread.answer = { requestId: answer.requestId, content: answer.content, prompt: pending.prompt }
+      if (pending.source !== undefined) thread.answer.source = pending.source
+    }
+    return thread
   }
 
   /** The thread's run ended (its terminal frame is out): keeps what it saved, and the thread is idle again. */
@@ -66,6 +85,12 @@ export class Threads {
     if (state !== undefined) {
       record.state = state
       record.stateBytes = Buffer.byteLength(state)
+      if (terminal.type === 'interrupted') {
+        record.pending = { requestId: terminal.requestId, prompt: terminal.prompt }
+        if (terminal.source !== undefined) record.pending.source = terminal.source
+      } else {
+        record.pending = undefined
+      }
     }
     const usage = terminal.usage
     if (usage !== undefined) {
@@ -102,7 +127,8 @@ export class Threads {
       usage: { ...record.usage },
       stateBytes: record.stateBytes,
       createdAt: record.createdAt,
-      updatedAt: record.updatedAt
+      updatedAt: record.updatedAt,
+      ...(record.pending === undefined ? {} : { pending: { ...record.pending } })
     }
   }
 

@@ -6,7 +6,7 @@ import type { AttachOptions, DirectoryContext, RunDirectory, RunFigures, RunsFac
 import { DuplicateRunIdError, InvalidOptionError, RunError, TooManyWatchersError, type AutogenStreamError } from '../errors.js'
 import { rejectUnknownOptions, type Config } from '../options.js'
 import type { LeaveReason, StartParams } from '../runs.js'
-import type { CancelReason, RunFrame, RunSummary, StartedFrame, TerminalFrame } from '../schemas/frames.js'
+import { isTerminal, type CancelReason, type RunFrame, type RunSummary, type StartedFrame, type TerminalFrame } from '../schemas/frames.js'
 import { LogGapError, type LogEntry } from '../store/types.js'
 import { Keys, idOf, seqOf, type RunKeys } from './keys.js'
 import { RedisLogReader, type ReaderSource } from './reader.js'
@@ -74,10 +74,6 @@ function entryOf (id: Buffer | string, fields: Buffer[]): LogEntry | undefined {
   } catch {
     return undefined
   }
-}
-
-function isTerminal (frame: RunFrame): frame is TerminalFrame {
-  return frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error'
 }
 
 interface Meta { owner?: string, runId?: string, state?: string, host?: string, outcome?: string }
@@ -163,7 +159,8 @@ export class RedisRuns implements RunDirectory {
       const state = await this.cmd.hget(this.keys.run(previous).meta, 'state')
       if (state !== null && state !== 'ended') return new DuplicateRunIdError(runId)
     }
-    let task = frame.task
+    // A start without task carries an answer, which needs a thread: never here (the Redis store keeps none).
+    let task = frame.task ?? ''
     let options = frame.options ?? {}
     let refused: RunError | undefined
     if (this.config.authorizeRun !== undefined) {

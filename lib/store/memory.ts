@@ -1,5 +1,5 @@
 import { FrameEncoder } from '../encode.js'
-import type { RunFrame } from '../schemas/frames.js'
+import { isTerminal, type RunFrame } from '../schemas/frames.js'
 import { LogGapError, type LogEntry, type LogLimits, type LogReader, type RunLog, type RunStore } from './types.js'
 
 /*
@@ -114,7 +114,7 @@ export class MemoryRunLog implements RunLog {
     this.#entries.push(slot)
     this.#head = frame.seq
     this.#onBytes(size)
-    if (frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error') this.#terminal = slot
+    if (isTerminal(frame)) this.#terminal = slot
     // No trim here: an append adds unread entries; readers' commits trim.
     for (const reader of this.#readers) reader.notify()
     return slot

@@ -1,4 +1,4 @@
-import type { RunFrame, TerminalFrame, Usage } from '../schemas/frames.js'
+import type { Outcome, RunFrame, TerminalFrame, Usage } from '../schemas/frames.js'
 
 /*
  * Where a run's frames are kept between the run that makes them and the
@@ -119,7 +119,7 @@ export interface ThreadRunRecord {
   startedAt: number
   /** Set when it ended. */
   endedAt?: number
-  outcome?: 'result' | 'cancelled' | 'error'
+  outcome?: Outcome
   usage?: Usage
   stateSaved?: boolean
 }
@@ -138,6 +138,21 @@ export interface ThreadRecord {
   updatedAt: number
   /** The runId of its active run; undefined while it has none. */
   active: string | undefined
+  /**
+   * The question the run that saved `state` was interrupted at (its
+   * `interrupted` frame): what a `start` with `answer` must name. Kept and
+   * replaced with the state, never apart from it: an answer continues
+   * exactly the state saved at its question.
+   */
+  pending?: PendingInput
+}
+
+/** An input request a thread's run was interrupted at. */
+export interface PendingInput {
+  requestId: string
+  prompt: string
+  /** Who asked (the UserProxyAgent's name), when the runner said. */
+  source?: string
 }
 
 /** Runs a thread's record lists; older ones drop off (their usage stays in the total). */
