@@ -356,16 +356,23 @@ export class Run extends EventEmitter {
     this.#settleTimer = setTimeout(() => {
       this.#settleExpired = true
       if (this.#released || this.#finished) return
-      this.#log.warn({ runId: this.id, timeout }, 'autogen-stream: a thread run\'s runner did not finish within threadStateTimeout; its terminal frame goes out without its state')
-      this.#state = undefined
-      this.#stateError = { code: 'AGS_THREAD_STATE_FAILED', message: new ThreadStateFailedError(`the runner did not finish within ${timeout} ms (threadStateTimeout)`).message }
+      this.#log.warn({ runId: this.id, timeout }, 'autogen-stream: a thread run\'s runner did not finish within threadStateTimeout; its terminal frame goes out now')
+      const notSaved = (): void => {
+        this.#state = undefined
+        this.#stateError = { code: 'AGS_THREAD_STATE_FAILED', message: new ThreadStateFailedError(`the runner did not finish within ${timeout} ms (threadStateTimeout)`).message }
+      }
       const held = this.#heldResult
+      if (this.#ending === undefined && held === undefined) {
+        // Interrupted, and the runner never ended: not a run to answer, nor a state to keep.
+        notSaved()
+        this.#end(errorEnding(new InterruptFailedError(`its runner did not end within ${timeout} ms (threadStateTimeout)`)))
+        return
+      }
+      // What it saved, if anything, is its state (the last call wins).
+      if (this.#state === undefined && this.#stateError === undefined) notSaved()
       if (held !== undefined) {
         this.#heldResult = undefined
         this.#finish({ kind: 'result', result: held })
-      } else if (this.#ending === undefined) {
-        // Interrupted, and the runner never ended: not a run to answer.
-        this.#end(errorEnding(new InterruptFailedError(`its runner did not end within ${timeout} ms (threadStateTimeout)`)))
       }
       this.emit('ending')
     }, timeout).unref()
