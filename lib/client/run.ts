@@ -1,7 +1,7 @@
 import type { AutoGenEvent, TaskResult } from '../schemas/events.js'
 import type {
   AttachedFrame, CancelledFrame, ClientFrame, EventFrame, InputRequestFrame, InterruptedFrame, ResultFrame, RunFrame, StartFrame,
-  TerminalFrame, TokenFrame, Usage
+  Task, TerminalFrame, TokenFrame, Usage
 } from '../schemas/frames.js'
 import { Emitter } from './emitter.js'
 import { AutogenStreamError, errorOfFrame } from './errors.js'
@@ -219,8 +219,8 @@ export class ClientRun extends Emitter<RunEvents> {
     if (this.#needsStart) {
       this.#needsStart = false
       const frame: StartFrame = this.#answer === undefined
-        ? { type: 'start', runId: this.runId, task: this.task as StartFrame['task'] }
-        : { type: 'start', runId: this.runId, answer: this.#answer }
+        ? { type: 'start', runId: this.runId, task: this.task as Task }
+        : { type: 'start', runId: this.runId, threadId: this.threadId as string, answer: this.#answer }
       if (this.#options !== undefined) frame.options = this.#options
       if (this.threadId !== undefined) frame.threadId = this.threadId
       if (this.#host.send(frame)) this.#link()

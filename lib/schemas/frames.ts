@@ -92,7 +92,17 @@ export const DeleteThreadFrame = Type.Object({
 
 export const ClientFrame = Type.Union([StartFrame, CancelFrame, StopFrame, InputFrame, AttachFrame, DetachFrame, ListFrame, ThreadFrame, DeleteThreadFrame])
 
-export type StartFrame = Static<typeof StartFrame>
+type StartFields = Static<typeof StartFrame>
+/** The answer of a start that continues an interrupted run. */
+export type StartAnswer = NonNullable<StartFields['answer']>
+/**
+ * A start with a task, or (v2) one with the answer to its thread's
+ * interrupted run instead: what checkClientFrame lets through, which one
+ * schema of optional fields says less precisely.
+ */
+export type StartFrame =
+  | (Omit<StartFields, 'task' | 'answer'> & { task: Task, answer?: undefined })
+  | (Omit<StartFields, 'task' | 'answer' | 'threadId'> & { threadId: string, answer: StartAnswer, task?: undefined })
 export type CancelFrame = Static<typeof CancelFrame>
 export type StopFrame = Static<typeof StopFrame>
 export type InputFrame = Static<typeof InputFrame>
@@ -101,7 +111,7 @@ export type DetachFrame = Static<typeof DetachFrame>
 export type ListFrame = Static<typeof ListFrame>
 export type ThreadFrame = Static<typeof ThreadFrame>
 export type DeleteThreadFrame = Static<typeof DeleteThreadFrame>
-export type ClientFrame = Static<typeof ClientFrame>
+export type ClientFrame = StartFrame | CancelFrame | StopFrame | InputFrame | AttachFrame | DetachFrame | ListFrame | ThreadFrame | DeleteThreadFrame
 
 // Compiled once, at import.
 export const clientFrameTypes = {
@@ -140,7 +150,7 @@ export function checkClientFrame (value: unknown, version: ProtocolVersion = PRO
   if (!check.Check(value)) return { reason: `${type}: ${describeErrors(check.Errors(value))}` }
   if (type === 'start') {
     // What one schema cannot say plainly: a start carries a task or an answer, and an answer belongs to a thread.
-    const start = value as StartFrame
+    const start = value as StartFields
     if (start.answer === undefined && start.task === undefined) return { reason: 'start: missing field "task"' }
     if (start.answer !== undefined && start.task !== undefined) return { reason: 'start: "task" and "answer" together; an answer is the task of the run it starts' }
     if (start.answer !== undefined && start.threadId === undefined) return { reason: 'start: "answer" needs the "threadId" of the interrupted run' }
