@@ -16,7 +16,7 @@ export type {
   ClientFrame, StartFrame, CancelFrame, StopFrame, InputFrame, AttachFrame, DetachFrame, ListFrame, ServerFrame, RunFrame, TerminalFrame,
   StartedFrame, QueuedFrame, TokenFrame, EventFrame, InputRequestFrame, ResultFrame, CancelledFrame, RunErrorFrame, ConnectionErrorFrame, Usage,
   AttachedFrame, DetachedFrame, RunsFrame, RunSummary, CancelReason, ProtocolVersion,
-  ThreadFrame, DeleteThreadFrame, ThreadInfoFrame, ThreadDeletedFrame, ThreadRunSummary, StateError, InterruptedFrame, Outcome, Task
+  ThreadFrame, DeleteThreadFrame, ThreadInfoFrame, ThreadDeletedFrame, ThreadRunSummary, StateError, InterruptedFrame, Outcome, Task, StartAnswer
 } from './schemas/frames.js'
 export * as schemas from './schemas/events.js'
 export type {

@@ -167,3 +167,15 @@ async def test_a_thread_answer_must_be_strings(spawn: Spawn) -> None:
     await worker.send(op="start", run="k1", task="x", thread={"state": None, "answer": {"request_id": 1}})
     evs = await worker.until_terminal("k1")
     assert evs[-1]["ev"] == "error" and evs[-1]["code"] == "AGS_BAD_OP"
+
+
+async def test_a_question_it_could_not_go_on_from_names_no_asker(spawn: Spawn) -> None:
+    # A thread's run of a lone UserProxyAgent: no team to answer in, so Node never interrupts it.
+    worker = await spawn("bridge_test_factories:input_kwarg")
+    await worker.send(op="start", run="k1", task="hi", thread={"state": None})
+    await worker.send(op="credit", run="k1", n=1000)
+    _, request = await _until_input_request(worker, "k1")
+    assert "source" not in request
+    await worker.send(op="input", run="k1", request_id=request["request_id"], content="hello")
+    evs = await worker.until_terminal("k1")
+    assert [e["ev"] for e in evs[-2:]] == ["state", "end"]
