@@ -351,17 +351,24 @@ export class Run extends EventEmitter {
    * held until it is done (maxActiveRuns), as for any run.
    */
   #armSettle (): void {
-    if (!this.#thread || this.#released || this.#settleTimer !== undefined) return
+    if (!this.#thread || this.#released || this.#settleTimer !== undefined || this.#settleExpired) return
     const timeout = this.#opts.threadStateTimeout ?? 10_000
     this.#settleTimer = setTimeout(() => {
-      this.#settleExpired = true
+      this.#settleTimer = undefined
       if (this.#released || this.#finished) return
+      const held = this.#heldResult
+      if (this.#ending === undefined && held === undefined && !this.#pulling) {
+        // Interrupted, and not pulling the runner: what holds the run is its
+        // reader (the log is full), not the runner, whose end waits in it.
+        this.#armSettle()
+        return
+      }
+      this.#settleExpired = true
       this.#log.warn({ runId: this.id, timeout }, 'autogen-stream: a thread run\'s runner did not finish within threadStateTimeout; its terminal frame goes out now')
       const notSaved = (): void => {
         this.#state = undefined
         this.#stateError = { code: 'AGS_THREAD_STATE_FAILED', message: new ThreadStateFailedError(`the runner did not finish within ${timeout} ms (threadStateTimeout)`).message }
       }
-      const held = this.#heldResult
       if (this.#ending === undefined && held === undefined) {
         // Interrupted, and the runner never ended: not a run to answer, nor a state to keep.
         notSaved()
