@@ -346,9 +346,11 @@ export class Run extends EventEmitter {
   /**
    * A thread's run is over but its runner is not done (it unwinds a cancel,
    * saves its state, or ignores its abort signal): its terminal frame waits
-   * for it, threadStateTimeout at most. Then the frame goes out without
-   * the state (the thread keeps its previous one); the runner's slot stays
-   * held until it is done (maxActiveRuns), as for any run.
+   * for it, threadStateTimeout at most. Then the frame goes out with what
+   * the runner saved so far, or with stateError AGS_THREAD_STATE_FAILED
+   * (the thread keeps its previous state); an interrupted run's is then an
+   * error, AGS_INTERRUPT_FAILED. The runner's slot stays held until it is
+   * done (maxActiveRuns), as for any run.
    */
   #armSettle (): void {
     if (!this.#thread || this.#released || this.#settleTimer !== undefined || this.#settleExpired) return
@@ -398,8 +400,8 @@ export class Run extends EventEmitter {
   /** An interrupted run's last item, once its runner is done: `interrupted` if it kept a state to go on from. */
   #interrupted (): Item {
     if (this.#state !== undefined) return { kind: 'interrupted' }
-    const why = this.#stateError?.message ?? 'the runner saved no state'
-    return errorEnding(new InterruptFailedError(why))
+    this.#stateError ??= { code: 'AGS_THREAD_STATE_FAILED', message: new ThreadStateFailedError('the runner saved no state').message }
+    return errorEnding(new InterruptFailedError(this.#stateError.message))
   }
 
   /** The thread's state, kept as JSON if it fits maxThreadStateBytes (context.saveState). */
