@@ -1,5 +1,5 @@
 import type { LogEntry, LogReader } from './store/types.js'
-import type { ProtocolVersion, RunFrame, TokenFrame } from './schemas/frames.js'
+import { isTerminal, type ProtocolVersion, type RunFrame, type TokenFrame } from './schemas/frames.js'
 
 /*
  * One connection reading one run's log: the connection's sender takes
@@ -78,7 +78,7 @@ export class Attachment {
     this.#first = undefined
     if (entry === undefined) return null
     const frame = entry.frame
-    if (frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error') this.#done = true
+    if (isTerminal(frame)) this.#done = true
     if (frame.type === 'token' && merge && this.#opts.coalesceTokens) {
       const merged = this.#mergeFrom(frame)
       if (merged !== frame) return this.#encode(merged)

@@ -396,7 +396,8 @@ export class Connection {
       this.#reject(new DuplicateRunIdError(runId), { type: 'start', runId })
       return
     }
-    const taskBytes = Buffer.byteLength(JSON.stringify(frame.task))
+    // An answer is the task of the run it starts: bounded alike.
+    const taskBytes = Buffer.byteLength(JSON.stringify(frame.task ?? frame.answer?.content ?? ''))
     if (taskBytes > config.maxTaskBytes) {
       this.#reject(new TaskTooLargeError(taskBytes, config.maxTaskBytes), { type: 'start', runId })
       return
@@ -420,7 +421,7 @@ export class Connection {
     })
     return this.#then(started, (hosted) => {
       if (hosted instanceof Error) {
-        const ref = frame.threadId === undefined ? { type: 'start', runId } : { type: 'start', runId, threadId: frame.threadId }
+        const ref = frame.threadId === undefined ? { type: 'start', runId } : { type: 'start', runId, threadId: frame.threadId, ...(frame.answer === undefined ? {} : { requestId: frame.answer.requestId }) }
         // The server being busy is not the client's doing: it does not count toward maxBadFrames.
         if (hosted instanceof BusyError) this.#answer(hosted, ref)
         else this.#reject(hosted, ref)
@@ -556,7 +557,7 @@ export class Connection {
       return
     }
     return this.#then(watch.hosted.answer(frame.requestId, frame.content), (answered) => {
-      if (!answered) this.#reject(new UnknownRequestError(frame.runId, frame.requestId), ref)
+      if (!answered) this.#reject(new UnknownRequestError(`Run "${frame.runId}"`, frame.requestId), ref)
     }, ref)
   }
 

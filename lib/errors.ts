@@ -35,7 +35,8 @@ export const ErrorTable = {
   AGS_RESUME_GAP: { message: 'Run "%s" no longer keeps the frames after seq %d: the oldest kept is %d', status: 410, close: 0 },
   AGS_ALREADY_ATTACHED: { message: 'This connection already reads a run "%s"; detach it first', status: 409, close: 0 },
   AGS_TOO_MANY_WATCHERS: { message: 'Run "%s" has %d connections attached (maxWatchersPerRun)', status: 429, close: 0 },
-  AGS_UNKNOWN_REQUEST: { message: 'Run "%s" is not waiting for input "%s"', status: 404, close: 0 },
+  // The first argument names what waits: `Run "r1"` (an input frame), `Thread "t1"` (a start with an answer)
+  AGS_UNKNOWN_REQUEST: { message: '%s is not waiting for input "%s"', status: 404, close: 0 },
   AGS_UNSUPPORTED_PROTOCOL: { message: 'None of the offered subprotocols (%s) is supported; use %s', status: 400, close: 0 },
   AGS_FORBIDDEN_ORIGIN: { message: 'Origin %s may not open this socket (allowedOrigins)', status: 403, close: 0 },
   AGS_UNAUTHENTICATED: { message: 'Authentication required', status: 401, close: 0 },
@@ -54,6 +55,9 @@ export const ErrorTable = {
   AGS_INVALID_EVENT: { message: 'The runner yielded a value that is not an AutoGen event (an object with a string "type")', status: 500, close: 0 },
   AGS_RUN_TIMEOUT: { message: 'The run exceeded runTimeout (%d ms)', status: 504, close: 0 },
   AGS_INPUT_TIMEOUT: { message: 'No input for request "%s" within %d ms', status: 408, close: 0 },
+  // Reaches the runner (requestInput rejects with it), never the client: the run is to end with its state kept
+  AGS_INPUT_INTERRUPTED: { message: 'Input request "%s" waited longer than holdInputFor (%d ms): the run ends here, its state kept, and the answer continues it', status: 503, close: 0 },
+  AGS_INTERRUPT_FAILED: { message: 'The run waited for input longer than holdInputFor, but could not be held for the answer: %s', status: 500, close: 0 },
   AGS_RUN_CANCELLED: { message: 'The run was cancelled (%s)', status: 499, close: 0 },
   AGS_RUN_REFUSED: { message: 'This run is not allowed', status: 403, close: 0 },
   // A thread run's state that was not saved: in `stateError` of its terminal frame, never its outcome
@@ -142,6 +146,8 @@ export const RunnerNoResultError = define('AGS_RUNNER_NO_RESULT')
 export const InvalidEventError = define('AGS_INVALID_EVENT')
 export const RunTimeoutError = define('AGS_RUN_TIMEOUT')
 export const InputTimeoutError = define('AGS_INPUT_TIMEOUT')
+export const InputInterruptedError = define('AGS_INPUT_INTERRUPTED')
+export const InterruptFailedError = define('AGS_INTERRUPT_FAILED')
 export const RunCancelledError = define('AGS_RUN_CANCELLED')
 export const SlowConsumerError = define('AGS_SLOW_CONSUMER')
 export const HeartbeatTimeoutError = define('AGS_HEARTBEAT_TIMEOUT')

@@ -6,7 +6,7 @@ export default autogenStream
 export type { AutogenStreamOptions, AutogenStreamSettings } from './options.js'
 export type { AutogenStreamView, Counters } from './stats.js'
 export type { MetricsRegistry } from './observe.js'
-export type { Runner, RunnerObject, RunFunction, RunRequest, RunContext, RunThread, InputRequestOptions, Identity } from './runner.js'
+export type { Runner, RunnerObject, RunFunction, RunRequest, RunContext, RunThread, ThreadAnswer, InputRequestOptions, Identity } from './runner.js'
 export type { Authenticate, AuthorizeRun } from './auth.js'
 export { pythonRunner, type PythonRunner, type PythonRunnerOptions } from './python/runner.js'
 export type { WorkerStats } from './python/protocol.js'
@@ -16,7 +16,7 @@ export type {
   ClientFrame, StartFrame, CancelFrame, StopFrame, InputFrame, AttachFrame, DetachFrame, ListFrame, ServerFrame, RunFrame, TerminalFrame,
   StartedFrame, QueuedFrame, TokenFrame, EventFrame, InputRequestFrame, ResultFrame, CancelledFrame, RunErrorFrame, ConnectionErrorFrame, Usage,
   AttachedFrame, DetachedFrame, RunsFrame, RunSummary, CancelReason, ProtocolVersion,
-  ThreadFrame, DeleteThreadFrame, ThreadInfoFrame, ThreadDeletedFrame, ThreadRunSummary, StateError
+  ThreadFrame, DeleteThreadFrame, ThreadInfoFrame, ThreadDeletedFrame, ThreadRunSummary, StateError, InterruptedFrame, Outcome, Task, StartAnswer
 } from './schemas/frames.js'
 export * as schemas from './schemas/events.js'
 export type {

@@ -210,5 +210,5 @@ function createShared (client: typeof PromClient, registry: MetricsRegistry): Sh
 }
 
 /** The label values runs_finished_total may take besides error codes: a closed set. */
-export const OUTCOMES = ['result', 'cancelled', 'error'] as const
+export const OUTCOMES = ['result', 'cancelled', 'error', 'interrupted'] as const
 export const REASONS = ['', ...CANCEL_REASONS] as const

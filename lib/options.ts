@@ -61,6 +61,23 @@ export interface AutogenStreamSettings {
   runTimeout?: number
   /** Milliseconds a runner's requestInput() waits for the client. 0: no limit. Default 300000. */
   inputTimeout?: number
+  /**
+   * Milliseconds a thread's run may wait for human input before it is
+   * interrupted: it ends with an `interrupted` frame, its state kept, and
+   * frees what ran it (a Python worker); the answer, sent later as a
+   * `start` with `answer`, continues it. Only for runners that can
+   * (`interrupts: true`, as pythonRunner), and only runs of a thread.
+   * Infinity: never (the run waits up to inputTimeout). Default 5000.
+   */
+  holdInputFor?: number
+  /**
+   * Milliseconds a thread run's terminal frame waits, once the run is over
+   * (its result, a cancel, a timeout, an interrupt), for its runner to
+   * finish and hand over the state; past it the frame goes out without
+   * (stateError AGS_THREAD_STATE_FAILED) and the thread keeps its previous
+   * state. Default 10000 (the Python bridge gives a cancelled run 5 s).
+   */
+  threadStateTimeout?: number
   /** Milliseconds a closing connection gets to finish the close handshake before it is destroyed. Default 1000. */
   closeGrace?: number
   /** Merge consecutive waiting chunks of one message into one `token` frame. Default true. */
@@ -163,6 +180,8 @@ export interface Config {
   idleTimeout: number
   runTimeout: number
   inputTimeout: number
+  holdInputFor: number
+  threadStateTimeout: number
   closeGrace: number
   coalesceTokens: boolean
   maxTokenFrameChars: number
@@ -185,6 +204,8 @@ export interface Config {
 
 function show (value: unknown): string {
   if (typeof value === 'function') return 'a function'
+  // JSON would write null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
   try {
     return JSON.stringify(value) ?? String(value)
   } catch {
@@ -248,6 +269,8 @@ export const DEFAULTS = {
   idleTimeout: 0,
   runTimeout: 0,
   inputTimeout: 300_000,
+  holdInputFor: 5000,
+  threadStateTimeout: 10_000,
   closeGrace: 1000,
   coalesceTokens: true,
   maxTokenFrameChars: 16 * 1024,
@@ -289,6 +312,8 @@ export const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
   idleTimeout: true,
   runTimeout: true,
   inputTimeout: true,
+  holdInputFor: true,
+  threadStateTimeout: true,
   closeGrace: true,
   coalesceTokens: true,
   maxTokenFrameChars: true,
@@ -337,6 +362,16 @@ function editDistance (a: string, b: string): number {
     prev = row
   }
   return prev[b.length] as number
+}
+
+/** holdInputFor: ms, or Infinity (never), the one value beyond setTimeout's range an option takes. */
+function holdOption (value: unknown): number {
+  if (value === Infinity) return Infinity
+  if (value === undefined) return DEFAULTS.holdInputFor
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_DELAY) {
+    throw new InvalidOptionError('holdInputFor', `expected an integer from 0 to ${MAX_DELAY}, or Infinity (never interrupt)`, show(value))
+  }
+  return value
 }
 
 function originsOption (value: unknown): Config['allowedOrigins'] {
@@ -428,6 +463,8 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     idleTimeout: integer(opts, 'idleTimeout', DEFAULTS.idleTimeout, 0, MAX_DELAY),
     runTimeout: integer(opts, 'runTimeout', DEFAULTS.runTimeout, 0, MAX_DELAY),
     inputTimeout: integer(opts, 'inputTimeout', DEFAULTS.inputTimeout, 0, MAX_DELAY),
+    holdInputFor: holdOption(opts.holdInputFor),
+    threadStateTimeout: integer(opts, 'threadStateTimeout', DEFAULTS.threadStateTimeout, 1, MAX_DELAY),
     closeGrace: integer(opts, 'closeGrace', DEFAULTS.closeGrace, 0, MAX_DELAY),
     coalesceTokens,
     maxTokenFrameChars: integer(opts, 'maxTokenFrameChars', DEFAULTS.maxTokenFrameChars, 1),

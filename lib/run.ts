@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import {
-  InvalidEventError, RunCancelledError, RunError, RunnerFailedError, RunnerNoResultError, RunTimeoutError,
-  ThreadStateFailedError, ThreadStateTooLargeError
+  InputInterruptedError, InterruptFailedError, InvalidEventError, RunCancelledError, RunError, RunnerFailedError, RunnerNoResultError,
+  RunTimeoutError, ThreadStateFailedError, ThreadStateTooLargeError
 } from './errors.js'
 import { InputRequests } from './inputs.js'
 import type { InputRequestOptions, RunContext, RunnerObject, RunRequest } from './runner.js'
@@ -47,6 +47,7 @@ type Item =
   | { kind: 'input_request', requestId: string, prompt: string }
   | { kind: 'result', result: TaskResult }
   | { kind: 'error', code: string, message: string }
+  | { kind: 'interrupted' }
 
 type Ending = { kind: 'cancelled', reason: CancelReason } | { kind: 'error', code: string, message: string }
 
@@ -69,7 +70,18 @@ export interface RunOptions {
   admit?: (run: Run) => number
   /** A thread's run (request.thread): the largest state saveState() may keep (maxThreadStateBytes). */
   maxStateBytes?: number
+  /**
+   * A thread's run on a runner with `interrupts: true`: ms an input request
+   * waits before the run is interrupted there (holdInputFor). Undefined or
+   * Infinity: never.
+   */
+  holdInputFor?: number
+  /** A thread's run: ms its terminal frame waits for the runner to settle once it is over (threadStateTimeout). Default 10000. */
+  threadStateTimeout?: number
 }
+
+/** An input request the run was interrupted at (holdInputFor). */
+interface Interrupt { requestId: string, prompt: string, source?: string }
 
 const CHUNK = 'ModelClientStreamingChunkEvent'
 
@@ -116,6 +128,11 @@ export class Run extends EventEmitter {
   #stateError: StateError | undefined
   /** A thread run's TaskResult, held until the runner is released. */
   #heldResult: TaskResult | undefined
+  /** The input request the run was interrupted at: its terminal frame is `interrupted` once the runner is done. */
+  #interrupt: Interrupt | undefined
+  /** A thread's run waits for its runner to settle at most threadStateTimeout (a runner may ignore its abort signal). */
+  #settleTimer: NodeJS.Timeout | undefined
+  #settleExpired = false
 
   constructor (opts: RunOptions) {
     super()
@@ -125,8 +142,9 @@ export class Run extends EventEmitter {
     this.key = opts.request.key
     this.#opts = opts
     this.#log = opts.context.log
-    this.#inputs = new InputRequests(opts.inputTimeout)
     this.#thread = opts.request.thread !== undefined
+    const holdFor = opts.holdInputFor
+    this.#inputs = new InputRequests(opts.inputTimeout, this.#thread && holdFor !== undefined && Number.isFinite(holdFor) ? holdFor : undefined)
     const context: RunContext = {
       signal: this.#abort.signal,
       stopSignal: this.#stop.signal,
@@ -244,7 +262,8 @@ export class Run extends EventEmitter {
     if (res.done === true) {
       this.#sourceDone = true
       this.#release()
-      this.#finish(errorEnding(new RunnerNoResultError()))
+      // An interrupted run's runner ends without a TaskResult: that is its outcome.
+      this.#finish(this.#interrupt !== undefined ? this.#interrupted() : errorEnding(new RunnerNoResultError()))
       return
     }
     const event = res.value
@@ -259,6 +278,7 @@ export class Run extends EventEmitter {
         // Python worker: before its `end`); the result goes out once it is released.
         this.#heldResult = event as TaskResult
         this.#closeSource()
+        this.#armSettle()
         return
       }
       this.#closeSource()
@@ -291,7 +311,10 @@ export class Run extends EventEmitter {
     this.#sourceDone = true
     this.#release()
     if (this.#ending !== undefined || this.#finished) return
-    if (err instanceof RunError) {
+    if (this.#interrupt !== undefined && (err as { code?: unknown })?.code === 'AGS_INPUT_INTERRUPTED') {
+      // The runner let requestInput()'s rejection end it: as good as returning.
+      this.#finish(this.#interrupted())
+    } else if (err instanceof RunError) {
       this.#finish(errorEnding(err))
     } else {
       this.#log.error({ err, runId: this.id }, 'autogen-stream runner failed')
@@ -333,6 +356,7 @@ export class Run extends EventEmitter {
     this.#released = true
     this.emit('released')
     if (!this.#thread) return
+    clearTimeout(this.#settleTimer)
     const held = this.#heldResult
     if (held !== undefined) {
       this.#heldResult = undefined
@@ -340,6 +364,67 @@ export class Run extends EventEmitter {
     }
     // A cancel's terminal frame waited for this: the host pumps again.
     if (this.#ending !== undefined) this.emit('ending')
+  }
+
+  /**
+   * A thread's run is over but its runner is not done (it unwinds a cancel,
+   * saves its state, or ignores its abort signal): its terminal frame waits
+   * for it, threadStateTimeout at most. Then the frame goes out with what
+   * the runner saved so far, or with stateError AGS_THREAD_STATE_FAILED
+   * (the thread keeps its previous state); an interrupted run's is then an
+   * error, AGS_INTERRUPT_FAILED. The runner's slot stays held until it is
+   * done (maxActiveRuns), as for any run.
+   */
+  #armSettle (): void {
+    if (!this.#thread || this.#released || this.#settleTimer !== undefined || this.#settleExpired) return
+    const timeout = this.#opts.threadStateTimeout ?? 10_000
+    this.#settleTimer = setTimeout(() => {
+      this.#settleTimer = undefined
+      if (this.#released || this.#finished) return
+      const held = this.#heldResult
+      if (this.#ending === undefined && held === undefined && !this.#pulling) {
+        // Interrupted, and not pulling the runner: what holds the run is its
+        // reader (the log is full), not the runner, whose end waits in it.
+        this.#armSettle()
+        return
+      }
+      this.#settleExpired = true
+      this.#log.warn({ runId: this.id, timeout }, 'autogen-stream: a thread run\'s runner did not finish within threadStateTimeout; its terminal frame goes out now')
+      const notSaved = (): void => {
+        this.#state = undefined
+        this.#stateError = { code: 'AGS_THREAD_STATE_FAILED', message: new ThreadStateFailedError(`the runner did not finish within ${timeout} ms (threadStateTimeout)`).message }
+      }
+      if (this.#ending === undefined && held === undefined) {
+        // Interrupted, and the runner never ended: not a run to answer, nor a state to keep.
+        notSaved()
+        this.#end(errorEnding(new InterruptFailedError(`its runner did not end within ${timeout} ms (threadStateTimeout)`)))
+        return
+      }
+      // What it saved, if anything, is its state (the last call wins).
+      if (this.#state === undefined && this.#stateError === undefined) notSaved()
+      if (held !== undefined) {
+        this.#heldResult = undefined
+        this.#finish({ kind: 'result', result: held })
+      }
+      this.emit('ending')
+    }, timeout).unref()
+  }
+
+  /** The input request waited holdInputFor: the runner is told (requestInput rejects) and is to end the run there, its state saved. */
+  #interruptAt (requestId: string, prompt: string, source: string | undefined): void {
+    if (!this.active || this.#interrupt !== undefined || this.#sourceDone) return
+    this.#interrupt = source === undefined ? { requestId, prompt } : { requestId, prompt, source }
+    // One interrupt per run: another pending request ends with the run.
+    this.#inputs.stopHolding()
+    this.#armSettle()
+    this.#inputs.fail(requestId, new InputInterruptedError(requestId, this.#opts.holdInputFor))
+  }
+
+  /** An interrupted run's last item, once its runner is done: `interrupted` if it kept a state to go on from. */
+  #interrupted (): Item {
+    if (this.#state !== undefined) return { kind: 'interrupted' }
+    this.#stateError ??= { code: 'AGS_THREAD_STATE_FAILED', message: new ThreadStateFailedError('the runner saved no state').message }
+    return errorEnding(new InterruptFailedError(this.#stateError.message))
   }
 
   /** The thread's state, kept as JSON if it fits maxThreadStateBytes (context.saveState). */
@@ -383,6 +468,7 @@ export class Run extends EventEmitter {
     if (this.#finished || this.#ending !== undefined) return false
     this.#ending = ending
     clearTimeout(this.#timer)
+    this.#armSettle()
     this.#abort.abort(ending.kind === 'cancelled'
       ? new RunCancelledError(ending.reason)
       : Object.assign(new Error(ending.message), { code: ending.code }))
@@ -426,7 +512,7 @@ export class Run extends EventEmitter {
     // one such item per pending request can pile up.
     return this.#inputs.ask(options, (requestId) => {
       this.#push({ kind: 'input_request', requestId, prompt: String(prompt) } satisfies Item)
-    })
+    }, (requestId) => this.#interruptAt(requestId, String(prompt), typeof options.source === 'string' ? options.source : undefined))
   }
 
   #rejectInputs (): void {
@@ -452,8 +538,8 @@ export class Run extends EventEmitter {
       return this.#frame({ type: 'started' })
     }
     if (this.#ending !== undefined) {
-      // A thread run's state comes in while its runner unwinds: the frame waits for it.
-      if (this.#thread && !this.#released) return null
+      // A thread run's state comes in while its runner unwinds: the frame waits for it (threadStateTimeout at most).
+      if (this.#thread && !this.#released && !this.#settleExpired) return null
       const ending = this.#ending
       return this.#terminal(ending.kind === 'cancelled'
         ? this.#frame(this.#withUsage({ type: 'cancelled', reason: ending.reason }))
@@ -480,6 +566,13 @@ export class Run extends EventEmitter {
         return this.#terminal(this.#frame(this.#withUsage({ type: 'result', result: item.result })))
       case 'error':
         return this.#terminal(this.#frame(this.#withUsage({ type: 'error', code: item.code, message: item.message })))
+      case 'interrupted': {
+        const { requestId, prompt, source } = this.#interrupt as Interrupt
+        const threadId = this.#opts.request.thread?.id as string
+        return this.#terminal(this.#frame(this.#withUsage(source === undefined
+          ? { type: 'interrupted', threadId, requestId, prompt }
+          : { type: 'interrupted', threadId, requestId, prompt, source })))
+      }
       case 'event':
         if ((item.event as { models_usage?: unknown }).models_usage != null) this.#usage = addUsage(this.#usage, (item.event as { models_usage: unknown }).models_usage)
         if (item.event.type === CHUNK) {
@@ -501,6 +594,7 @@ export class Run extends EventEmitter {
     if (this.#thread && this.#stateError !== undefined) frame.stateError = this.#stateError
     this.#finished = true
     clearTimeout(this.#timer)
+    clearTimeout(this.#settleTimer)
     this.#closeSource()
     this.#rejectInputs()
     // Synchronous, unlike 'close': the connection frees the run's slot

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { AutoGenEvent } from './schemas/events.js'
-import type { StartFrame } from './schemas/frames.js'
+import type { Task } from './schemas/frames.js'
 import type { MetricsRegistry } from './observe.js'
 
 /** Who started a run: what the app's authenticate() returned, or an anonymous identity per connection. JSON-serialisable. */
@@ -15,7 +15,8 @@ export interface RunRequest {
   runId: string
   /** Made by the server, unique on it: the id to key anything shared by (worker runs, logs, stores). */
   key: string
-  task: StartFrame['task']
+  /** The start's task; for a start with an answer (thread.answer), the answer's content. */
+  task: Task
   options: Record<string, unknown>
   /**
    * The run belongs to a thread (a `start` with `threadId`; only for a
@@ -31,6 +32,22 @@ export interface RunThread {
   /** The client's threadId: unique only among its owner's threads. Show it; never key shared state by it. */
   id: string
   state: unknown
+  /**
+   * Runners with `interrupts: true`: the thread's last run was interrupted
+   * at an input request (its `interrupted` frame), and this run brings the
+   * answer. `state` is the one saved then: continue from it with `content`
+   * as what requestInput() would have returned to `source`.
+   */
+  answer?: ThreadAnswer
+}
+
+export interface ThreadAnswer {
+  requestId: string
+  content: string
+  /** The interrupted request's prompt. */
+  prompt: string
+  /** Who asked, as the runner said in requestInput()'s options (the UserProxyAgent's name). */
+  source?: string
 }
 
 export interface InputRequestOptions {
@@ -38,6 +55,14 @@ export interface InputRequestOptions {
   requestId?: string
   /** Overrides the plugin's inputTimeout for this request (ms, 0: none). */
   timeout?: number
+  /** Who asks (pythonRunner: the UserProxyAgent's name): shown in the `interrupted` frame and given back in thread.answer. */
+  source?: string
+  /**
+   * Runners with `interrupts: true`, runs of a thread: false when the run
+   * could not go on from this request after an interrupt; it then waits as
+   * any other (up to inputTimeout). Default true.
+   */
+  interruptible?: boolean
 }
 
 export interface RunContext {
@@ -52,7 +77,9 @@ export interface RunContext {
   /**
    * Asks the client for input (human in the loop): sends an `input_request`
    * frame and resolves with the client's `input` content. Rejects when the
-   * run is cancelled or the input timeout passes.
+   * run is cancelled or the input timeout passes; and, in a thread's run of
+   * a runner with `interrupts: true`, with AGS_INPUT_INTERRUPTED
+   * (InputInterruptedError) once it waited holdInputFor: see `interrupts`.
    */
   requestInput: (prompt: string, options?: InputRequestOptions) => Promise<string>
   /** The upgrade request of the connection that started the run (headers, user, ...). */
@@ -97,6 +124,17 @@ export interface RunnerObject {
    * Without it, a `start` with a threadId gets AGS_THREAD_UNSUPPORTED.
    */
   threads?: boolean
+  /**
+   * True when run() can end a thread's run at an input request and go on
+   * from there in a later run (pythonRunner). Once such a request has
+   * waited holdInputFor, requestInput() rejects with AGS_INPUT_INTERRUPTED:
+   * the runner then stops where it waits, calls context.saveState() with a
+   * state from which a run given request.thread.answer goes on, and ends
+   * its iterator (returns, or throws that error). The run's terminal frame
+   * is `interrupted`: waiting for the human, holding nothing. A runner
+   * without it keeps waiting, as every run without a thread does.
+   */
+  interrupts?: boolean
 }
 
 export type Runner = RunFunction | RunnerObject

@@ -112,7 +112,7 @@ export class HostedRun implements SharedRun {
       lastSeq: this.log.head,
       watchers: this.#watchers.size
     }
-    if (terminal !== undefined) summary.outcome = terminal.type === 'result' ? 'result' : terminal.type === 'cancelled' ? 'cancelled' : 'error'
+    if (terminal !== undefined) summary.outcome = (terminal as TerminalFrame).type
     return summary
   }
 
@@ -341,17 +341,22 @@ export class Runs implements RunDirectory {
     // Last: a start refused above leaves the thread as it was. The memory
     // store answers at once, so nothing else happens between the checks
     // above and the run's start.
-    return after(this.threads.claim(params.identity.id, threadId, params.runId), (thread) => thread instanceof Error ? thread : this.#begin(params, thread))
+    return after(this.threads.claim(params.identity.id, threadId, params.runId, params.frame.answer), (thread) => thread instanceof Error ? thread : this.#begin(params, thread))
   }
 
   #begin (params: StartParams, thread: RunThread | undefined): HostedRun {
     const { config } = this
     const active = this.#active.get(params.identity.id) ?? 0
+    // A start checked by checkClientFrame has a task, or an answer (whose content is the run's task).
+    const task = params.frame.task ?? params.frame.answer?.content ?? ''
     const key = randomUUID()
     const run = new Run({
       // The key is the server's, never the client's runId: two clients may pick the same runId.
-      request: { runId: params.runId, key, task: params.frame.task, options: params.frame.options ?? {}, ...(thread !== undefined ? { thread } : {}) },
+      request: { runId: params.runId, key, task, options: params.frame.options ?? {}, ...(thread !== undefined ? { thread } : {}) },
       maxStateBytes: config.maxThreadStateBytes,
+      threadStateTimeout: config.threadStateTimeout,
+      // Only a runner that can go on from an interrupted input request has its runs interrupted.
+      ...(this.#runner.interrupts === true ? { holdInputFor: config.holdInputFor } : {}),
       runner: this.#runner,
       context: { request: params.request, log: params.log, identity: params.identity },
       highWaterMark: config.highWaterMark,

@@ -1,7 +1,7 @@
-import { ThreadBusyError, TooManyThreadsError, type AutogenStreamError } from './errors.js'
+import { ThreadBusyError, TooManyThreadsError, UnknownRequestError, type AutogenStreamError } from './errors.js'
 import { after, type Awaitable, type ThreadDirectory } from './directory.js'
 import type { RunThread } from './runner.js'
-import type { TerminalFrame, ThreadInfoFrame } from './schemas/frames.js'
+import type { StartFrame, TerminalFrame, ThreadInfoFrame } from './schemas/frames.js'
 import type { RunThreadStore, ThreadDeletion, ThreadRecord, ThreadStore } from './store/types.js'
 
 /*
@@ -12,6 +12,17 @@ import type { RunThreadStore, ThreadDeletion, ThreadRecord, ThreadStore } from '
  *
  *   start(threadId) ─claim─▶ the store: record.active = runId ─▶ the run, with the saved state
  *   terminal frame ─finish─▶ the store: state (if saved), usage, run summary; idle again
+ *
+ * A run interrupted at an input request (holdInputFor) saved the state
+ * it stopped at; the record keeps that request (`pending`) with it, and
+ * only a start whose `answer` names it continues from there:
+ *
+ *   interrupted ─finish─▶ state + pending ─▶ start(threadId, answer) ─claim─▶ the run, with state and answer
+ *
+ * `pending` goes and comes with the state only: a run that saves no state
+ * (an error) leaves both as they were, so the same answer can be sent again;
+ * a run that saves one replaces both (a plain start's run answers nothing,
+ * and its state no longer waits at that question).
  *
  * One run at a time per thread: two runs from one state would each save
  * their own, and the second would silently drop the first's conversation.
@@ -29,12 +40,20 @@ export class Threads<S extends ThreadStore = ThreadStore> implements ThreadDirec
     this.#maxThreads = maxThreadsPerIdentity
   }
 
-  /** Makes the thread (first run) or takes it for a run; the state to load, or why not. In-process runs only. */
-  claim (this: Threads<RunThreadStore>, ownerId: string, threadId: string, runId: string): Awaitable<RunThread | AutogenStreamError> {
-    return after(this.store.claim(ownerId, threadId, runId), (claim) => {
-      if (!claim.claimed) return 'busy' in claim ? new ThreadBusyError(threadId, claim.busy) : new TooManyThreadsError(this.#maxThreads)
+  /** Makes the thread (first run) or takes it for a run; the state to load (and the answer to go on with), or why not. In-process runs only. */
+  claim (this: Threads<RunThreadStore>, ownerId: string, threadId: string, runId: string, answer?: StartFrame['answer']): Awaitable<RunThread | AutogenStreamError> {
+    return after(this.store.claim(ownerId, threadId, runId, answer?.requestId), (claim) => {
+      if (!claim.claimed) {
+        if ('unknownRequest' in claim) return new UnknownRequestError(`Thread "${threadId}"`, answer?.requestId ?? '')
+        return 'busy' in claim ? new ThreadBusyError(threadId, claim.busy) : new TooManyThreadsError(this.#maxThreads)
+      }
       // Parsed for each run: a runner that changes what it was given cannot change what is kept.
-      return { id: threadId, state: claim.state === undefined ? undefined : JSON.parse(claim.state) }
+      const thread: RunThread = { id: threadId, state: claim.state === undefined ? undefined : JSON.parse(claim.state) }
+      if (answer !== undefined && claim.pending !== undefined) {
+        thread.answer = { requestId: answer.requestId, content: answer.content, prompt: claim.pending.prompt }
+        if (claim.pending.source !== undefined) thread.answer.source = claim.pending.source
+      }
+      return thread
     })
   }
 
@@ -89,6 +108,7 @@ export function infoOf (record: ThreadRecord): ThreadInfoFrame {
     usage: { ...record.usage },
     stateBytes: record.stateBytes,
     createdAt: record.createdAt,
-    updatedAt: record.updatedAt
+    updatedAt: record.updatedAt,
+    ...(record.pending === undefined ? {} : { pending: { ...record.pending } })
   }
 }

@@ -59,16 +59,18 @@ print(json.dumps(out))
 t.test('Python decodes every op Node encodes, and Node validates every ev Python encodes', async (t) => {
   const ops: WorkerOp[] = [
     { op: 'start', run: 'k-1', run_id: 'r1', task: [{ type: 'TextMessage', content: 'hi' }], options: { a: [1, { b: null }] }, identity: { id: 'u1', plan: 'pro' }, thread: { state: { type: 'TeamState', agent_states: {} } } },
+    { op: 'start', run: 'k-2', run_id: 'r2', task: 'yes', options: {}, identity: { id: 'u1' }, thread: { state: { type: 'TeamState', agent_states: {} }, answer: { request_id: 'q', content: 'yes', source: 'user' } } },
     { op: 'credit', run: 'k-1', n: 32 },
     { op: 'cancel', run: 'k-1' },
     { op: 'stop', run: 'k-1' },
     { op: 'input', run: 'k-1', request_id: 'q', content: 'é \u2028 "quoted"' },
     { op: 'input_error', run: 'k-1', request_id: 'q', message: 'timeout' },
+    { op: 'interrupt', run: 'k-1', request_id: 'q' },
     { op: 'stats', id: 7 },
     { op: 'ping', id: 8 },
     { op: 'shutdown' }
   ]
-  t.same(ops.map((o) => o.op).sort(), Object.keys(Ops).sort(), 'one sample of every op')
+  t.same([...new Set(ops.map((o) => o.op))].sort(), Object.keys(Ops).sort(), 'a sample of every op')
   const decoded = python(`
 import json, sys
 from autogen_stream_bridge.protocol import decode_op
@@ -84,9 +86,10 @@ evs = [
     {"ev": "ready", "pid": 1, "python": "3.11", "autogen": "0.7.5"},
     {"ev": "item", "run": "k-1", "item": {"type": "Custom", "x": math.nan}},
     {"ev": "chunks", "run": "k-1", "source": "writer", "full_message_id": None, "content": ["Hel", "lo \u2028 é"]},
-    {"ev": "input_request", "run": "k-1", "request_id": "q", "prompt": "?"},
+    {"ev": "input_request", "run": "k-1", "request_id": "q", "prompt": "?", "source": "user"},
     {"ev": "end", "run": "k-1"},
     {"ev": "cancelled", "run": "k-1"},
+    {"ev": "interrupted", "run": "k-1", "request_id": "q"},
     {"ev": "error", "run": "k-1", "code": "AGS_TASK_ERROR", "message": "The run failed", "detail": "ValueError: x"},
     {"ev": "state", "run": "k-1", "state": {"type": "TeamState", "agent_states": {}}},
     {"ev": "state_error", "run": "k-1", "code": "AGS_THREAD_STATE_TOO_LARGE", "message": "too large", "detail": "x"},

@@ -33,6 +33,10 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['maxThreadStateBytes 0', { runner, maxThreadStateBytes: 0 }, /^Invalid option "maxThreadStateBytes": expected an integer from 2 to 1073741824 \(got 0\)$/],
   ['threadRetention 0 (a thread would go before its next message)', { runner, threadRetention: 0 }, /^Invalid option "threadRetention": expected an integer from 1 to 2147483647 \(got 0\)$/],
   ['maxThreadsPerIdentity not a number', { runner, maxThreadsPerIdentity: 'many' }, /^Invalid option "maxThreadsPerIdentity": expected an integer from 1 to 1048576 \(got "many"\)$/],
+  ['holdInputFor negative', { runner, holdInputFor: -1 }, /^Invalid option "holdInputFor": expected an integer from 0 to 2147483647, or Infinity \(never interrupt\) \(got -1\)$/],
+  ['holdInputFor -Infinity', { runner, holdInputFor: -Infinity }, /^Invalid option "holdInputFor": expected an integer from 0 to 2147483647, or Infinity \(never interrupt\) \(got -Infinity\)$/],
+  ['holdInputFor in words', { runner, holdInputFor: '5s' }, /^Invalid option "holdInputFor": .* \(got "5s"\)$/],
+  ['threadStateTimeout 0 (no runner could hand over its state)', { runner, threadStateTimeout: 0 }, /^Invalid option "threadStateTimeout": expected an integer from 1 to 2147483647 \(got 0\)$/],
   ['runs not a factory', { runs: 'redis://127.0.0.1' }, /^Invalid option "runs": expected what redisRuns\(\{ url \}\) returns \(got "redis:\/\/127.0.0.1"\)$/]
 ]
 
@@ -43,6 +47,13 @@ for (const [name, opts, message] of bad) {
     await t.rejects(async () => { await app.register(autogenStream, opts as unknown as AutogenStreamOptions).ready() }, { code: 'AGS_INVALID_OPTION', message })
   })
 }
+
+t.test('holdInputFor takes Infinity (never interrupt) and 0 (at once)', async (t) => {
+  const { normalizeOptions } = await import('../lib/options.js')
+  t.equal(normalizeOptions({ runner, holdInputFor: Infinity }).holdInputFor, Infinity)
+  t.equal(normalizeOptions({ runner, holdInputFor: 0 }).holdInputFor, 0)
+  t.equal(normalizeOptions({ runner }).holdInputFor, 5000)
+})
 
 t.test("the caller's options object is left as it was", async (t) => {
   const opts = Object.freeze({ runner, path: '/x', websocket: Object.freeze({ options: Object.freeze({ maxPayload: 10_000 }) }) })

@@ -56,6 +56,8 @@ describe('autogenStream', () => {
       idleTimeout?: number
       runTimeout?: number
       inputTimeout?: number
+      holdInputFor?: number
+      threadStateTimeout?: number
       closeGrace?: number
       coalesceTokens?: boolean
       maxTokenFrameChars?: number

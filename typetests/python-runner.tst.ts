@@ -137,10 +137,14 @@ describe('PythonRunner', () => {
   })
 
   test('has exactly these members', () => {
-    expect<keyof PythonRunner>().type.toBe<'run' | 'init' | 'start' | 'close' | 'pids' | 'loads' | 'stats' | 'ready' | 'metrics' | 'threads'>()
+    expect<keyof PythonRunner>().type.toBe<'run' | 'init' | 'start' | 'close' | 'pids' | 'loads' | 'stats' | 'ready' | 'metrics' | 'threads' | 'interrupts'>()
   })
 
   test('keeps threads: its workers load and save AutoGen state', () => {
     expect<PythonRunner['threads']>().type.toBe<true>()
+  })
+
+  test('interrupts: its workers end a thread run at a question and go on from the answer', () => {
+    expect<PythonRunner['interrupts']>().type.toBe<true>()
   })
 })

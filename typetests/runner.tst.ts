@@ -17,6 +17,8 @@ import {
   type RunFunction,
   type RunRequest,
   type RunThread,
+  type ThreadAnswer,
+  type Task,
   type StartFrame,
   type TaskResult,
   type TextMessage,
@@ -37,12 +39,14 @@ describe('RunRequest', () => {
     }>()
   })
 
-  test('a thread is its client id and the state its previous run saved (unknown: whatever JSON the runner saved)', () => {
-    expect<RunThread>().type.toBe<{ id: string, state: unknown }>()
+  test('a thread is its client id, the state its previous run saved (unknown: whatever JSON the runner saved), and the answer that continues an interrupted run', () => {
+    expect<RunThread>().type.toBe<{ id: string, state: unknown, answer?: ThreadAnswer }>()
+    expect<ThreadAnswer>().type.toBe<{ requestId: string, content: string, prompt: string, source?: string }>()
   })
 
-  test('task is the task of a start frame', () => {
-    expect<RunRequest['task']>().type.toBe<StartFrame['task']>()
+  test('task is the task of a start frame (never absent: a start with an answer has its content as task)', () => {
+    expect<RunRequest['task']>().type.toBe<Task>()
+    expect<RunRequest['task']>().type.toBe<Exclude<StartFrame['task'], undefined>>()
   })
 })
 
@@ -77,8 +81,8 @@ describe('RunContext', () => {
     expect(context.requestInput).type.not.toBeCallableWith('Approve?', { timeoutMs: 5000 })
   })
 
-  test('InputRequestOptions has exactly requestId and timeout, both optional', () => {
-    expect<InputRequestOptions>().type.toBe<{ requestId?: string, timeout?: number }>()
+  test('InputRequestOptions has exactly requestId, timeout, source and interruptible, all optional', () => {
+    expect<InputRequestOptions>().type.toBe<{ requestId?: string, timeout?: number, source?: string, interruptible?: boolean }>()
   })
 
   test('request is the FastifyRequest of the upgrade, log a Fastify logger', () => {
@@ -93,7 +97,7 @@ describe('RunFunction, RunnerObject and Runner', () => {
     expect<RunFunction>().type.toBe<(request: RunRequest, context: RunContext) => AsyncIterable<AutoGenEvent> | Iterable<AutoGenEvent>>()
   })
 
-  test('RunnerObject has run, and optional init, start, close, metrics and threads', () => {
+  test('RunnerObject has run, and optional init, start, close, metrics, threads and interrupts', () => {
     expect<RunnerObject>().type.toBe<{
       run: RunFunction
       init?: (log: FastifyBaseLogger) => void
@@ -101,6 +105,7 @@ describe('RunFunction, RunnerObject and Runner', () => {
       close?: () => Promise<void> | void
       metrics?: (registry: MetricsRegistry, promClient: unknown) => void
       threads?: boolean
+      interrupts?: boolean
     }>()
   })
 

@@ -27,6 +27,7 @@ import {
   type RunsFrame,
   type RunSummary,
   type CancelledFrame,
+  type InterruptedFrame,
   type CancelReason,
   type ClientFrame,
   type CodeExecutionEvent,
@@ -208,14 +209,29 @@ describe('client frames', () => {
     expect({ type: 'attach' as const, runId: 'r1' }).type.not.toBeAssignableTo<ClientFrame>()
   })
 
-  test('StartFrame has a task, an optional runId and optional options', () => {
-    expect<StartFrame>().type.toBe<{
+  test('StartFrame has a task (or, on a thread, an answer instead), an optional runId and optional options', () => {
+    type Same<A, B> = [A] extends [B] ? [B] extends [A] ? true : false : false
+    type WithTask = Extract<StartFrame, { task: unknown }>
+    type WithAnswer = Exclude<StartFrame, WithTask>
+    expect<Same<{ [K in keyof WithTask]: WithTask[K] }, {
       type: 'start'
       runId?: string
       task: string | Record<string, unknown> | Array<string | Record<string, unknown>>
       options?: Record<string, unknown>
       threadId?: string
-    }>()
+      answer?: undefined
+    }>>().type.toBe<true>()
+    expect<Same<{ [K in keyof WithAnswer]: WithAnswer[K] }, {
+      type: 'start'
+      runId?: string
+      options?: Record<string, unknown>
+      threadId: string
+      answer: { requestId: string, content: string }
+      task?: undefined
+    }>>().type.toBe<true>()
+    expect({ type: 'start' as const, threadId: 'chat-1', answer: { requestId: 'q1', content: 'yes' } }).type.toBeAssignableTo<ClientFrame>()
+    expect({ type: 'start' as const, answer: { requestId: 'q1', content: 'yes' } }).type.not.toBeAssignableTo<ClientFrame>()
+    expect({ type: 'start' as const, threadId: 'chat-1', task: 'x', answer: { requestId: 'q1', content: 'yes' } }).type.not.toBeAssignableTo<ClientFrame>()
     expect({ type: 'start' as const, task: 'Write a haiku' }).type.toBeAssignableTo<ClientFrame>()
     expect({ type: 'start' as const, task: 'And another', threadId: 'chat-1' }).type.toBeAssignableTo<ClientFrame>()
     expect({ type: 'start' as const, runId: 'r1', task: [{ type: 'TextMessage', content: 'hi', source: 'user' }] }).type.toBeAssignableTo<ClientFrame>()
@@ -235,9 +251,9 @@ describe('client frames', () => {
 describe('server frames', () => {
   test('ServerFrame is a RunFrame or a ConnectionErrorFrame, discriminated by type', () => {
     expect<ServerFrame>().type.toBe<RunFrame | ConnectionErrorFrame | AttachedFrame | DetachedFrame | RunsFrame | ThreadInfoFrame | ThreadDeletedFrame>()
-    expect<ServerFrame['type']>().type.toBe<'started' | 'queued' | 'token' | 'event' | 'input_request' | 'result' | 'cancelled' | 'error' | 'attached' | 'detached' | 'runs' | 'thread' | 'thread_deleted'>()
-    expect<RunFrame>().type.toBe<StartedFrame | QueuedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame>()
-    expect<TerminalFrame>().type.toBe<ResultFrame | CancelledFrame | RunErrorFrame>()
+    expect<ServerFrame['type']>().type.toBe<'started' | 'queued' | 'token' | 'event' | 'input_request' | 'result' | 'cancelled' | 'error' | 'interrupted' | 'attached' | 'detached' | 'runs' | 'thread' | 'thread_deleted'>()
+    expect<RunFrame>().type.toBe<StartedFrame | QueuedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame | InterruptedFrame>()
+    expect<TerminalFrame>().type.toBe<ResultFrame | CancelledFrame | RunErrorFrame | InterruptedFrame>()
   })
 
   test('every RunFrame has runId and seq; a ConnectionErrorFrame has neither', () => {
@@ -302,6 +318,13 @@ describe('server frames', () => {
         case 'cancelled':
           expect(frame).type.toBe<CancelledFrame>()
           expect(frame.reason).type.toBe<CancelReason>()
+          break
+        case 'interrupted':
+          expect(frame).type.toBe<InterruptedFrame>()
+          expect(frame.threadId).type.toBe<string>()
+          expect(frame.requestId).type.toBe<string>()
+          expect(frame.prompt).type.toBe<string>()
+          expect(frame.source).type.toBe<string | undefined>()
           break
         case 'error':
           expect(frame).type.toBe<RunErrorFrame | ConnectionErrorFrame>()

@@ -197,6 +197,23 @@ export class Client extends Emitter<ClientEvents> {
     return run
   }
 
+  /**
+   * Answers the question a thread's run was interrupted at (its
+   * `interrupted` frame, run.interrupted): starts a run of the thread that
+   * goes on from there with `content` as the human's reply. A requestId
+   * the thread no longer waits for makes the run's `result` reject with
+   * AGS_UNKNOWN_REQUEST. `options`: the run's runId and runner options,
+   * as for start().
+   */
+  answer (threadId: string, requestId: string, content: string, options: Omit<StartOptions, 'threadId'> = {}): ClientRun {
+    if (this.state === 'closed') throw this.#closedError()
+    const runId = options.runId ?? randomId()
+    if (this.#runs.has(runId)) throw new AutogenStreamError('AGS_DUPLICATE_RUN_ID', `This client already reads a run "${runId}"`, { runId })
+    const run = new ClientRun(this.#host, runId, { answer: { requestId, content }, threadId, ...(options.options === undefined ? {} : { options: options.options }) })
+    this.#add(run)
+    return run
+  }
+
   /** Reads a run from after seq `after` (default -1: everything the server keeps). `resumeToken` is needed when this connection's identity does not own it. */
   attach (runId: string, options: { after?: number, resumeToken?: string } = {}): ClientRun {
     if (this.state === 'closed') throw this.#closedError()

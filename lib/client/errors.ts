@@ -17,7 +17,9 @@ export const CLIENT_ERROR_CODES = [
   /** The server answered the upgrade with an HTTP status the client cannot retry (Node clients see it; browsers cannot). */
   'AGS_UPGRADE_REFUSED',
   /** The server closed the connection for a reason a retry would repeat (1002, 1003, 1008, 1009). */
-  'AGS_CONNECTION_REFUSED'
+  'AGS_CONNECTION_REFUSED',
+  /** The run ended `interrupted`: it waits for an answer (`client.answer()`), not a failure. On `result` only; never an 'error' event. */
+  'AGS_RUN_INTERRUPTED'
 ] as const
 
 export type ClientErrorCode = typeof CLIENT_ERROR_CODES[number]
@@ -29,7 +31,8 @@ export type AnyErrorCode = ErrorCode | ClientErrorCode | (string & Record<never,
  * The one error class of the client. `code` is the server's code (its
  * `error` frame, or the close it explains) or one of CLIENT_ERROR_CODES. A
  * run that ends with `cancelled` rejects its `result` with the server's
- * AGS_RUN_CANCELLED and the `reason`.
+ * AGS_RUN_CANCELLED and the `reason`; one that ends `interrupted` with
+ * AGS_RUN_INTERRUPTED and that frame (see run.interrupted).
  * Narrow with `isAutogenStreamError(err, 'AGS_BUSY')`.
  */
 export class AutogenStreamError<C extends AnyErrorCode = AnyErrorCode> extends Error {

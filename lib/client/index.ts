@@ -17,6 +17,7 @@ export type {
 export type { ErrorCode } from '../errors.js'
 export type {
   ClientFrame, ServerFrame, RunFrame, TerminalFrame, StartedFrame, QueuedFrame, TokenFrame, EventFrame, InputRequestFrame, ResultFrame,
-  CancelledFrame, RunErrorFrame, ConnectionErrorFrame, AttachedFrame, DetachedFrame, RunsFrame, RunSummary, CancelReason
+  CancelledFrame, RunErrorFrame, ConnectionErrorFrame, AttachedFrame, DetachedFrame, RunsFrame, RunSummary, CancelReason, InterruptedFrame,
+  ThreadInfoFrame
 } from '../schemas/frames.js'
 export type { AutoGenEvent, TaskResult } from '../schemas/events.js'

@@ -1,7 +1,7 @@
 import type { AutoGenEvent, TaskResult } from '../schemas/events.js'
 import type {
-  AttachedFrame, CancelledFrame, ClientFrame, EventFrame, InputRequestFrame, ResultFrame, RunFrame, StartFrame,
-  TerminalFrame, TokenFrame, Usage
+  AttachedFrame, CancelledFrame, ClientFrame, EventFrame, InputRequestFrame, InterruptedFrame, ResultFrame, RunFrame, StartFrame,
+  Task, TerminalFrame, TokenFrame, Usage
 } from '../schemas/frames.js'
 import { Emitter } from './emitter.js'
 import { AutogenStreamError, errorOfFrame } from './errors.js'
@@ -29,6 +29,8 @@ export interface RunEvents {
   input_request: [InputRequestFrame]
   result: [ResultFrame]
   cancelled: [CancelledFrame]
+  /** A thread's run waited for input longer than the server holds a run for it: it ended, and waits for `client.answer()`. */
+  interrupted: [InterruptedFrame]
   /** The run ended with an error: its `error` frame, a refused start, or the client gave up. */
   error: [AutogenStreamError]
   state: [RunState]
@@ -76,9 +78,21 @@ export class ClientRun extends Emitter<RunEvents> {
   /** Tokens the run's models reported (prompt and completion), once it ended: from its terminal frame. */
   get usage (): Usage | undefined { return this.outcome?.usage }
 
+  /**
+   * The run ended waiting for the human (an `interrupted` frame): the
+   * question it waits at. Answer with client.answer(threadId, requestId,
+   * text): a new run of the thread goes on from there. Undefined for a run
+   * that finished (or is still going).
+   */
+  get interrupted (): InterruptedFrame | undefined {
+    return this.outcome?.type === 'interrupted' ? this.outcome : undefined
+  }
+
   readonly #host: RunHost
   readonly #transcript = new Transcript()
   readonly #options: StartFrame['options']
+  /** A run that answers an interrupted one: sent instead of a task. */
+  readonly #answer: StartFrame['answer']
   /** Frames waiting until the run is known on the current socket. */
   #outbox: ClientFrame[] = []
   /** Whether this socket has the run (start sent, or attached). */
@@ -94,15 +108,16 @@ export class ClientRun extends Emitter<RunEvents> {
   /** The thread this run continues, if it was started on one. */
   readonly threadId: string | undefined
 
-  constructor (host: RunHost, runId: string, init: { task?: StartFrame['task'], options?: StartFrame['options'], threadId?: string, resumeToken?: string | undefined, after?: number }) {
+  constructor (host: RunHost, runId: string, init: { task?: StartFrame['task'], answer?: StartFrame['answer'], options?: StartFrame['options'], threadId?: string, resumeToken?: string | undefined, after?: number }) {
     super()
     this.#host = host
     this.runId = runId
     this.task = init.task
+    this.#answer = init.answer
     this.#options = init.options
     this.threadId = init.threadId
     this.resumeToken = init.resumeToken
-    this.#needsStart = init.task !== undefined && init.after === undefined
+    this.#needsStart = (init.task !== undefined || init.answer !== undefined) && init.after === undefined
     if (init.after !== undefined) this.lastSeq = init.after
     this.#started = init.after !== undefined
   }
@@ -203,7 +218,9 @@ export class ClientRun extends Emitter<RunEvents> {
     if (this.ended) return
     if (this.#needsStart) {
       this.#needsStart = false
-      const frame: StartFrame = { type: 'start', runId: this.runId, task: this.task as StartFrame['task'] }
+      const frame: StartFrame = this.#answer === undefined
+        ? { type: 'start', runId: this.runId, task: this.task as Task }
+        : { type: 'start', runId: this.runId, threadId: this.threadId as string, answer: this.#answer }
       if (this.#options !== undefined) frame.options = this.#options
       if (this.threadId !== undefined) frame.threadId = this.threadId
       if (this.#host.send(frame)) this.#link()
@@ -234,7 +251,7 @@ export class ClientRun extends Emitter<RunEvents> {
         this.#host.send({ type: 'attach', runId: this.runId, after: to, ...(this.resumeToken === undefined ? {} : { resumeToken: this.resumeToken }) })
         return
       }
-      if (err.code === 'AGS_UNKNOWN_RUN' && !this.#started && this.task !== undefined) {
+      if (err.code === 'AGS_UNKNOWN_RUN' && !this.#started && (this.task !== undefined || this.#answer !== undefined)) {
         // The start never reached the server (the connection dropped first): send it now.
         this.#needsStart = true
         this[kSocket]()
@@ -307,6 +324,10 @@ export class ClientRun extends Emitter<RunEvents> {
         this.emit('cancelled', frame)
         this.#end(new AutogenStreamError('AGS_RUN_CANCELLED', `The run was cancelled (${frame.reason})`, { runId: this.runId, reason: frame.reason, frame }))
         break
+      case 'interrupted':
+        this.emit('interrupted', frame)
+        this.#end(new AutogenStreamError('AGS_RUN_INTERRUPTED', `The run waits for input "${frame.requestId}" on thread "${frame.threadId}": answer it with client.answer()`, { runId: this.runId, frame }))
+        break
       case 'error':
         this.#end(errorOfFrame(frame))
         break
@@ -342,8 +363,8 @@ export class ClientRun extends Emitter<RunEvents> {
     this.pendingInputs.clear()
     this.#outbox = []
     this.#setState('ended')
-    // A cancel or run error is announced as 'error' only when it is one (not our own detach, not 'cancelled').
-    if (err !== undefined && err.code !== 'AGS_RUN_CANCELLED' && !this.#detached) this.emit('error', err)
+    // A cancel or run error is announced as 'error' only when it is one (not our own detach, not 'cancelled', not 'interrupted').
+    if (err !== undefined && err.code !== 'AGS_RUN_CANCELLED' && err.code !== 'AGS_RUN_INTERRUPTED' && !this.#detached) this.emit('error', err)
     for (const sink of this.#sinks) sink.end(this.outcome === undefined ? err : undefined)
     this.#sinks.clear()
     if (this.#settle !== undefined) this.#settleResult()

@@ -1,5 +1,5 @@
 import { RunError } from '../errors.js'
-import type { RunContext, RunRequest } from '../runner.js'
+import type { RunContext, RunRequest, RunThread } from '../runner.js'
 import type { AutoGenEvent } from '../schemas/events.js'
 import { EncodeError, type PythonWorker, type RunListener, type WorkerEvent } from './worker.js'
 
@@ -36,7 +36,8 @@ type Ending = { kind: 'done' } | { kind: 'error', error: RunError }
  * never gets a prompt ahead of them.
  */
 class InputAsk {
-  constructor (readonly requestId: string, readonly prompt: string) {}
+  /** `source`: the worker names the asker only when the run could go on from this request after an interrupt. */
+  constructor (readonly requestId: string, readonly prompt: string, readonly source: string | undefined) {}
 }
 
 type Entry = AutoGenEvent | InputAsk
@@ -100,7 +101,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
         task: request.task,
         options: request.options,
         identity: context.identity,
-        ...(request.thread !== undefined ? { thread: { state: request.thread.state ?? null } } : {})
+        ...(request.thread !== undefined ? { thread: threadOp(request.thread) } : {})
       })
     } catch (err) {
       if (!(err instanceof EncodeError)) throw err
@@ -195,7 +196,7 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
       this.#context.reportStateError(event.code, event.message)
       return
     }
-    if (event.ev === 'end' || event.ev === 'cancelled' || event.ev === 'error') {
+    if (event.ev === 'end' || event.ev === 'cancelled' || event.ev === 'interrupted' || event.ev === 'error') {
       // After the channel's own ending (a cancel from Node) only a thread's run still listens.
       const ended = this.#ending !== undefined
       if (this.#thread) this.#workerEnded()
@@ -222,13 +223,15 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
         return
       }
       case 'input_request': {
-        const input = new InputAsk(event.request_id, event.prompt)
+        const input = new InputAsk(event.request_id, event.prompt, event.source)
         // Nothing waits in the queue while next() waits: it is reached now.
         if (this.#waiter !== undefined) this.#ask(input)
         else this.#queue.push(input)
         return
       }
+      // `interrupted` comes after its state: the Run, which asked for it, makes it the `interrupted` frame.
       case 'end':
+      case 'interrupted':
         this.#end({ kind: 'done' })
         return
       case 'cancelled':
@@ -273,12 +276,21 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     }
   }
 
-  /** Asks the client (the Run's requestInput); the answer, or why none came, goes to the worker. */
-  #ask ({ requestId, prompt }: InputAsk): void {
+  /**
+   * Asks the client (the Run's requestInput); the answer, or why none came,
+   * goes to the worker. A request held longer than holdInputFor (a thread's
+   * run, one the worker named the asker of) is interrupted: the worker ends
+   * the run there, keeping its state, instead of failing its input function.
+   */
+  #ask ({ requestId, prompt, source }: InputAsk): void {
     if (this.#ending !== undefined) return
-    this.#context.requestInput(prompt, { requestId }).then(
+    const options = source === undefined ? { requestId, interruptible: false } : { requestId, source }
+    this.#context.requestInput(prompt, options).then(
       (content) => this.#answer(requestId, content),
-      (err: Error) => this.#worker.send({ op: 'input_error', run: this.#key, request_id: requestId, message: err.message })
+      (err: Error) => {
+        if ((err as { code?: unknown }).code === 'AGS_INPUT_INTERRUPTED') this.#worker.send({ op: 'interrupt', run: this.#key, request_id: requestId })
+        else this.#worker.send({ op: 'input_error', run: this.#key, request_id: requestId, message: err.message })
+      }
     )
   }
 
@@ -315,6 +327,14 @@ export class RunChannel implements AsyncIterableIterator<AutoGenEvent>, RunListe
     if (ending.kind === 'done') waiter.resolve({ value: undefined, done: true })
     else waiter.reject(ending.error)
   }
+}
+
+/** A thread's part of the start op: its state, and the answer that continues an interrupted run. */
+function threadOp (thread: RunThread): { state: unknown, answer?: { request_id: string, content: string, source: string } } {
+  const answer = thread.answer
+  if (answer === undefined) return { state: thread.state ?? null }
+  // The source is always known here: the worker names it for every request it can be interrupted at.
+  return { state: thread.state ?? null, answer: { request_id: answer.requestId, content: answer.content, source: answer.source ?? '' } }
 }
 
 function resolvers (): { promise: Promise<void>, resolve: () => void } {

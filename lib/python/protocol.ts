@@ -34,14 +34,22 @@ export const Ops = {
      * save_state() gave at the end of the thread's previous run (loaded
      * before run_stream), null for its first. The worker then sends the
      * run's state (`state` or `state_error`) before its terminal event.
+     * `answer`: the run goes on from an interrupted one (`interrupt`),
+     * whose state `state` is, with `content` as the reply of `source`
+     * (the UserProxyAgent that asked request_id).
      */
-    thread: Type.Optional(Type.Object({ state: Type.Unknown() }))
+    thread: Type.Optional(Type.Object({
+      state: Type.Unknown(),
+      answer: Type.Optional(Type.Object({ request_id: Type.String(), content: Type.String(), source: Type.String() }))
+    }))
   }),
   credit: Type.Object({ op: Type.Literal('credit'), run: Run, n: Type.Integer({ minimum: 1 }) }),
   cancel: Type.Object({ op: Type.Literal('cancel'), run: Run }),
   stop: Type.Object({ op: Type.Literal('stop'), run: Run }),
   input: Type.Object({ op: Type.Literal('input'), run: Run, request_id: Type.String(), content: Type.String() }),
   input_error: Type.Object({ op: Type.Literal('input_error'), run: Run, request_id: Type.String(), message: Type.String() }),
+  /** A thread run's input request waited holdInputFor: end the run there, send its state, then `interrupted`. */
+  interrupt: Type.Object({ op: Type.Literal('interrupt'), run: Run, request_id: Type.String() }),
   stats: Type.Object({ op: Type.Literal('stats'), id: Type.Integer() }),
   /** The heartbeat: answered by `pong` with the same id, from the worker's stdin reader. */
   ping: Type.Object({ op: Type.Literal('ping'), id: Type.Integer() }),
@@ -68,9 +76,12 @@ export const Events = {
     full_message_id: Type.Union([Type.String(), Type.Null()]),
     content: Type.Array(Type.String(), { minItems: 1 })
   }),
-  input_request: Type.Object({ ev: Type.Literal('input_request'), run: Run, request_id: Type.String(), prompt: Type.String() }),
+  /** `source`: the asking UserProxyAgent, only when the run could go on from this request after an `interrupt`. */
+  input_request: Type.Object({ ev: Type.Literal('input_request'), run: Run, request_id: Type.String(), prompt: Type.String(), source: Type.Optional(Type.String()) }),
   end: Type.Object({ ev: Type.Literal('end'), run: Run }),
   cancelled: Type.Object({ ev: Type.Literal('cancelled'), run: Run }),
+  /** The run ended at input request request_id (`interrupt`), after its `state`. */
+  interrupted: Type.Object({ ev: Type.Literal('interrupted'), run: Run, request_id: Type.String() }),
   /** `message` may reach the client; `detail` (the full error) is for the server log only. */
   error: Type.Object({ ev: Type.Literal('error'), run: Run, code: Type.String({ minLength: 1 }), message: Type.String(), detail: Type.Optional(Type.String()) }),
   /** A thread's run is over (after its TaskResult, or once a cancel unwound it): the team's save_state(), before the terminal event. */

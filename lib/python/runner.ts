@@ -83,6 +83,8 @@ export interface PythonRunner extends RunnerObject {
   metrics: (registry: MetricsRegistry, promClient: unknown) => void
   /** Keeps threads: a worker loads a thread's state into the factory's team (load_state) and sends it back after the run (save_state). */
   threads: true
+  /** A thread's run waiting at a UserProxyAgent's question longer than holdInputFor ends there, its state saved, and frees its worker (docs/bridge.md, Threads). */
+  interrupts: true
 }
 
 /**
@@ -181,6 +183,8 @@ export function pythonRunner (options: PythonRunnerOptions): PythonRunner {
     run: (request: RunRequest, context: RunContext) => new PythonRun(pool, request, context, credit),
     // The worker loads a thread's state into the factory's team and saves it after the run (docs/bridge.md, Threads).
     threads: true,
+    // The worker ends a thread's run at a question and goes on from the answer in a later run (interrupt.py).
+    interrupts: true,
     init: (appLog) => { if (options.logger === undefined) log.set(appLog) },
     close: () => pool.close(shutdownTimeout),
     start: () => pool.start(),

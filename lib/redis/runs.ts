@@ -4,11 +4,11 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { Attachment } from '../attachment.js'
 import type { AttachOptions, DirectoryContext, RunDirectory, RunFigures, RunsFactory, SharedRun } from '../directory.js'
 import {
-  DuplicateRunIdError, InvalidOptionError, RunError, ThreadBusyError, TooManyThreadsError, TooManyWatchersError, type AutogenStreamError
+  DuplicateRunIdError, InvalidOptionError, RunError, ThreadBusyError, ThreadUnsupportedError, TooManyThreadsError, TooManyWatchersError, type AutogenStreamError
 } from '../errors.js'
 import { rejectUnknownOptions, type Config } from '../options.js'
 import type { LeaveReason, StartParams } from '../runs.js'
-import type { CancelReason, RunFrame, RunSummary, StartedFrame, TerminalFrame } from '../schemas/frames.js'
+import { isTerminal, type CancelReason, type RunFrame, type RunSummary, type StartedFrame, type TerminalFrame } from '../schemas/frames.js'
 import { LogGapError, type LogEntry } from '../store/types.js'
 import { Keys, idOf, seqOf, type RunKeys } from './keys.js'
 import { RedisLogReader, type ReaderSource } from './reader.js'
@@ -78,10 +78,6 @@ function entryOf (id: Buffer | string, fields: Buffer[]): LogEntry | undefined {
   } catch {
     return undefined
   }
-}
-
-function isTerminal (frame: RunFrame): frame is TerminalFrame {
-  return frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error'
 }
 
 interface Meta { owner?: string, runId?: string, state?: string, host?: string, outcome?: string }
@@ -178,7 +174,9 @@ export class RedisRuns implements RunDirectory {
       const state = await this.cmd.hget(this.keys.run(previous).meta, 'state')
       if (state !== null && state !== 'ended') return new DuplicateRunIdError(runId)
     }
-    let task = frame.task
+    // Worker hosts do not interrupt runs at input requests (holdInputFor), so no thread here waits for an answer.
+    if (frame.answer !== undefined) return new ThreadUnsupportedError('the Redis run store does not continue interrupted runs (a start with answer); threads run with it wait for input as long as inputTimeout allows')
+    let task = frame.task ?? ''
     let options = frame.options ?? {}
     let refused: RunError | undefined
     if (this.config.authorizeRun !== undefined) {

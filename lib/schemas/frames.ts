@@ -11,20 +11,33 @@ const RunId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9.
 /** Chosen by the client, like a runId; the server keys a thread by its owner's identity and this, never by this alone. */
 const ThreadId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' })
 
+const RequestId = Type.String({ minLength: 1, maxLength: 256 })
+
+/** AutoGen accepts a string, a message, or a list of messages as a task. */
+export const Task = Type.Union([
+  Type.String(),
+  Type.Record(Type.String(), Type.Unknown()),
+  Type.Array(Type.Union([Type.String(), Type.Record(Type.String(), Type.Unknown())]))
+])
+export type Task = Static<typeof Task>
+
 // Client to server
 export const StartFrame = Type.Object({
   type: Type.Literal('start'),
   runId: Type.Optional(RunId),
-  /** AutoGen accepts a string, a message, or a list of messages as a task. */
-  task: Type.Union([
-    Type.String(),
-    Type.Record(Type.String(), Type.Unknown()),
-    Type.Array(Type.Union([Type.String(), Type.Record(Type.String(), Type.Unknown())]))
-  ]),
+  /** Required, unless the frame carries `answer` instead. */
+  task: Type.Optional(Task),
   /** Free-form options handed to the runner (the Python bridge passes them to the factory). */
   options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   /** v2: the run continues this thread of the connection's identity (created by its first run): its team starts from the state the previous run saved. */
-  threadId: Type.Optional(ThreadId)
+  threadId: Type.Optional(ThreadId),
+  /**
+   * v2, with `threadId`, instead of `task`: the answer to the question the
+   * thread's last run was interrupted at (its `interrupted` frame's
+   * requestId): the conversation goes on from there with `content` as the
+   * asker's reply.
+   */
+  answer: Type.Optional(Type.Object({ requestId: RequestId, content: Type.String() }, { additionalProperties: false }))
 }, { additionalProperties: false })
 
 export const CancelFrame = Type.Object({
@@ -41,7 +54,7 @@ export const StopFrame = Type.Object({
 export const InputFrame = Type.Object({
   type: Type.Literal('input'),
   runId: RunId,
-  requestId: Type.String({ minLength: 1, maxLength: 256 }),
+  requestId: RequestId,
   content: Type.String()
 }, { additionalProperties: false })
 
@@ -79,7 +92,17 @@ export const DeleteThreadFrame = Type.Object({
 
 export const ClientFrame = Type.Union([StartFrame, CancelFrame, StopFrame, InputFrame, AttachFrame, DetachFrame, ListFrame, ThreadFrame, DeleteThreadFrame])
 
-export type StartFrame = Static<typeof StartFrame>
+type StartFields = Static<typeof StartFrame>
+/** The answer of a start that continues an interrupted run. */
+export type StartAnswer = NonNullable<StartFields['answer']>
+/**
+ * A start with a task, or (v2) one with the answer to its thread's
+ * interrupted run instead: what checkClientFrame lets through, which one
+ * schema of optional fields says less precisely.
+ */
+export type StartFrame =
+  | (Omit<StartFields, 'task' | 'answer'> & { task: Task, answer?: undefined })
+  | (Omit<StartFields, 'task' | 'answer' | 'threadId'> & { threadId: string, answer: StartAnswer, task?: undefined })
 export type CancelFrame = Static<typeof CancelFrame>
 export type StopFrame = Static<typeof StopFrame>
 export type InputFrame = Static<typeof InputFrame>
@@ -88,7 +111,7 @@ export type DetachFrame = Static<typeof DetachFrame>
 export type ListFrame = Static<typeof ListFrame>
 export type ThreadFrame = Static<typeof ThreadFrame>
 export type DeleteThreadFrame = Static<typeof DeleteThreadFrame>
-export type ClientFrame = Static<typeof ClientFrame>
+export type ClientFrame = StartFrame | CancelFrame | StopFrame | InputFrame | AttachFrame | DetachFrame | ListFrame | ThreadFrame | DeleteThreadFrame
 
 // Compiled once, at import.
 export const clientFrameTypes = {
@@ -124,8 +147,15 @@ export function checkClientFrame (value: unknown, version: ProtocolVersion = PRO
     return { reason: `unknown frame type ${JSON.stringify(type)}${version === PROTOCOL ? '' : ` in ${version}`}; expected ${names.slice(0, -1).join(', ')} or ${names.at(-1) ?? ''}` }
   }
   const check = clientFrameTypes[type as keyof typeof clientFrameTypes]
-  if (check.Check(value)) return { frame: value as ClientFrame }
-  return { reason: `${type}: ${describeErrors(check.Errors(value))}` }
+  if (!check.Check(value)) return { reason: `${type}: ${describeErrors(check.Errors(value))}` }
+  if (type === 'start') {
+    // What one schema cannot say plainly: a start carries a task or an answer, and an answer belongs to a thread.
+    const start = value as StartFields
+    if (start.answer === undefined && start.task === undefined) return { reason: 'start: missing field "task"' }
+    if (start.answer !== undefined && start.task !== undefined) return { reason: 'start: "task" and "answer" together; an answer is the task of the run it starts' }
+    if (start.answer !== undefined && start.threadId === undefined) return { reason: 'start: "answer" needs the "threadId" of the interrupted run' }
+  }
+  return { frame: value as ClientFrame }
 }
 
 type ValidationError = ReturnType<typeof clientFrameTypes.start.Errors>[number]
@@ -204,6 +234,22 @@ export interface StateError { code: string, message: string }
 export interface ResultFrame extends RunFrameBase { type: 'result', result: TaskResult, usage?: Usage, stateError?: StateError }
 export interface CancelledFrame extends RunFrameBase { type: 'cancelled', reason: CancelReason, usage?: Usage, stateError?: StateError }
 export interface RunErrorFrame extends RunFrameBase { type: 'error', code: string, message: string, usage?: Usage, stateError?: StateError }
+/**
+ * v2, a thread run's only: the run waited for input (`input_request`
+ * `requestId`, `prompt`) longer than holdInputFor, so it ended there, its
+ * state kept, freeing what ran it. It waits for you: answer with a `start`
+ * of `threadId` carrying `answer: { requestId, content }`. `source`: who
+ * asked (the UserProxyAgent's name), when the runner says.
+ */
+export interface InterruptedFrame extends RunFrameBase {
+  type: 'interrupted'
+  threadId: string
+  requestId: string
+  prompt: string
+  source?: string
+  usage?: Usage
+  stateError?: StateError
+}
 /** An error about a client frame or the connection: no runId, no seq. */
 export interface ConnectionErrorFrame {
   type: 'error'
@@ -227,7 +273,7 @@ export interface RunSummary {
   lastSeq: number
   /** Connections reading it now. */
   watchers: number
-  outcome?: 'result' | 'cancelled' | 'error'
+  outcome?: Outcome
 }
 /** v2: answers `list`. */
 export interface RunsFrame { type: 'runs', runs: RunSummary[] }
@@ -236,7 +282,7 @@ export interface RunsFrame { type: 'runs', runs: RunSummary[] }
 export interface ThreadRunSummary {
   runId: string
   state: 'running' | 'ended'
-  outcome?: 'result' | 'cancelled' | 'error'
+  outcome?: Outcome
   /** The run's terminal `usage` (absent while it runs). */
   usage?: Usage
   /** Whether its state was saved (absent while it runs). */
@@ -258,10 +304,20 @@ export interface ThreadInfoFrame {
   /** Epoch ms: made by its first run; last run started or ended. */
   createdAt: number
   updatedAt: number
+  /** Its last run was interrupted at this input request (its `interrupted` frame's): the thread waits for a `start` with `answer`. */
+  pending?: { requestId: string, prompt: string, source?: string }
 }
 /** v2: answers `delete_thread`. */
 export interface ThreadDeletedFrame { type: 'thread_deleted', threadId: string }
 
-export type RunFrame = StartedFrame | QueuedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame
-export type TerminalFrame = ResultFrame | CancelledFrame | RunErrorFrame
+export type RunFrame = StartedFrame | QueuedFrame | TokenFrame | EventFrame | InputRequestFrame | ResultFrame | CancelledFrame | RunErrorFrame | InterruptedFrame
+export type TerminalFrame = ResultFrame | CancelledFrame | RunErrorFrame | InterruptedFrame
+/** How a run ended: its terminal frame's type. */
+export type Outcome = TerminalFrame['type']
+
+/** Whether a run frame is its run's last. */
+export function isTerminal (frame: RunFrame): frame is TerminalFrame {
+  const type = frame.type
+  return type === 'result' || type === 'cancelled' || type === 'error' || type === 'interrupted'
+}
 export type ServerFrame = RunFrame | ConnectionErrorFrame | AttachedFrame | DetachedFrame | RunsFrame | ThreadInfoFrame | ThreadDeletedFrame

@@ -23,7 +23,7 @@ const key = (ownerId: string, threadId: string): string => `${ownerId.length}:${
  * promise): two claims can never interleave. Gone when the process exits.
  *
  *   claim ─▶ record.active = runId ─▶ the run, with the saved state
- *   finish ─▶ state (if saved), usage, run summary; idle again; retention timer
+ *   finish ─▶ state (if saved) and the question it waits at (an interrupted run's), usage, run summary; idle again; retention timer
  */
 export class MemoryThreadStore implements RunThreadStore {
   readonly #limits: MemoryThreadLimits
@@ -38,9 +38,11 @@ export class MemoryThreadStore implements RunThreadStore {
 
   get size (): number { return this.#size }
 
-  claim (ownerId: string, threadId: string, runId: string): ThreadClaim {
+  claim (ownerId: string, threadId: string, runId: string, answerTo?: string): ThreadClaim {
     const now = Date.now()
     let record = this.#byOwner.get(ownerId)?.get(threadId)
+    // The same answer for no thread, another identity's, and one that waits for another request.
+    if (answerTo !== undefined && record?.pending?.requestId !== answerTo) return { claimed: false, unknownRequest: true }
     if (record?.active !== undefined) return { claimed: false, busy: record.active }
     if (record === undefined) {
       const mine = this.#byOwner.get(ownerId)
@@ -63,7 +65,8 @@ export class MemoryThreadStore implements RunThreadStore {
     record.runs.push({ runId, startedAt: now })
     if (record.runs.length > THREAD_RUNS_KEPT) record.runs.splice(0, record.runs.length - THREAD_RUNS_KEPT)
     this.#put(ownerId, record)
-    return { claimed: true, state: record.state }
+    const pending = answerTo === undefined ? undefined : record.pending
+    return pending === undefined ? { claimed: true, state: record.state } : { claimed: true, state: record.state, pending: { ...pending } }
   }
 
   finish (ownerId: string, threadId: string, runId: string, terminal: TerminalFrame, state: string | undefined): void {
@@ -74,8 +77,16 @@ export class MemoryThreadStore implements RunThreadStore {
     record.active = undefined
     record.updatedAt = now
     if (state !== undefined) {
+      // The question the state waits at comes and goes with it: a run that
+      // saved nothing leaves both, so the same answer can be sent again.
       record.state = state
       record.stateBytes = Buffer.byteLength(state)
+      if (terminal.type === 'interrupted') {
+        record.pending = { requestId: terminal.requestId, prompt: terminal.prompt }
+        if (terminal.source !== undefined) record.pending.source = terminal.source
+      } else {
+        record.pending = undefined
+      }
     }
     const usage = terminal.usage
     if (usage !== undefined) {

@@ -1,5 +1,5 @@
 import { FrameEncoder } from '../encode.js'
-import type { RunFrame, TokenFrame } from '../schemas/frames.js'
+import { isTerminal, type RunFrame, type TokenFrame } from '../schemas/frames.js'
 import { TextArena } from './text-arena.js'
 import { LogGapError, type LogEntry, type LogLimits, type LogReader, type RunLog, type RunStore } from './types.js'
 
@@ -221,7 +221,7 @@ export class MemoryRunLog implements RunLog {
       size = Buffer.byteLength(data)
       const slot = new Slot(frame, data, size)
       this.#items[i] = slot
-      if (frame.type === 'result' || frame.type === 'cancelled' || frame.type === 'error') this.#terminal = slot
+      if (isTerminal(frame)) this.#terminal = slot
     }
     this.#totals[i] = total + size
     this.#head = seq

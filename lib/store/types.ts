@@ -1,5 +1,5 @@
 import type { Awaitable } from '../directory.js'
-import type { RunFrame, TerminalFrame, TokenFrame, Usage } from '../schemas/frames.js'
+import type { Outcome, RunFrame, TerminalFrame, TokenFrame, Usage } from '../schemas/frames.js'
 
 /*
  * Where a run's frames are kept between the run that makes them and the
@@ -139,7 +139,7 @@ export interface ThreadRunRecord {
   startedAt: number
   /** Set when it ended. */
   endedAt?: number
-  outcome?: 'result' | 'cancelled' | 'error'
+  outcome?: Outcome
   usage?: Usage
   stateSaved?: boolean
 }
@@ -157,6 +157,21 @@ export interface ThreadRecord {
   updatedAt: number
   /** The runId of its active run; undefined while it has none. */
   active: string | undefined
+  /**
+   * The question the run that saved `state` was interrupted at (its
+   * `interrupted` frame): what a `start` with `answer` must name. Kept and
+   * replaced with the state, never apart from it: an answer continues
+   * exactly the state saved at its question.
+   */
+  pending?: PendingInput
+}
+
+/** An input request a thread's run was interrupted at. */
+export interface PendingInput {
+  requestId: string
+  prompt: string
+  /** Who asked (the UserProxyAgent's name), when the runner said. */
+  source?: string
 }
 
 /** Runs a thread's record lists; older ones drop off (their usage stays in the total). */
@@ -164,7 +179,10 @@ export const THREAD_RUNS_KEPT = 100
 
 /** A claim's answer: the state to load (undefined: the thread's first run, or none saved yet), or why not. */
 export type ThreadClaim =
-  | { claimed: true, state: string | undefined }
+  /** `pending`: the question the state waits at, when the claim carried its answer. */
+  | { claimed: true, state: string | undefined, pending?: PendingInput }
+  /** The claim carried an answer, and the thread waits for no such request (or for none). */
+  | { claimed: false, unknownRequest: true }
   /** The thread has an active run (its runId). */
   | { claimed: false, busy: string }
   /** A new thread, and each of the owner's maxThreadsPerIdentity threads has an active run. */
@@ -193,7 +211,8 @@ export interface RunThreadStore extends ThreadStore {
    * a busy thread is refused; a new one beyond maxThreadsPerIdentity makes
    * room by forgetting the owner's least recently used idle thread.
    */
-  claim (ownerId: string, threadId: string, runId: string): Awaitable<ThreadClaim>
+  /** With `answerTo` (a start's answer.requestId): claimed only while the thread's state waits at that request. */
+  claim (ownerId: string, threadId: string, runId: string, answerTo?: string): Awaitable<ThreadClaim>
   /**
    * Run `runId` ended (its terminal frame is out): keeps the state it saved
    * (undefined: none), adds its usage, and the thread is idle again. Nothing

@@ -41,12 +41,17 @@ class InputFailed(Exception):
 class InputBroker:
     """One run's pending input requests."""
 
-    def __init__(self, key: str, emit: Emit) -> None:
+    def __init__(self, key: str, emit: Emit, continuable: Callable[[str], bool] | None = None) -> None:
         # The run's key, which its input_request events carry as "run".
         self._key = key
         self._emit = emit
+        # Whether the run could go on from a question of this UserProxyAgent
+        # after an interrupt (run.py decides): its input_request then names it.
+        self._continuable = continuable
         self._pending: dict[str, asyncio.Future[str]] = {}
         self._emitted_events: dict[str, asyncio.Event] = {}
+        # Who asked, by request id: the source of its UserInputRequestedEvent.
+        self._askers: dict[str, str] = {}
 
     async def input_func(self, prompt: str, cancellation_token: CancellationToken | None = None) -> str:
         """AutoGen's async input_func signature."""
@@ -62,11 +67,21 @@ class InputBroker:
             if from_agent:
                 await self._wait_for_event(request_id, answer)
             if not answer.done():
-                await self._emit({"ev": "input_request", "run": self._key, "request_id": request_id, "prompt": prompt})
+                ev: dict[str, Any] = {
+                    "ev": "input_request",
+                    "run": self._key,
+                    "request_id": request_id,
+                    "prompt": prompt,
+                }
+                asker = self._askers.get(request_id)
+                if asker is not None and self._continuable is not None and self._continuable(asker):
+                    ev["source"] = asker
+                await self._emit(ev)
             return await answer
         finally:
             self._pending.pop(request_id, None)
             self._emitted_events.pop(request_id, None)
+            self._askers.pop(request_id, None)
 
     async def _wait_for_event(self, request_id: str, answer: asyncio.Future[str]) -> None:
         """The protocol promises the UserInputRequestedEvent item precedes the
@@ -87,9 +102,16 @@ class InputBroker:
         finally:
             waiter.cancel()
 
-    def event_emitted(self, request_id: str) -> None:
-        """The run sent a UserInputRequestedEvent item with this id."""
+    def event_emitted(self, request_id: str, source: str) -> None:
+        """The run sent a UserInputRequestedEvent item with this id, from
+        the agent named source."""
+        self._askers[request_id] = source
         self._emitted_events.setdefault(request_id, asyncio.Event()).set()
+
+    def asker(self, request_id: str) -> str | None:
+        """The name of the agent whose request this is, while it is pending
+        and its UserInputRequestedEvent has been sent."""
+        return self._askers.get(request_id) if request_id in self._pending else None
 
     def answer(self, request_id: str, content: str) -> None:
         future = self._pending.get(request_id)

@@ -105,6 +105,8 @@ class RunManager:
                 target.input.answer(op["request_id"], op["content"])
             elif op["op"] == "input_error":
                 target.input.fail(op["request_id"], op["message"])
+            elif op["op"] == "interrupt":
+                target.interrupt(op["request_id"])
 
     def stats(self, request_id: Any) -> StatsEv:
         return {

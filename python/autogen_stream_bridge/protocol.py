@@ -43,8 +43,20 @@ class StartOp(TypedDict):
     # S being what the team's save_state() returned at the end of the
     # thread's previous run (loaded before run_stream), or null for the
     # thread's first run. With it, the run's state is sent back as a
-    # ``state`` event before its terminal event.
+    # ``state`` event before its terminal event. {"state": S, "answer": A}
+    # continues a run that was interrupted at a UserProxyAgent's question
+    # (``interrupt``): A is ThreadAnswer, S the state saved then.
     thread: NotRequired[Any]
+
+
+class ThreadAnswer(TypedDict):
+    """The human's answer to the question a thread's run was interrupted
+    at: it enters the conversation as that UserProxyAgent's own reply."""
+
+    request_id: str
+    content: str
+    # The name of the UserProxyAgent that asked (the input_request's source).
+    source: str
 
 
 class CreditOp(TypedDict):
@@ -77,6 +89,16 @@ class InputErrorOp(TypedDict):
     message: str
 
 
+class InterruptOp(TypedDict):
+    """A thread run's input request waited longer than the plugin's
+    holdInputFor: cancel the run where it waits, send its state and end it
+    with ``interrupted``; the answer comes with a later ``start``."""
+
+    op: Literal["interrupt"]
+    run: str
+    request_id: str
+
+
 class StatsOp(TypedDict):
     op: Literal["stats"]
     id: Any
@@ -95,7 +117,7 @@ class ShutdownOp(TypedDict):
     op: Literal["shutdown"]
 
 
-Op = StartOp | CreditOp | CancelOp | StopOp | InputOp | InputErrorOp | StatsOp | PingOp | ShutdownOp
+Op = StartOp | CreditOp | CancelOp | StopOp | InputOp | InputErrorOp | InterruptOp | StatsOp | PingOp | ShutdownOp
 
 # Python to Node ----------------------------------------------------------
 
@@ -148,6 +170,10 @@ class InputRequestEv(TypedDict):
     run: str
     request_id: str
     prompt: str
+    # The asking UserProxyAgent's name, sent only when the run could go on
+    # from this request after an ``interrupt`` (a thread's run whose team
+    # has that agent as a direct participant).
+    source: NotRequired[str]
 
 
 class EndEv(TypedDict):
@@ -158,6 +184,15 @@ class EndEv(TypedDict):
 class CancelledEv(TypedDict):
     ev: Literal["cancelled"]
     run: str
+
+
+class InterruptedEv(TypedDict):
+    """The run ended at its input request ``request_id`` (an ``interrupt``),
+    after its ``state``: the answer continues it in a later run."""
+
+    ev: Literal["interrupted"]
+    run: str
+    request_id: str
 
 
 class ErrorEv(TypedDict):
@@ -228,6 +263,7 @@ Ev = (
     | InputRequestEv
     | EndEv
     | CancelledEv
+    | InterruptedEv
     | ErrorEv
     | StateEv
     | StateErrorEv
@@ -263,6 +299,7 @@ _STRING_FIELDS: dict[str, tuple[str, ...]] = {
     "stop": ("run",),
     "input": ("run", "request_id", "content"),
     "input_error": ("run", "request_id"),
+    "interrupt": ("run", "request_id"),
     "stats": (),
     "ping": (),
     "shutdown": (),
@@ -294,6 +331,14 @@ def decode_op(line: bytes | str) -> Op:
         thread = value.get("thread")
         if thread is not None and not isinstance(thread, dict):
             raise ProtocolError("op 'start' needs an object 'thread' (or none)", value)
+        answer = thread.get("answer") if thread is not None else None
+        if answer is not None and not (
+            isinstance(answer, dict)
+            and all(isinstance(answer.get(f), str) for f in ("request_id", "content", "source"))
+        ):
+            raise ProtocolError(
+                "op 'start' needs a 'thread.answer' of strings request_id, content, source (or none)", value
+            )
     if op == "credit":
         n = value.get("n")
         # bool is an int in Python but never a count on the wire.

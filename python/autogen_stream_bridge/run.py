@@ -34,8 +34,9 @@ from .errors import (
 )
 from .factory import Factory, FactoryError, RunRequest
 from .input import InputBroker, inject_input_func
+from .interrupt import continuable, continue_with
 from .limits import DEFAULT_LIMITS, Limits
-from .protocol import ErrorCode, LineTooLong, RunStats, StartOp, StateErrorEv, error_ev
+from .protocol import ErrorCode, LineTooLong, RunStats, StartOp, StateErrorEv, ThreadAnswer, error_ev
 from .termination import attach_external_termination
 
 log = logging.getLogger(__name__)
@@ -106,11 +107,14 @@ class Run:
         self._target: object | None = None
         self._external: ExternalTermination | None = None
         self._driver: asyncio.Task[None] | None = None
-        self.input = InputBroker(self.key, self._emit)
         # A thread's run (docs/bridge.md, Threads): its state is loaded
         # before run_stream() and sent back (``state``) once it is over.
         thread = op.get("thread")
         self._thread: dict[str, Any] | None = thread if isinstance(thread, dict) else None
+        # Only a thread's run can be interrupted (its state is what goes on).
+        self.input = InputBroker(self.key, self._emit, self._continuable if self._thread is not None else None)
+        # A run that continues an interrupted one: the answer, as the asker's reply (interrupt.py).
+        self._answer_message: Any = None
 
     # Ops ------------------------------------------------------------------
 
@@ -145,6 +149,24 @@ class Run:
         self._token.cancel()
         self.input.cancel_all()
         self._spawn(self._finish_cancel(terminal))
+
+    def interrupt(self, request_id: str) -> None:
+        """Node's holdInputFor passed for this input request: end the run
+        where it waits, keeping its state (``interrupted``), so that it holds
+        no worker until the answer comes, in a later run of its thread."""
+        if self._closed:
+            return
+        if self._thread is None or self.input.asker(request_id) is None:
+            # Not a question it could go on from (Node asks only for those
+            # whose input_request named their source): it cannot be held.
+            log.warning("run %s: interrupt for input request %s, which it cannot hold: cancelled", self.key, request_id)
+            self.cancel()
+            return
+        log.debug("run %s: interrupted at input request %s", self.key, request_id)
+        self._abort({"ev": "interrupted", "run": self.key, "request_id": request_id})
+
+    def _continuable(self, source: str) -> bool:
+        return self._target is not None and continuable(self._target, source)
 
     def stop(self) -> None:
         if self._closed:
@@ -193,6 +215,8 @@ class Run:
             self._external = attach_external_termination(target)
             if self._thread is not None and not await self._load_state(target):
                 return
+            if self._answer_message is not None:
+                task = self._answer_message
             self._target = target
             if self._stop_requested:
                 self._stop_requested = False
@@ -263,7 +287,7 @@ class Run:
                 )
                 return
             if isinstance(item, UserInputRequestedEvent):
-                self.input.event_emitted(item.request_id)
+                self.input.event_emitted(item.request_id, item.source)
             if isinstance(item, TaskResult):
                 # The stream is closed (not drained) after this: AgentChat
                 # yields nothing after its TaskResult.
@@ -282,7 +306,7 @@ class Run:
             if not done:
                 log.warning("run %s: still unwinding %ss after cancel", self.key, CANCEL_GRACE_SECONDS)
                 driver.cancel()
-        if self._thread is not None and terminal.get("ev") == "cancelled" and self._target is not None:
+        if self._thread is not None and terminal.get("ev") in ("cancelled", "interrupted") and self._target is not None:
             if driver is None or driver.done():
                 # The team has unwound (its runtime stopped), so save_state()
                 # may run: the conversation up to the cancel is kept.
@@ -312,8 +336,20 @@ class Run:
             return False
         assert self._thread is not None
         state = self._thread.get("state")
-        if state is None:
+        answer: ThreadAnswer | None = self._thread.get("answer")
+        if state is None and answer is None:
             return True  # the thread's first run
+        if answer is not None:
+            try:
+                if not isinstance(state, dict):
+                    raise ValueError("there is no saved state to answer in")
+                state, self._answer_message = continue_with(target, state, answer)
+            except ValueError as e:
+                # The factory built another team than the one that asked.
+                await self._fail(
+                    "AGS_THREAD_STATE_FAILED", "The answer cannot continue the thread's saved state", describe(e)
+                )
+                return False
         try:
             await target.load_state(state)
         except Exception as e:

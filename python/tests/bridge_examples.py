@@ -407,12 +407,18 @@ class HistoryChatCompletionClient(SlowReplayChatCompletionClient):
     reply (a state as large as a test needs). Usage: 10 prompt tokens per
     message asked with, 1 completion token per word answered."""
 
-    def __init__(self, delay: float = 0.0, pad: int = 0) -> None:
+    def __init__(self, delay: float = 0.0, pad: int = 0, sources: bool = False) -> None:
         super().__init__(["unused"], delay=delay)
         self._pad = pad
+        # "seen: user: m1 | user: m2": who each message is from, as the model is told.
+        self._sources = sources
 
     def _answer(self, messages: Sequence[LLMMessage]) -> CreateResult:
-        seen = [m.content for m in messages if isinstance(m, UserMessage) and isinstance(m.content, str)]
+        seen = [
+            f"{m.source}: {m.content}" if self._sources else m.content
+            for m in messages
+            if isinstance(m, UserMessage) and isinstance(m.content, str)
+        ]
         text = "seen: " + " | ".join(seen) + (" " + "x" * self._pad if self._pad else "")
         usage = RequestUsage(prompt_tokens=10 * len(messages), completion_tokens=len(text.split()))
         return CreateResult(finish_reason="stop", content=text, usage=usage, cached=False)
@@ -458,3 +464,92 @@ def thread_agent(request: RunRequest) -> RoundRobinGroupChat:
         raise ValueError(f"options.pad must be a non-negative integer, got {pad!r}")
     assistant = AssistantAgent("assistant", model_client=HistoryChatCompletionClient(delay=float(delay), pad=pad))
     return RoundRobinGroupChat([assistant], termination_condition=MaxMessageTermination(2))
+
+
+# Interrupted input (docs/bridge.md, Threads): teams with a UserProxyAgent
+# whose models answer from the conversation alone (never from how many
+# calls they had), so a conversation continued by another team built by
+# the factory goes on exactly as one that was never interrupted.
+
+
+def interrupt_round_robin(request: RunRequest) -> RoundRobinGroupChat:
+    """assistant, then user (a UserProxyAgent), in turn, until the user says
+    APPROVE. The assistant answers with what it was asked, sources
+    included: "seen: user: plan | user: change it"."""
+    assistant = AssistantAgent("assistant", model_client=HistoryChatCompletionClient(sources=True))
+    user = UserProxyAgent("user")
+    return RoundRobinGroupChat(
+        [assistant, user],
+        termination_condition=TextMentionTermination("APPROVE", sources=["user"]) | MaxMessageTermination(12),
+    )
+
+
+class ScriptedSelectorClient(HistoryChatCompletionClient):
+    """A SelectorGroupChat's model that picks from the history it is shown
+    (selector_prompt "{history}"): the assistant after the task, the user
+    after the assistant, the reviewer after the user."""
+
+    def _answer(self, messages: Sequence[LLMMessage]) -> CreateResult:
+        prompt = str(messages[-1].content) if messages else ""
+        speakers = [line.split(":", 1)[0] for line in prompt.split("\n") if ":" in line]
+        last = speakers[-1] if speakers else ""
+        name = "user" if last == "assistant" else "reviewer" if last == "user" and len(speakers) > 1 else "assistant"
+        usage = RequestUsage(prompt_tokens=1, completion_tokens=1)
+        return CreateResult(finish_reason="stop", content=name, usage=usage, cached=False)
+
+
+def interrupt_selector(request: RunRequest) -> Any:
+    """A SelectorGroupChat of assistant, user (a UserProxyAgent) and
+    reviewer, whose selector model picks assistant, user, reviewer in that
+    order; the reviewer (answering with what it was asked) ends it."""
+    from autogen_agentchat.teams import SelectorGroupChat
+
+    assistant = AssistantAgent("assistant", model_client=HistoryChatCompletionClient(sources=True))
+    reviewer = AssistantAgent("reviewer", model_client=HistoryChatCompletionClient(sources=True))
+    user = UserProxyAgent("user")
+    return SelectorGroupChat(
+        [assistant, user, reviewer],
+        model_client=ScriptedSelectorClient(),
+        selector_prompt="{history}",
+        termination_condition=TextMentionTermination("seen:", sources=["reviewer"]) | MaxMessageTermination(12),
+    )
+
+
+class HandoffClient(HistoryChatCompletionClient):
+    """A Swarm agent's model: hands off to the user while the task is the
+    only user message it was asked with, then answers with what it was
+    asked (sources included)."""
+
+    def __init__(self) -> None:
+        super().__init__(sources=True)
+        self._model_info = _tool_model_info()
+
+    def _answer(self, messages: Sequence[LLMMessage]) -> CreateResult:
+        if sum(isinstance(m, UserMessage) for m in messages) == 1:
+            call = FunctionCall(id="call_handoff", name="transfer_to_user", arguments="{}")
+            return CreateResult(
+                finish_reason="function_calls",
+                content=[call],
+                usage=RequestUsage(prompt_tokens=1, completion_tokens=1),
+                cached=False,
+            )
+        return super()._answer(messages)
+
+
+def interrupt_swarm(request: RunRequest) -> Any:
+    """A Swarm: the assistant hands off to the user (a UserProxyAgent),
+    whose reply is a HandoffMessage back to it; it then answers with what
+    it was asked, which ends the run."""
+    from autogen_agentchat.teams import Swarm
+
+    assistant = AssistantAgent(
+        "assistant",
+        model_client=HandoffClient(),
+        handoffs=["user"],
+        model_client_stream=False,
+    )
+    user = UserProxyAgent("user")
+    return Swarm(
+        [assistant, user],
+        termination_condition=TextMentionTermination("seen:", sources=["assistant"]) | MaxMessageTermination(12),
+    )

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 TESTS_DIR = Path(__file__).parent
-TERMINAL = {"end", "cancelled", "error"}
+TERMINAL = {"end", "cancelled", "interrupted", "error"}
 # A hang guard, not a speed requirement.
 TIMEOUT = 10.0
 
