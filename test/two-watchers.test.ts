@@ -132,12 +132,16 @@ t.test('a watcher stalled for stallTimeout is detached (lagging); the other rece
   t.same(split(fast, 'runs').frame, { type: 'runs', runs: [{ runId: 'r', state: 'running', lastSeq: head, watchers: 2 }] },
     'the fast watcher received everything up to the held log\'s head, the slow one still attached')
 
-  // The slow watcher still reads nothing; after stallTimeout the run goes on without it.
+  // The slow watcher still reads nothing; after stallTimeout the run goes on without it. It
+  // reads again as soon as the server has let it go: congested for a further stallTimeout,
+  // it would be closed as a slow consumer (on a loaded machine the fast watcher's run alone
+  // can take that long).
+  while (await watchersOf(fast) !== 1) await new Promise((resolve) => setTimeout(resolve, 20))
+  slow.ws.resume()
   const fromFast = await fast.untilEnded('r')
   t.same(seqProblems(fromFast), [])
   t.same(transcriptOf(fromFast), expectedTranscript('r', script), 'the fast watcher receives the run to its result')
 
-  slow.ws.resume()
   await slow.until(() => split(slow, 'detached').frame !== undefined)
   const mark = split(slow, 'runs')
   const S = lastSeqOf(mark.before)
@@ -161,3 +165,13 @@ t.test('a watcher stalled for stallTimeout is detached (lagging); the other rece
   t.same(seqProblems(rest, 'v2', S), [])
   t.same(transcriptOf([...slow.run('r'), ...rest]), expectedTranscript('r', script), 'what it had + the rest is the whole run')
 })
+
+/** The watchers of the identity's first run, as a `list` answers. */
+async function watchersOf (c: Client): Promise<number | undefined> {
+  const answers = (): ServerFrame[] => c.frames.filter((f) => f.type === 'runs')
+  const n = answers().length
+  c.send({ type: 'list' })
+  await c.until(() => answers().length > n)
+  const last = answers().at(-1) as { runs: Array<{ watchers: number }> }
+  return last.runs[0]?.watchers
+}
