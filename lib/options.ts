@@ -66,7 +66,9 @@ export interface AutogenStreamSettings {
    * interrupted: it ends with an `interrupted` frame, its state kept, and
    * frees what ran it (a Python worker); the answer, sent later as a
    * `start` with `answer`, continues it. Only for runners that can
-   * (`interrupts: true`, as pythonRunner), and only runs of a thread.
+   * (`interrupts: true`, as pythonRunner) and with redisRuns (sent in
+   * each thread run's request: its worker host holds it), and only runs
+   * of a thread.
    * Infinity: never (the run waits up to inputTimeout). Default 5000.
    */
   holdInputFor?: number

@@ -4,16 +4,16 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { Attachment } from '../attachment.js'
 import type { AttachOptions, DirectoryContext, RunDirectory, RunFigures, RunsFactory, SharedRun } from '../directory.js'
 import {
-  DuplicateRunIdError, InvalidOptionError, RunError, ThreadBusyError, ThreadUnsupportedError, TooManyThreadsError, TooManyWatchersError, type AutogenStreamError
+  DuplicateRunIdError, InvalidOptionError, RunError, ThreadBusyError, TooManyThreadsError, TooManyWatchersError, UnknownRequestError, type AutogenStreamError
 } from '../errors.js'
 import { rejectUnknownOptions, type Config } from '../options.js'
 import type { LeaveReason, StartParams } from '../runs.js'
-import { isTerminal, type CancelReason, type RunFrame, type RunSummary, type StartedFrame, type TerminalFrame } from '../schemas/frames.js'
-import { LogGapError, type LogEntry } from '../store/types.js'
+import { isTerminal, type CancelReason, type RunFrame, type RunSummary, type StartAnswer, type StartedFrame, type TerminalFrame } from '../schemas/frames.js'
+import { LogGapError, type LogEntry, type PendingInput } from '../store/types.js'
 import { Keys, idOf, seqOf, type RunKeys } from './keys.js'
 import { RedisLogReader, type ReaderSource } from './reader.js'
 import { ANSWER, COMMIT, CONTROL, HOST_GONE, LEAVE, THREAD_DELETE, THREAD_READ, THREAD_START, THREADS_FORGET } from './scripts.js'
-import { RedisThreadStore, WORKER_DIED, type Command } from './threads.js'
+import { RedisThreadStore, WORKER_DIED, type Command, type PendingText } from './threads.js'
 import { Threads } from '../threads.js'
 
 /*
@@ -174,9 +174,19 @@ export class RedisRuns implements RunDirectory {
       const state = await this.cmd.hget(this.keys.run(previous).meta, 'state')
       if (state !== null && state !== 'ended') return new DuplicateRunIdError(runId)
     }
-    // Worker hosts do not interrupt runs at input requests (holdInputFor), so no thread here waits for an answer.
-    if (frame.answer !== undefined) return new ThreadUnsupportedError('the Redis run store does not continue interrupted runs (a start with answer); threads run with it wait for input as long as inputTimeout allows')
-    let task = frame.task ?? ''
+    // An answer continues the question the thread's state waits at (its last
+    // run was interrupted there): read here for its prompt and source, which
+    // the request carries to the host; THREAD_START claims the thread only
+    // while the record still holds exactly this. Checked before
+    // authorizeRun, as in-process (the claim comes before the run).
+    let answering: PendingText | undefined
+    if (frame.answer !== undefined) {
+      answering = await this.threadStore.pending(identity.id, frame.threadId)
+      // The same answer for no thread, another identity's (another key), and one that waits for another request.
+      if (answering?.value.requestId !== frame.answer.requestId) return new UnknownRequestError(`Thread "${frame.threadId}"`, frame.answer.requestId)
+    }
+    // An answer is the task of the run it starts (as in-process: what authorizeRun sees).
+    let task = frame.task ?? frame.answer?.content ?? ''
     let options = frame.options ?? {}
     let refused: RunError | undefined
     if (this.config.authorizeRun !== undefined) {
@@ -226,7 +236,7 @@ export class RedisRuns implements RunDirectory {
           detach: version !== 'autogen-stream.v1' && this.config.onDisconnect === 'continue' ? this.config.detachTimeout : 0
         },
         // The host loads the thread's state (the meta's `thread` names it) and keeps what the run saves, up to maxStateBytes.
-        ...(threadId !== undefined ? { thread: { id: threadId, maxStateBytes: this.config.maxThreadStateBytes } } : {})
+        ...(threadId !== undefined ? { thread: this.#threadSpec(threadId, frame.answer, answering?.value) } : {})
       }
       commands.push(['xadd', this.keys.requests, '*', 'key', key, 'spec', JSON.stringify(spec)])
     } else {
@@ -235,8 +245,12 @@ export class RedisRuns implements RunDirectory {
       for (const name of [k.log, k.meta]) commands.push(['pexpire', name, this.config.retainAfterEnd])
     }
     if (threadId !== undefined) {
-      const claim = await this.threadStore.start(identity.id, threadId, runId, key, commands)
-      if (!claim.claimed) return 'busy' in claim ? new ThreadBusyError(threadId, claim.busy) : new TooManyThreadsError(this.config.maxThreadsPerIdentity)
+      const claim = await this.threadStore.start(identity.id, threadId, runId, key, commands, answering?.text)
+      if (!claim.claimed) {
+        // Answered meanwhile: another start's run saved a state, which no longer waits at this question.
+        if ('unknownRequest' in claim) return new UnknownRequestError(`Thread "${threadId}"`, frame.answer?.requestId ?? '')
+        return 'busy' in claim ? new ThreadBusyError(threadId, claim.busy) : new TooManyThreadsError(this.config.maxThreadsPerIdentity)
+      }
     } else {
       const results = await this.cmd.multi(commands).exec()
       const failed = results?.find(([err]) => err !== null)
@@ -253,6 +267,21 @@ export class RedisRuns implements RunDirectory {
     })
     if (refused !== undefined) await run.loadTerminal()
     return run
+  }
+
+  /**
+   * A thread run's `thread` in its request: the state's limit; how long
+   * its host holds an input request before it interrupts the run there
+   * (holdInputFor; null: never, JSON has no Infinity); and, for a start
+   * that answers, the answer with the question's prompt and source.
+   */
+  #threadSpec (threadId: string, answer: StartAnswer | undefined, pending: PendingInput | undefined): Record<string, unknown> {
+    const hold = this.config.holdInputFor
+    const spec: Record<string, unknown> = { id: threadId, maxStateBytes: this.config.maxThreadStateBytes, holdInputFor: Number.isFinite(hold) ? hold : null }
+    if (answer !== undefined && pending !== undefined) {
+      spec.answer = { requestId: answer.requestId, content: answer.content, prompt: pending.prompt, ...(pending.source === undefined ? {} : { source: pending.source }) }
+    }
+    return spec
   }
 
   async find (identityId: string, runId: string, resumeToken?: string): Promise<SharedRun | undefined> {
@@ -298,7 +327,7 @@ export class RedisRuns implements RunDirectory {
         lastSeq: last?.seq ?? 0,
         watchers
       }
-      if (meta.outcome === 'result' || meta.outcome === 'cancelled' || meta.outcome === 'error') summary.outcome = meta.outcome
+      if (meta.outcome === 'result' || meta.outcome === 'cancelled' || meta.outcome === 'error' || meta.outcome === 'interrupted') summary.outcome = meta.outcome
       summaries.push(summary)
     }
     return summaries

@@ -139,7 +139,7 @@ local function settle(prefix, thread, code, message, after_end)
   if state == 'queued' then return end
   if state == 'running' and host_gone(prefix, keys, code, message, after_end) < 0 then return end
   local outcome = redis.call('HGET', keys[2], 'outcome')
-  if outcome ~= 'result' and outcome ~= 'cancelled' then outcome = 'error' end
+  if outcome ~= 'result' and outcome ~= 'cancelled' and outcome ~= 'interrupted' then outcome = 'error' end
   thread_release(thread, run, outcome, now_ms())
 end
 `
@@ -162,18 +162,28 @@ return seq
  * KEYS thread index; ARGV 1 prefix, 2 threadId, 3 the owner's thread key
  * prefix, 4 run key K, 5 runId, 6 maxThreadsPerIdentity, 7 threadRetention,
  * 8 retainAfterEnd, 9 and 10 a dead host's code and message, 11 owner,
- * 12 the start's command count, then each command as its arg count and args.
+ * 12 the record's `pending` as the gateway read it for a start that
+ * answers it ('' for any other start), 13 the start's command count, then
+ * each command as its arg count and args.
  *
  * A thread run's start: the claim (a busy thread is refused; a new thread
  * beyond maxThreadsPerIdentity forgets the owner's least recently used
  * idle one, or is refused) and the run's own start (its meta, lookups,
  * `started`, request), in one step: no gateway ever sees a thread claimed
- * by a run that does not exist, and a refused start leaves nothing.
- * Reply {1}, {0, 'busy', activeRunId} or {0, 'full'}.
+ * by a run that does not exist, and a refused start leaves nothing. A
+ * start with an answer is claimed only while the record still waits at
+ * the very question the gateway read (the same `pending`, byte for byte:
+ * the request the gateway wrote carries its prompt and source), else
+ * {0, 'unknown'}, as memory-threads.ts's claim(answerTo): checked before
+ * busy, and the same for no thread and another identity's (another key).
+ * Reply {1}, {0, 'unknown'}, {0, 'busy', activeRunId} or {0, 'full'}.
  */
 export const THREAD_START = `${LIB}
 local prefix = ARGV[1]
 local now = now_ms()
+if ARGV[12] ~= '' and redis.call('HGET', KEYS[1], 'pending') ~= ARGV[12] then
+  return {0, 'unknown'}
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   settle(prefix, KEYS[1], ARGV[9], ARGV[10], ARGV[8])
   if redis.call('HEXISTS', KEYS[1], 'active') == 1 then
@@ -210,8 +220,8 @@ redis.call('HSET', KEYS[1], 'runs', cjson.encode(runs), 'active', ARGV[4], 'acti
 redis.call('PERSIST', KEYS[1])
 redis.call('ZADD', KEYS[2], now, ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
-local at = 13
-for _ = 1, tonumber(ARGV[12]) do
+local at = 14
+for _ = 1, tonumber(ARGV[13]) do
   local argc = tonumber(ARGV[at])
   redis.call(unpack(ARGV, at + 1, at + argc))
   at = at + argc + 1
@@ -222,12 +232,13 @@ return {1}
 /**
  * KEYS thread; ARGV prefix afterEndMs code message. The record a `thread`
  * frame shows (settled first: a thread whose run died unread shows it
- * ended), without the state itself; nil when there is none.
+ * ended), without the state itself, with the question its state waits at
+ * (`pending`, JSON); nil when there is none.
  */
 export const THREAD_READ = `${LIB}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 settle(ARGV[1], KEYS[1], ARGV[3], ARGV[4], ARGV[2])
-return redis.call('HMGET', KEYS[1], 'threadId', 'runs', 'prompt', 'completion', 'stateBytes', 'created', 'updated', 'activeRunId')
+return redis.call('HMGET', KEYS[1], 'threadId', 'runs', 'prompt', 'completion', 'stateBytes', 'created', 'updated', 'activeRunId', 'pending')
 `
 
 /**

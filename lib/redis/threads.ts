@@ -1,5 +1,5 @@
 import type { Usage } from '../schemas/frames.js'
-import type { ThreadDeletion, ThreadRecord, ThreadRunRecord, ThreadStore } from '../store/types.js'
+import type { PendingInput, ThreadDeletion, ThreadRecord, ThreadRunRecord, ThreadStore } from '../store/types.js'
 import type { RedisRuns } from './runs.js'
 
 /*
@@ -9,8 +9,16 @@ import type { RedisRuns } from './runs.js'
  * run and any worker host runs it:
  *
  *   gateway: THREAD_START ── claim (active = K) + the run's start, one script
- *   host:    loads `state` ── runs ── APPEND with the terminal frame: state, usage, run summary; idle
+ *   host:    loads `state` ── runs ── APPEND with the terminal frame: state (+ pending), usage, run summary; idle
  *   whoever finds the host dead: HOST_GONE / settle ── the run ended as an error; idle
+ *
+ * A run interrupted at an input request (holdInputFor, on its host) ends
+ * with `interrupted`; its APPEND keeps the question (`pending`, JSON
+ * `{ requestId, prompt, source? }`) with its state. A start whose `answer`
+ * names it reads `pending` first, writes its prompt and source into the
+ * run's request, and THREAD_START claims the thread only while `pending`
+ * is still exactly that text: the request never carries a question the
+ * state does not wait at.
  *
  * Idle threads expire threadRetention after their last run (PEXPIRE); a
  * thread with an active run does not expire. What this gateway reads back
@@ -24,7 +32,10 @@ export const WORKER_DIED = ['AGS_WORKER_DIED', 'The worker host running this run
 /** A command of a run's start, for THREAD_START to run after its claim. */
 export type Command = Array<string | number>
 
-export type ThreadStartAnswer = { claimed: true } | { claimed: false, busy: string } | { claimed: false, full: true }
+export type ThreadStartAnswer = { claimed: true } | { claimed: false, unknownRequest: true } | { claimed: false, busy: string } | { claimed: false, full: true }
+
+/** The question a thread's state waits at, as the record holds it (`text`, for THREAD_START to compare) and parsed. */
+export interface PendingText { text: string, value: PendingInput }
 
 export class RedisThreadStore implements ThreadStore {
   readonly #dir: RedisRuns
@@ -39,31 +50,48 @@ export class RedisThreadStore implements ThreadStore {
   /**
    * A thread run's start: THREAD_START claims the thread and, only if it
    * could, runs `commands` (the run's meta with `thread`, lookups,
-   * `started`, request) in the same step.
+   * `started`, request) in the same step. `answers`: the record's
+   * `pending` text the start answers (pending() read it); the claim is
+   * refused (unknownRequest) unless the record still holds exactly that.
    */
-  async start (ownerId: string, threadId: string, runId: string, runKey: string, commands: Command[]): Promise<ThreadStartAnswer> {
+  async start (ownerId: string, threadId: string, runId: string, runKey: string, commands: Command[], answers?: string): Promise<ThreadStartAnswer> {
     const dir = this.#dir
     const { keys, config } = dir
     const args: Array<string | number> = [
       keys.prefix, threadId, keys.threadsOf(ownerId), runKey, runId, config.maxThreadsPerIdentity, config.threadRetention,
-      config.retainAfterEnd, ...WORKER_DIED, ownerId, commands.length
+      config.retainAfterEnd, ...WORKER_DIED, ownerId, answers ?? '', commands.length
     ]
     for (const command of commands) args.push(command.length, ...command)
     const reply = await dir.script('agsThreadStart', [keys.thread(ownerId, threadId), keys.threadIndex(ownerId)], args)
     if (!Array.isArray(reply)) throw new Error('THREAD_START: an unexpected reply')
     if (Number(reply[0]) === 1) return { claimed: true }
+    if (reply[1] === 'unknown') return { claimed: false, unknownRequest: true }
     if (reply[1] === 'full') return { claimed: false, full: true }
     return { claimed: false, busy: String(reply[2] ?? '') }
+  }
+
+  /**
+   * The question the thread's saved state waits at (its last run was
+   * interrupted there); undefined when none, for no thread, and for a
+   * `pending` that is not one (parsed inside a guard: Redis is shared).
+   * Read before a start with an answer; THREAD_START checks it again.
+   */
+  async pending (ownerId: string, threadId: string): Promise<PendingText | undefined> {
+    const dir = this.#dir
+    const text = await dir.cmd.hget(dir.keys.thread(ownerId, threadId), 'pending')
+    if (text === null) return undefined
+    const value = pendingOf(text)
+    return value === undefined ? undefined : { text, value }
   }
 
   async get (ownerId: string, threadId: string): Promise<ThreadRecord | undefined> {
     const dir = this.#dir
     const reply = await dir.script('agsThreadRead', [dir.keys.thread(ownerId, threadId)], [dir.keys.prefix, dir.config.retainAfterEnd, ...WORKER_DIED])
     if (!Array.isArray(reply)) return undefined
-    const [id, runs, prompt, completion, stateBytes, created, updated, activeRunId] = reply as Array<string | null>
+    const [id, runs, prompt, completion, stateBytes, created, updated, activeRunId, pendingText] = reply as Array<string | null>
     // A record the gateway did not make whole (written by hand, a partial restore): nothing to show.
     if (id !== threadId) return undefined
-    return {
+    const record: ThreadRecord = {
       threadId,
       stateBytes: count(stateBytes),
       runs: runsOf(runs),
@@ -72,6 +100,9 @@ export class RedisThreadStore implements ThreadStore {
       updatedAt: count(updated),
       active: activeRunId ?? undefined
     }
+    const pending = pendingText === null || pendingText === undefined ? undefined : pendingOf(pendingText)
+    if (pending !== undefined) record.pending = pending
+    return record
   }
 
   async delete (ownerId: string, threadId: string): Promise<ThreadDeletion> {
@@ -114,7 +145,7 @@ function runsOf (text: string | null | undefined): ThreadRunRecord[] {
     if (typeof r.runId !== 'string' || typeof r.startedAt !== 'number') continue
     const run: ThreadRunRecord = { runId: r.runId, startedAt: r.startedAt }
     if (typeof r.endedAt === 'number') run.endedAt = r.endedAt
-    if (r.outcome === 'result' || r.outcome === 'cancelled' || r.outcome === 'error') run.outcome = r.outcome
+    if (r.outcome === 'result' || r.outcome === 'cancelled' || r.outcome === 'error' || r.outcome === 'interrupted') run.outcome = r.outcome
     const usage = usageOf(r.usage)
     if (usage !== undefined) run.usage = usage
     if (typeof r.stateSaved === 'boolean') run.stateSaved = r.stateSaved
@@ -128,4 +159,18 @@ function usageOf (value: unknown): Usage | undefined {
   const { prompt_tokens: prompt, completion_tokens: completion } = value as Record<string, unknown>
   if (typeof prompt !== 'number' || typeof completion !== 'number') return undefined
   return { prompt_tokens: prompt, completion_tokens: completion }
+}
+
+/** The record's `pending` (JSON the host writes: requestId, prompt, source?); undefined for anything else. */
+function pendingOf (text: string): PendingInput | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof value !== 'object' || value === null) return undefined
+  const { requestId, prompt, source } = value as Record<string, unknown>
+  if (typeof requestId !== 'string' || typeof prompt !== 'string' || (source !== undefined && typeof source !== 'string')) return undefined
+  return source === undefined ? { requestId, prompt } : { requestId, prompt, source }
 }

@@ -11,6 +11,8 @@ The worker host turns each ev of a run (protocol.py) into at most one frame:
     end, after a TaskResult              nothing
     end, without one                     error AGS_RUNNER_NO_RESULT    (terminal)
     cancelled                            cancelled {reason}            (terminal)
+    interrupted, its state kept          interrupted {threadId, requestId, prompt, source}  (terminal)
+    interrupted, no state kept           error AGS_INTERRUPT_FAILED    (terminal)
     error                                error {code, message}         (terminal; never the detail)
 
 A thread's run whose state was not kept has ``stateError`` {code, message}
@@ -41,6 +43,7 @@ STOPPED_CODE = "AGS_STOPPED"
 STOPPED_MESSAGE = "Stopped: a single agent has no turn to finish, so the run was cancelled"
 STATE_TOO_LARGE_CODE = "AGS_THREAD_STATE_TOO_LARGE"
 STATE_FAILED_CODE = "AGS_THREAD_STATE_FAILED"
+INTERRUPT_FAILED_CODE = "AGS_INTERRUPT_FAILED"
 
 
 def state_too_large_message(size: int, limit: int) -> str:
@@ -51,7 +54,11 @@ def state_failed_message(why: str) -> str:
     return f"The thread's state could not be saved: {why}"
 
 
-Outcome = Literal["result", "cancelled", "error"]
+def interrupt_failed_message(why: str) -> str:
+    return f"The run waited for input longer than holdInputFor, but could not be held for the answer: {why}"
+
+
+Outcome = Literal["result", "cancelled", "error", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,14 @@ class RunFrames:
 
     def cancelled(self, reason: str) -> Frame:
         return self._frame("cancelled", _fields({"reason": reason}) + self._ending(), "cancelled")
+
+    def interrupted(self, thread_id: str, request_id: str, prompt: str, source: str | None) -> Frame:
+        """A thread's run ended at input request request_id, its state kept
+        (Node's run.ts: threadId, requestId, prompt, source when known, then usage)."""
+        fields: dict[str, Any] = {"threadId": thread_id, "requestId": request_id, "prompt": prompt}
+        if source is not None:
+            fields["source"] = source
+        return self._frame("interrupted", _fields(fields) + self._ending(), "interrupted")
 
     def error(self, code: str, message: str) -> Frame:
         return self._frame("error", _fields({"code": code, "message": message}) + self._ending(), "error")

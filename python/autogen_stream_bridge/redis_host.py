@@ -27,6 +27,17 @@ into the team and sends the team's state back when it ends, as over stdio:
 run.py), and its APPEND of the terminal frame ends the run in the record
 (state, usage, run summary) in the same step.
 
+Interrupted input (docs/redis.md, Threads): the host holds a thread run's
+input request for the gateway's holdInputFor (the spec's ``thread``), as
+Node's run.ts does in-process, and only a request the run could go on from
+(its input_request ev names the asking UserProxyAgent). Then the request
+leaves the run's ``inputs`` (SREM: whichever of it and a gateway's ANSWER
+comes first wins) and the run is interrupted (``interrupt``, run.py): its
+state, then the ``interrupted`` frame, whose APPEND keeps the question
+(``pending``) in the record with the state. A later start that answers it
+brings the answer in its spec; the run continues from the state as over
+stdio (run.py, interrupt.py).
+
 Redis errors are logged and retried with backoff; runs go on (as far as their
 credit lets them) while Redis is away. Nothing is ever written to stdout.
 """
@@ -63,8 +74,9 @@ except ModuleNotFoundError as e:  # pragma: no cover - depends on the install
     ) from e
 
 from .limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_LINE_BYTES, MIN_LINE_BYTES, Limits
-from .protocol import dumps, error_ev
+from .protocol import ThreadAnswer, dumps, error_ev
 from .redis_frames import (
+    INTERRUPT_FAILED_CODE,
     STATE_FAILED_CODE,
     STATE_TOO_LARGE_CODE,
     STOPPED_CODE,
@@ -72,6 +84,7 @@ from .redis_frames import (
     Frame,
     RunFrames,
     encode_frame,
+    interrupt_failed_message,
     state_failed_message,
     state_too_large_message,
 )
@@ -170,27 +183,59 @@ class Retain:
         )
 
 
+class BadThreadSpec(ValueError):
+    """A spec's `thread` whose answer cannot be read: the run cannot go on
+    from its question, and must not run as something else."""
+
+
 @dataclass(frozen=True)
 class ThreadSpec:
-    """A spec's `thread`: {id, maxStateBytes}. Which thread it is comes from
-    the run's meta (its gateway's record key), not from here."""
+    """A spec's `thread`: {id, maxStateBytes, holdInputFor, answer?}. Which
+    thread it is comes from the run's meta (its gateway's record key), not
+    from here: `id` is only what the `interrupted` frame shows."""
 
+    id: str = ""
     max_state_bytes: int = DEFAULT_MAX_STATE_BYTES
-    # Room for a start that answers the thread's pending input request
-    # ({requestId, content}, the record's `pending`): not used yet.
-    answer: Mapping[str, Any] | None = None
+    # Milliseconds an input request the run could go on from waits before
+    # the run is interrupted there (the gateway's holdInputFor); None: never
+    # (holdInputFor Infinity, which JSON writes as null, or a gateway that
+    # does not say).
+    hold_input_for: float | None = None
+    # A start that answers the question the thread's state waits at (the
+    # record's `pending`, which its gateway's THREAD_START checked): the
+    # answer as run.py takes it, the asker's name being the question's source.
+    answer: ThreadAnswer | None = None
 
     @classmethod
     def parse(cls, value: Any) -> ThreadSpec:
+        """Raises BadThreadSpec for an answer that is not {requestId,
+        content, prompt, source?} of strings."""
         if not isinstance(value, Mapping):
             return cls()
+        thread_id = value.get("id")
         limit = value.get("maxStateBytes")
-        answer = value.get("answer")
+        hold = value.get("holdInputFor")
+        answer: ThreadAnswer | None = None
+        raw = value.get("answer")
+        if raw is not None:
+            source = raw.get("source", "") if isinstance(raw, Mapping) else None
+            if not (
+                isinstance(raw, Mapping)
+                and all(isinstance(raw.get(f), str) for f in ("requestId", "content", "prompt"))
+                and isinstance(source, str)
+            ):
+                raise BadThreadSpec("thread.answer is not {requestId, content, prompt, source?} of strings")
+            # As Node's channel.ts: the source is always known for a question a run was interrupted at.
+            answer = {"request_id": raw["requestId"], "content": raw["content"], "source": source}
         return cls(
+            id=thread_id if isinstance(thread_id, str) else "",
             max_state_bytes=limit
             if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 2
             else DEFAULT_MAX_STATE_BYTES,
-            answer=answer if isinstance(answer, Mapping) else None,
+            hold_input_for=float(hold)
+            if isinstance(hold, (int, float)) and not isinstance(hold, bool) and 0 <= hold < float("inf")
+            else None,
+            answer=answer,
         )
 
 
@@ -253,6 +298,15 @@ class HostRun:
         self.max_state_bytes = DEFAULT_MAX_STATE_BYTES
         self.state: bytes | None = None
         self.held: Frame | None = None
+        # Interrupts (a thread's run): its threadId (for the `interrupted`
+        # frame), how long a request is held (ms; None: never), the requests
+        # it could go on from (request id -> prompt, source), their hold
+        # timers, and the request it was interrupted at (request id, prompt, source).
+        self.thread_id = ""
+        self.hold_input_for: float | None = None
+        self.asking: dict[str, tuple[str, str]] = {}
+        self.holds: dict[str, asyncio.TimerHandle] = {}
+        self.interrupt: tuple[str, str, str] | None = None
 
     def keep_state(self, state: Any) -> None:
         """The team's state (a `state` ev), kept if it is JSON within
@@ -270,6 +324,20 @@ class HostRun:
             return
         self.state = data
         self.frames.state_error = None
+
+    def pending_input(self) -> bytes:
+        """The record's `pending` for the run's end: the question its state
+        waits at, as JSON (Node's PendingInput); empty unless interrupted."""
+        if self.interrupt is None:
+            return b""
+        request_id, prompt, source = self.interrupt
+        return encode_frame(dumps({"requestId": request_id, "prompt": prompt, "source": source}))
+
+    def stop_holding(self) -> None:
+        """No request of the run is interrupted from now on."""
+        for handle in self.holds.values():
+            handle.cancel()
+        self.holds.clear()
 
     @property
     def written(self) -> bool:
@@ -339,6 +407,8 @@ class Host:
         self._claim_cursor = "0-0"
         self._taking: asyncio.Future[Any] | None = None
         self._last_autoclaim = 0.0
+        # Interrupts under way (strong references: the loop keeps weak ones).
+        self._interrupting: set[asyncio.Task[None]] = set()
 
     # Lifecycle -----------------------------------------------------------
 
@@ -375,9 +445,10 @@ class Host:
         except asyncio.TimeoutError:
             log.warning("host %s: %d runs not ended in the log at shutdown", self.host_id, len(self.runs))
         await self.manager.shutdown()
-        for task in (heartbeat, writer, control):
+        loops = [heartbeat, writer, control, *self._interrupting]
+        for task in loops:
             task.cancel()
-        await asyncio.gather(heartbeat, writer, control, return_exceptions=True)
+        await asyncio.gather(*loops, return_exceptions=True)
         try:
             await asyncio.wait_for(self.redis.delete(self._host_key), SHUTDOWN_CALL_SECONDS)
         except (*REDIS_ERRORS, asyncio.TimeoutError) as e:
@@ -387,10 +458,12 @@ class Host:
     # Heartbeat -----------------------------------------------------------
 
     async def _heartbeat(self) -> None:
-        value = json.dumps({"pid": os.getpid(), "hostname": socket.gethostname(), "started": _now_ms()})
+        about = {"pid": os.getpid(), "hostname": socket.gethostname(), "started": _now_ms()}
         failing = False
         while True:
             started = time.monotonic()
+            # With the runs it holds now: what an operator (or a test) reads to see a slot freed.
+            value = json.dumps({**about, "active": len(self.runs), "concurrency": self.options.concurrency})
             try:
                 await self.redis.set(self._host_key, value, px=self.options.heartbeat_ttl_ms)
                 if failing:
@@ -554,15 +627,27 @@ class Host:
             if name in spec:
                 op[name] = spec[name]
         if thread is not None:
-            run.max_state_bytes = ThreadSpec.parse(spec.get("thread")).max_state_bytes
+            try:
+                thread_spec = ThreadSpec.parse(spec.get("thread"))
+            except BadThreadSpec as e:
+                log.error("host %s: run %s: its request %s cannot be read: %s", self.host_id, key, entry_id, e)
+                self._on_ev(error_ev(key, "AGS_BAD_REQUEST", BAD_REQUEST_MESSAGE, str(e)))
+                return
+            run.max_state_bytes = thread_spec.max_state_bytes
+            run.thread_id = thread_spec.id
+            run.hold_input_for = thread_spec.hold_input_for
             state, unusable = thread
             if unusable is not None:
                 log.warning("host %s: run %s: its thread's saved state cannot be read: %s", self.host_id, key, unusable)
                 self._on_ev(error_ev(key, "AGS_THREAD_STATE_FAILED", STATE_NOT_LOADED_MESSAGE, unusable))
                 return
             # The run loads it into the team before run_stream() and sends the
-            # team's state back when it ends (run.py), as over stdio.
+            # team's state back when it ends (run.py), as over stdio; with an
+            # answer, the state is the one saved at its question, and the
+            # answer goes in as the asker's reply (run.py, interrupt.py).
             op["thread"] = {"state": state}
+            if thread_spec.answer is not None:
+                op["thread"]["answer"] = thread_spec.answer
         log.info("host %s: run %s (runId %r) started", self.host_id, key, run_id)
         self.manager.dispatch(cast("StartOp", op))
         self._grant(run)
@@ -594,6 +679,7 @@ class Host:
         was taken from it) and the run itself has ended."""
         if self.runs.get(run.keys.key) is not run:
             return
+        run.stop_holding()
         del self.runs[run.keys.key]
         self._dirty.pop(run.keys.key, None)
         log.info("host %s: run %s done", self.host_id, run.keys.key)
@@ -624,9 +710,10 @@ class Host:
             # A thread's run ends with one of them, before its terminal ev.
             self._on_state(run, ev)
             return
-        terminal = kind in ("end", "cancelled", "error")
+        terminal = kind in ("end", "cancelled", "interrupted", "error")
         if terminal:
             run.terminal_ev = True
+            run.stop_holding()
         if kind == "error":
             detail = ev.get("detail")
             log.log(
@@ -660,7 +747,15 @@ class Host:
                 run.held = frame
                 frame = None
         elif kind == "input_request":
-            frame = run.frames.input_request(str(ev["request_id"]), str(ev["prompt"]))
+            request_id, prompt, source = str(ev["request_id"]), str(ev["prompt"]), ev.get("source")
+            frame = run.frames.input_request(request_id, prompt)
+            if run.thread is not None and run.hold_input_for is not None and isinstance(source, str):
+                # The worker names the asker only when the run could go on
+                # from this request after an interrupt: held from when its
+                # frame is in the log (_written), as in-process.
+                run.asking[request_id] = (prompt, source)
+        elif kind == "interrupted":
+            frame = self._interrupted(run, str(ev.get("request_id")))
         elif kind == "end":
             frame = run.frames.end()
         elif kind == "cancelled":
@@ -679,6 +774,27 @@ class Host:
         else:
             self._maybe_finish(run)
 
+    def _interrupted(self, run: HostRun, request_id: str) -> Frame:
+        """The terminal frame of a run that ended at its interrupt: the
+        `interrupted` frame when it kept a state to go on from, else (as
+        Node's run.ts) an error: the answer could not continue it."""
+        interrupt = run.interrupt
+        if interrupt is None or interrupt[0] != request_id:
+            # Not an interrupt this host asked for: nothing to go on from.
+            log.error("run %s: interrupted at %s, which it was not asked to be", run.keys.key, request_id)
+            run.interrupt = None
+            run.state = None
+            run.frames.state_error = None
+            return run.frames.error(INTERRUPT_FAILED_CODE, interrupt_failed_message("it was not interrupted there"))
+        if run.state is None:
+            # Too large, save_state() failed, or nothing came: the thread keeps what it had, pending included.
+            run.interrupt = None
+            if run.frames.state_error is None:
+                run.frames.state_error = (STATE_FAILED_CODE, state_failed_message("the runner saved no state"))
+            return run.frames.error(INTERRUPT_FAILED_CODE, interrupt_failed_message(run.frames.state_error[1]))
+        _, prompt, source = interrupt
+        return run.frames.interrupted(run.thread_id, request_id, prompt, source)
+
     def _on_state(self, run: HostRun, ev: Mapping[str, Any]) -> None:
         if run.thread is None or (run.frames.ended and run.held is None):
             log.debug("host %s: run %s: %s ignored (no thread, or ended)", self.host_id, run.keys.key, ev.get("ev"))
@@ -696,6 +812,64 @@ class Host:
     def _mark(self, run: HostRun) -> None:
         self._dirty[run.keys.key] = run
         self._wake.set()
+
+    # Interrupts -------------------------------------------------------------
+
+    def _hold(self, run: HostRun, request_id: str) -> None:
+        """The input request's frame is in the log: it waits holdInputFor,
+        then the run is interrupted there (unless answered first)."""
+        if run.hold_input_for is None or run.interrupt is not None or request_id in run.holds or run.terminal_ev:
+            return
+        loop = asyncio.get_running_loop()
+        run.holds[request_id] = loop.call_later(run.hold_input_for / 1000, self._held, run, request_id)
+
+    def _held(self, run: HostRun, request_id: str) -> None:
+        run.holds.pop(request_id, None)
+        if not self._interruptible(run):
+            return
+        task = asyncio.ensure_future(self._interrupt(run, request_id))
+        self._interrupting.add(task)
+        task.add_done_callback(self._interrupting.discard)
+
+    def _interruptible(self, run: HostRun) -> bool:
+        return (
+            self.runs.get(run.keys.key) is run
+            and run.interrupt is None
+            and not (run.terminal_ev or run.frames.ended or run.lost)
+        )
+
+    async def _interrupt(self, run: HostRun, request_id: str) -> None:
+        """Takes the request out of the run's inputs (SREM), as a gateway's
+        ANSWER does: whichever comes first wins. Won, the run is interrupted
+        there (run.py: its state, then `interrupted`), and an input for it
+        gets AGS_UNKNOWN_REQUEST; lost, its answer is on its way in ctl."""
+        backoff = Backoff(f"run {run.keys.key} interrupt")
+        while True:
+            try:
+                removed = await self.redis.srem(run.keys.inputs, request_id)
+                break
+            except REDIS_ERRORS as e:
+                # The request keeps waiting meanwhile, as it would for its answer.
+                if not self._interruptible(run):
+                    return
+                await backoff.failed(e)
+        if not removed:
+            log.debug("run %s: input request %s was answered before its interrupt", run.keys.key, request_id)
+            return
+        asked = run.asking.get(request_id)
+        if asked is None or not self._interruptible(run):
+            # Ended meanwhile (one interrupt per run; or its own end): nothing to hold.
+            return
+        prompt, source = asked
+        log.info(
+            "run %s: input request %s waited %d ms (holdInputFor): interrupted",
+            run.keys.key,
+            request_id,
+            run.hold_input_for or 0,
+        )
+        run.interrupt = (request_id, prompt, source)
+        run.stop_holding()
+        self._dispatch({"op": "interrupt", "run": run.keys.key, "request_id": request_id})
 
     def _grant(self, run: HostRun) -> None:
         if run.frames.ended or run.lost or run.terminal_ev:
@@ -763,6 +937,7 @@ class Host:
                         run.state if run.state is not None else "",
                         usage[0] if usage is not None else "",
                         usage[1] if usage is not None else "",
+                        run.pending_input() if outcome == "interrupted" else b"",
                     ]
                 pipe.evalsha(self._append_sha, len(keys), *keys, *args)
                 calls.append((run, frames))
@@ -811,6 +986,8 @@ class Host:
                 run.pending.popleft()
             run.sizes.add(frame.seq, len(frame.data))
             run.head = frame.seq
+            if frame.request_id is not None and frame.request_id in run.asking:
+                self._hold(run, frame.request_id)
         if conflict:
             self._lose(run, frames[written].seq if written < len(frames) else run.head + 1)
             return
@@ -909,6 +1086,11 @@ class Host:
             if request_id is None or content is None:
                 log.warning("run %s: input without requestId or content: ignored", key)
                 return
+            # Answered: no longer held (its ANSWER took it out of inputs, so an interrupt could not win now anyway).
+            run.asking.pop(request_id, None)
+            hold = run.holds.pop(request_id, None)
+            if hold is not None:
+                hold.cancel()
             self._dispatch({"op": "input", "run": key, "request_id": request_id, "content": content})
         else:
             log.debug("run %s: unknown ctl op %r: ignored", key, op)

@@ -21,6 +21,11 @@ APPEND  a run's frames with ids `<seq>-1`, stopping at the first id that
         thread: the state it saved, its usage, its summary, the thread idle
         again (docs/redis.md, Threads), in the same step, so a start right
         after the terminal frame finds the thread free and the state in.
+        The question an interrupted run's state waits at (``pending``) comes
+        and goes with the state, as memory-threads.ts's finish: a run that
+        saves a state sets it (``interrupted``) or clears it (any other
+        outcome); a run that saves none leaves both, so the same answer can
+        be sent again.
         Then the base of the run's credit (the slowest live reader's
         committed position, else `far`, else 0) and the trim of the read
         tail.
@@ -63,7 +68,8 @@ APPEND = """
 --       the last frame is terminal), 7 head (the last seq written before),
 --       8 frame count, then per frame: seq, data, input request id ('' none),
 --       then with KEYS[8]: the run's key, the state ('' none saved), prompt
---       and completion tokens ('' unknown)
+--       and completion tokens ('' unknown), the question the state waits at
+--       (JSON {requestId, prompt, source?}; '' unless the run was interrupted)
 local n = tonumber(ARGV[8])
 local head = tonumber(ARGV[7])
 local written = 0
@@ -102,7 +108,7 @@ if conflict == 0 and ARGV[6] ~= '' then
   local thread = KEYS[8]
   local t = 9 + n * 3
   if thread and redis.call('HGET', thread, 'active') == ARGV[t] then
-    local state, prompt, completion = ARGV[t + 1], ARGV[t + 2], ARGV[t + 3]
+    local state, prompt, completion, pending = ARGV[t + 1], ARGV[t + 2], ARGV[t + 3], ARGV[t + 4]
     local ok, runs = pcall(cjson.decode, redis.call('HGET', thread, 'runs') or '[]')
     if not ok or type(runs) ~= 'table' then runs = {} end
     for i = #runs, 1, -1 do
@@ -123,6 +129,11 @@ if conflict == 0 and ARGV[6] ~= '' then
     end
     if state ~= '' then
       redis.call('HSET', thread, 'state', state, 'stateBytes', #state)
+      if pending ~= '' then
+        redis.call('HSET', thread, 'pending', pending)
+      else
+        redis.call('HDEL', thread, 'pending')
+      end
     end
     redis.call('HSET', thread, 'updated', now)
     redis.call('HDEL', thread, 'active', 'activeRunId')

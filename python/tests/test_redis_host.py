@@ -27,7 +27,7 @@ from conftest import TESTS_DIR, RedisServer
 
 # A hang guard, not a speed requirement.
 TIMEOUT = 15.0
-TERMINAL = {"result", "cancelled", "error"}
+TERMINAL = {"result", "cancelled", "error", "interrupted"}
 
 
 def _seq(entry_id: bytes | str) -> int:
@@ -61,9 +61,14 @@ class Gateway:
         spec: str | None = None,
         thread: str | None = None,
         max_state_bytes: int = 1024 * 1024,
+        hold_input_for: float | None = None,
+        answer: dict[str, Any] | None = None,
     ) -> str:
         """With `thread` (a threadId), the run is that thread's: claimed as
-        the gateway's THREAD_START claims it (lib/redis/scripts.ts)."""
+        the gateway's THREAD_START claims it (lib/redis/scripts.ts), its
+        input requests held `hold_input_for` ms (None: never), and with
+        `answer` ({requestId, content, prompt, source}) continuing the
+        question the thread's state waits at."""
         k = str(uuid.uuid4())
         identity = {"id": "alice"}
         body: dict[str, Any] = {
@@ -76,7 +81,9 @@ class Gateway:
         }
         meta: dict[Any, Any] = {"owner": "alice", "runId": run_id, "state": state, "created": int(time.time() * 1000)}
         if thread is not None:
-            body["thread"] = {"id": thread, "maxStateBytes": max_state_bytes}
+            body["thread"] = {"id": thread, "maxStateBytes": max_state_bytes, "holdInputFor": hold_input_for}
+            if answer is not None:
+                body["thread"]["answer"] = answer
             meta["thread"] = self.thread(thread)
             await self.claim(thread, run_id, k)
         pipe = self.r.pipeline(transaction=True)
@@ -845,6 +852,159 @@ async def test_a_thread_run_whose_request_cannot_be_read_frees_its_thread(gw: Ga
     record = await _ended(gw, "chat")
     assert [(r["outcome"], r["stateSaved"]) for r in json.loads(record["runs"])] == [("error", False)]
     assert "state" not in record
+
+
+# Interrupted input ----------------------------------------------------------
+
+
+def _text_messages(frames: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (f["event"]["source"], f["event"]["content"])
+        for f in frames
+        if f["type"] == "event" and f["event"]["type"] == "TextMessage"
+    ]
+
+
+async def _host_active(gw: Gateway, host: HostProc) -> int:
+    raw: Any = await gw.r.get(f"t:host:{host.host_id}")
+    return int(json.loads(raw)["active"])
+
+
+async def test_a_thread_run_held_past_hold_input_for_is_interrupted_and_the_answer_continues_it(
+    gw: Gateway, spawn_host: SpawnHost
+) -> None:
+    host = await spawn_host("interrupt_round_robin")
+    opts = {"example": "interrupt_round_robin"}
+    k1 = await gw.start("r1", "plan", options=opts, thread="week", hold_input_for=100)
+    frames = await gw.terminal(k1)
+    [asked] = [f for f in frames if f["type"] == "input_request"]
+    assert _text_messages(frames) == [("user", "plan"), ("assistant", "seen: user: plan")]
+    [usage] = [f["event"]["models_usage"] for f in frames if f["type"] == "event" and f["event"].get("models_usage")]
+    assert frames[-1] == {
+        "type": "interrupted",
+        "runId": "r1",
+        "seq": asked["seq"] + 1,
+        "threadId": "week",
+        "requestId": asked["requestId"],
+        "prompt": "Enter your response: ",
+        "source": "user",
+        "usage": {"prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"]},
+    }
+    assert (await gw.meta(k1))["outcome"] == "interrupted"
+    # The interrupt took the request out of the run's inputs: an input for it finds nothing.
+    assert not await gw.answer(k1, asked["requestId"], "too late")
+    record = await _ended(gw, "week")
+    pending = {"requestId": asked["requestId"], "prompt": "Enter your response: ", "source": "user"}
+    assert json.loads(record["pending"]) == pending
+    assert json.loads(record["state"])["type"] == "TeamState"
+    [run] = json.loads(record["runs"])
+    assert (run["outcome"], run["stateSaved"]) == ("interrupted", True)
+    await eventually(lambda: _is(_host_active(gw, host), 0), "the host to hold no run")
+
+    # An answer the state cannot go on from (another asker) fails and saves nothing: the question stays.
+    wrong = {**pending, "content": "hi", "source": "nobody"}
+    k2 = await gw.start("r2", "hi", options=opts, thread="week", hold_input_for=100, answer=wrong)
+    failed = (await gw.terminal(k2))[-1]
+    assert (failed["code"], failed["message"]) == (
+        "AGS_THREAD_STATE_FAILED",
+        "The answer cannot continue the thread's saved state",
+    )
+    record = await _ended(gw, "week")
+    assert json.loads(record["pending"]) == pending
+
+    # The answer, on another host, held for ever this time: the user proxy's reply, and the model asked with it.
+    await host.terminate()
+    await spawn_host("interrupt_round_robin")
+    answer = {**pending, "content": "change it"}
+    k3 = await gw.start("r3", "change it", options=opts, thread="week", answer=answer)
+    before = await gw.until(k3, lambda f: f["type"] == "input_request")
+    assert _text_messages(before) == [("user", "change it"), ("assistant", "seen: user: plan | user: change it")]
+    assert await gw.answer(k3, before[-1]["requestId"], "APPROVE")
+    result = (await gw.terminal(k3))[-1]
+    assert result["type"] == "result" and "APPROVE" in result["result"]["stop_reason"]
+    record = await _ended(gw, "week")
+    assert "pending" not in record, "a run that saved a state answers the question no more"
+    assert [(r["runId"], r["outcome"], r["stateSaved"]) for r in json.loads(record["runs"])] == [
+        ("r1", "interrupted", True),
+        ("r2", "error", False),
+        ("r3", "result", True),
+    ]
+
+
+async def _is(value: Awaitable[Any], expected: Any) -> bool:
+    return bool(await value == expected)
+
+
+async def test_an_interrupt_whose_state_is_not_kept_is_an_error(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("interrupt_round_robin")
+    k = await gw.start(
+        "r1", "plan", options={"example": "interrupt_round_robin"}, thread="week", hold_input_for=0, max_state_bytes=64
+    )
+    frames = await gw.terminal(k)
+    last = frames[-1]
+    size = int(last["stateError"]["message"].split(" bytes")[0].rsplit(" ", 1)[1])
+    reason = f"The thread's state is {size} bytes, over maxThreadStateBytes (64): it was not saved"
+    assert last == {
+        "type": "error",
+        "runId": "r1",
+        "seq": frames[-2]["seq"] + 1,
+        "code": "AGS_INTERRUPT_FAILED",
+        "message": f"The run waited for input longer than holdInputFor, but could not be held for the answer: {reason}",
+        "usage": last["usage"],
+        "stateError": {"code": "AGS_THREAD_STATE_TOO_LARGE", "message": reason},
+    }
+    assert frames[-2]["type"] == "input_request"
+    record = await _ended(gw, "week")
+    assert "pending" not in record and "state" not in record
+    assert [(r["outcome"], r["stateSaved"]) for r in json.loads(record["runs"])] == [("error", False)]
+
+
+async def test_an_input_request_answered_within_hold_input_for_is_not_interrupted(
+    gw: Gateway, spawn_host: SpawnHost
+) -> None:
+    await spawn_host("interrupt_round_robin")
+    k = await gw.start(
+        "r1", "plan", options={"example": "interrupt_round_robin"}, thread="week", hold_input_for=3_600_000
+    )
+    asked = (await gw.until(k, lambda f: f["type"] == "input_request"))[-1]
+    assert await gw.answer(k, asked["requestId"], "APPROVE")
+    assert (await gw.terminal(k))[-1]["type"] == "result"
+    assert "pending" not in await _ended(gw, "week")
+
+
+async def test_a_thread_answer_that_cannot_be_read_is_a_bad_request(gw: Gateway, spawn_host: SpawnHost) -> None:
+    await spawn_host("interrupt_round_robin")
+    k = await gw.start("r1", "x", thread="week", answer={"requestId": 1, "content": "x", "prompt": "p"})
+    [error] = await gw.terminal(k)
+    assert (error["code"], error["message"]) == ("AGS_BAD_REQUEST", "The run request could not be read")
+    assert [(r["outcome"], r["stateSaved"]) for r in json.loads((await _ended(gw, "week"))["runs"])] == [
+        ("error", False)
+    ]
+
+
+def test_a_thread_spec_is_read_as_the_gateway_writes_it() -> None:
+    from autogen_stream_bridge.redis_host import BadThreadSpec, ThreadSpec
+
+    spec = ThreadSpec.parse(
+        {
+            "id": "week",
+            "maxStateBytes": 100,
+            "holdInputFor": 5000,
+            "answer": {"requestId": "q", "content": "c", "prompt": "p", "source": "user"},
+        }
+    )
+    assert spec == ThreadSpec("week", 100, 5000.0, {"request_id": "q", "content": "c", "source": "user"})
+    # holdInputFor Infinity is JSON's null; left out (an older gateway), never too.
+    assert ThreadSpec.parse({"id": "w", "holdInputFor": None}).hold_input_for is None
+    assert ThreadSpec.parse({"id": "w"}).hold_input_for is None
+    assert ThreadSpec.parse({"holdInputFor": -1}).hold_input_for is None
+    assert ThreadSpec.parse({"holdInputFor": 0}).hold_input_for == 0.0
+    # No source: as Node's channel.ts, the empty name.
+    no_source = ThreadSpec.parse({"answer": {"requestId": "q", "content": "c", "prompt": "p"}}).answer
+    assert no_source == {"request_id": "q", "content": "c", "source": ""}
+    for bad in ("x", {"requestId": "q", "content": 1, "prompt": "p"}, {"requestId": "q", "content": "c"}):
+        with pytest.raises(BadThreadSpec):
+            ThreadSpec.parse({"answer": bad})
 
 
 # Frames, without Redis -------------------------------------------------------
