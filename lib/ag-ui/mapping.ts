@@ -160,7 +160,7 @@ export class AgUiMapper {
     } else {
       if (open !== undefined) this.#closeMessage(out, source)
       // A chunk without a message id names none: the run and its first seq make one, unique in the thread.
-      messageId = fullMessageId ?? `${this.#runId}:${firstSeq}`
+      messageId = this.#unused(fullMessageId ?? `${this.#runId}:${firstSeq}`, source)
       this.#messages.set(source, { key, messageId })
       out.push({ type: 'TEXT_MESSAGE_START', messageId, role: 'assistant', name: source })
     }
@@ -200,13 +200,14 @@ export class AgUiMapper {
         return
       }
       this.#taskEcho = false
-      const open = this.#messages.get(source)
-      if (open !== undefined && open.messageId === id) {
-        // The streamed message's final form: its text went out chunk by chunk.
+      if (this.#messages.has(source) && type !== 'HandoffMessage') {
+        // The final form of what this source was streaming: its text went out
+        // chunk by chunk. (Usually it has the chunks' full_message_id; after a
+        // thought AgentChat gives it a new id, so the source is what tells.)
         this.#closeMessage(out, source, event)
         return
       }
-      // A new turn of this source: what it streamed before is over.
+      // A handoff ends the source's turn: what it streamed before is over.
       this.#closeMessage(out, source)
       if (type === 'HandoffMessage' && typeof event.target === 'string') this.#handoff(out, event.target)
       else if (TEXT_MESSAGES.has(type) && typeof event.content === 'string') this.#text(out, id, source, event.content)
@@ -215,7 +216,7 @@ export class AgUiMapper {
       this.#taskEcho = false
       if (type === 'ToolCallRequestEvent') this.#toolCalls(out, event, source, id)
       else if (type === 'ToolCallExecutionEvent') this.#toolResults(out, event, id)
-      else if (type === 'ThoughtEvent' && typeof event.content === 'string') this.#thought(out, id, event.content)
+      else if (type === 'ThoughtEvent' && typeof event.content === 'string') this.#thought(out, this.#reasoningId(id), event.content)
       else if (type === 'SelectSpeakerEvent' && isStrings(event.content) && event.content.length > 0) this.#speaker(out, event.content.join(', '))
       else out.push(custom(type, event))
     }
@@ -226,7 +227,18 @@ export class AgUiMapper {
     if (first !== undefined && first.type !== 'CUSTOM' && first.rawEvent === undefined) first.rawEvent = event
   }
 
-  #text (out: AgUiEvent[], messageId: string, source: string, content: string): void {
+  /**
+   * An id no open message has: AutoGen's are UUIDs, but a runner of its own
+   * may give two sources the same, and AG-UI opens no id twice.
+   */
+  #unused (id: string, source: string): string {
+    let candidate = id
+    while ([...this.#messages.values()].some((m) => m.messageId === candidate)) candidate = `${candidate}:${source}`
+    return candidate
+  }
+
+  #text (out: AgUiEvent[], id: string, source: string, content: string): void {
+    const messageId = this.#unused(id, source)
     out.push({ type: 'TEXT_MESSAGE_START', messageId, role: 'assistant', name: source })
     out.push({ type: 'TEXT_MESSAGE_CONTENT', messageId, delta: content })
     out.push({ type: 'TEXT_MESSAGE_END', messageId })
@@ -272,6 +284,15 @@ export class AgUiMapper {
       if (typeof result.is_error === 'boolean') autogen.is_error = result.is_error
       out.push({ type: 'TOOL_CALL_RESULT', messageId: `${id}:${i}`, toolCallId: result.call_id, content: result.content, role: 'tool', metadata: { autogen } })
     })
+  }
+
+  /**
+   * AgentChat gives a thought the id of the chunks it streamed before it:
+   * that id is the open text message's, and an AG-UI id names one message.
+   */
+  #reasoningId (id: string): string {
+    for (const open of this.#messages.values()) if (open.messageId === id) return `${id}:thought`
+    return id
   }
 
   #thought (out: AgUiEvent[], messageId: string, content: string): void {
