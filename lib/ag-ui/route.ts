@@ -3,7 +3,7 @@ import { identityOf, authenticateRequest } from '../auth.js'
 import type { PluginState } from '../connection.js'
 import type { SharedRun } from '../directory.js'
 import {
-  BadInputError, BadJsonError, BodyTooLargeError, ForbiddenOriginError, ResumeGapError, StoreUnavailableError, TaskTooLargeError,
+  BadInputError, BodyTooLargeError, ForbiddenOriginError, ResumeGapError, StoreUnavailableError, TaskTooLargeError,
   ThreadUnsupportedError, TooManyConnectionsError, TooManyConnectionsFromIpError, UnknownRunError, type AutogenStreamError
 } from '../errors.js'
 import { nestsDeeperThan } from '../json-depth.js'
@@ -71,7 +71,7 @@ export class AgUiRoute {
       try {
         done(null, JSON.parse(text))
       } catch (err) {
-        done(new BadJsonError((err as Error).message), undefined)
+        done(new BadInputError(`the body is not JSON (${(err as Error).message})`), undefined)
       }
     })
     child.setErrorHandler(async (err: { code?: string, message: string, statusCode?: number }, request, reply) => {
