@@ -89,6 +89,22 @@ t.test("the task AutoGen echoes first (source user): CUSTOM, not a message (the 
   t.match(events[5], { type: 'TEXT_MESSAGE_START', messageId: 'later', name: 'user' })
 })
 
+t.test("a source that asked for human input (a UserProxyAgent): its messages are the human's, role user", async (t) => {
+  const events = map([
+    started(), event(1, { type: 'TextMessage', source: 'assistant', content: 'Approve?' }),
+    event(2, { type: 'UserInputRequestedEvent', source: 'human', request_id: 'r1', content: '' }),
+    { type: 'input_request', ...base, seq: 3, requestId: 'r1', prompt: '' },
+    event(4, { type: 'TextMessage', source: 'human', content: 'APPROVE' }), result(5)
+  ])
+  t.same(bare(events).slice(5, 9), [
+    { type: 'CUSTOM', name: 'autogen-stream.input_request', value: { requestId: 'r1', prompt: '' } },
+    { type: 'TEXT_MESSAGE_START', messageId: 'e4', role: 'user', name: 'human' },
+    { type: 'TEXT_MESSAGE_CONTENT', messageId: 'e4', delta: 'APPROVE' },
+    { type: 'TEXT_MESSAGE_END', messageId: 'e4' }
+  ])
+  t.same(await protocolErrors(events), [])
+})
+
 t.test('ToolCallRequestEvent: TOOL_CALL_START / ARGS / END per call, under the message the agent was streaming (closed first), else one of its own', async (t) => {
   const calls = [{ id: 'c1', name: 'get_weather', arguments: '{"city": "Paris"}' }, { id: 'c2', name: 'get_time', arguments: '' }]
   const events = map([started(), token(1, 'Let me look.', { id: 'm1' }), event(2, { type: 'ToolCallRequestEvent', content: calls }), event(3, { type: 'ToolCallRequestEvent', content: [calls[0]] }), result(4)])

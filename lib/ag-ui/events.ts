@@ -39,7 +39,7 @@ export type AgUiEvent = AgUiBase & (
   | { type: 'RUN_STARTED', threadId: string, runId: string, protocolVersion?: string }
   | { type: 'RUN_FINISHED', threadId: string, runId: string, result?: unknown, outcome?: RunOutcome, usage?: TokenUsage[] }
   | { type: 'RUN_ERROR', message: string, code?: string, usage?: TokenUsage[] }
-  | { type: 'TEXT_MESSAGE_START', messageId: string, role?: 'assistant', name?: string }
+  | { type: 'TEXT_MESSAGE_START', messageId: string, role?: 'assistant' | 'user', name?: string }
   | { type: 'TEXT_MESSAGE_CONTENT', messageId: string, delta: string }
   | { type: 'TEXT_MESSAGE_END', messageId: string }
   | { type: 'TOOL_CALL_START', toolCallId: string, toolCallName: string, parentMessageId?: string }

@@ -42,9 +42,11 @@ export interface MapperState {
   readonly messages: ReadonlyArray<readonly [string, string, string]>
   /** The step (speaker) that is on. */
   readonly step: string | undefined
+  /** Sources that asked for human input (a UserProxyAgent): their messages are the human's, role `user`. */
+  readonly humans: readonly string[]
 }
 
-export const INITIAL_STATE: MapperState = Object.freeze({ taskEcho: true, messages: Object.freeze([]), step: undefined })
+export const INITIAL_STATE: MapperState = Object.freeze({ taskEcho: true, messages: Object.freeze([]), step: undefined, humans: Object.freeze([]) })
 
 /** The CUSTOM names of the frames that are ours, not AutoGen's (AutoGen types keep their own name). */
 export const CUSTOM_NAMES = {
@@ -67,6 +69,7 @@ export class AgUiMapper {
   /** Open text messages by AutoGen source: the full_message_id they stream and their AG-UI messageId. */
   readonly #messages: Map<string, { key: string, messageId: string }>
   #step: string | undefined
+  readonly #humans: Set<string>
   #ended = false
 
   constructor (ids: { threadId: string, runId: string }, state: MapperState = INITIAL_STATE) {
@@ -75,6 +78,7 @@ export class AgUiMapper {
     this.#taskEcho = state.taskEcho
     this.#messages = new Map(state.messages.map(([source, key, messageId]) => [source, { key, messageId }]))
     this.#step = state.step
+    this.#humans = new Set(state.humans)
   }
 
   /** The state after the frames mapped so far (a new value each time it is asked for). */
@@ -82,7 +86,8 @@ export class AgUiMapper {
     return {
       taskEcho: this.#taskEcho,
       messages: [...this.#messages].map(([source, m]) => [source, m.key, m.messageId] as const),
-      step: this.#step
+      step: this.#step,
+      humans: [...this.#humans]
     }
   }
 
@@ -210,7 +215,7 @@ export class AgUiMapper {
       // A handoff ends the source's turn: what it streamed before is over.
       this.#closeMessage(out, source)
       if (type === 'HandoffMessage' && typeof event.target === 'string') this.#handoff(out, event.target)
-      else if (TEXT_MESSAGES.has(type) && typeof event.content === 'string') this.#text(out, id, source, event.content)
+      else if (TEXT_MESSAGES.has(type) && typeof event.content === 'string') this.#text(out, id, source, event.content, this.#humans.has(source) ? 'user' : 'assistant')
       else out.push(custom(type, event))
     } else {
       this.#taskEcho = false
@@ -218,7 +223,11 @@ export class AgUiMapper {
       else if (type === 'ToolCallExecutionEvent') this.#toolResults(out, event, id)
       else if (type === 'ThoughtEvent' && typeof event.content === 'string') this.#thought(out, this.#reasoningId(id), event.content)
       else if (type === 'SelectSpeakerEvent' && isStrings(event.content) && event.content.length > 0) this.#speaker(out, event.content.join(', '))
-      else out.push(custom(type, event))
+      else {
+        // A UserProxyAgent asks: what it says next is the human's answer.
+        if (type === 'UserInputRequestedEvent' && source !== '') this.#humans.add(source)
+        out.push(custom(type, event))
+      }
     }
     // Nothing of the AutoGen item is lost: its JSON rides on the first event
     // made from it (not on what it closed on its way: an earlier message, a step).
@@ -237,9 +246,9 @@ export class AgUiMapper {
     return candidate
   }
 
-  #text (out: AgUiEvent[], id: string, source: string, content: string): void {
+  #text (out: AgUiEvent[], id: string, source: string, content: string, role: 'assistant' | 'user'): void {
     const messageId = this.#unused(id, source)
-    out.push({ type: 'TEXT_MESSAGE_START', messageId, role: 'assistant', name: source })
+    out.push({ type: 'TEXT_MESSAGE_START', messageId, role, name: source })
     out.push({ type: 'TEXT_MESSAGE_CONTENT', messageId, delta: content })
     out.push({ type: 'TEXT_MESSAGE_END', messageId })
   }

@@ -4,7 +4,7 @@ import type { PluginState } from '../connection.js'
 import type { SharedRun } from '../directory.js'
 import {
   BadInputError, BodyTooLargeError, ForbiddenOriginError, ResumeGapError, StoreUnavailableError, TaskTooLargeError,
-  ThreadUnsupportedError, TooManyConnectionsError, TooManyConnectionsFromIpError, UnknownRunError, type AutogenStreamError
+  ThreadUnsupportedError, TooManyConnectionsError, TooManyConnectionsFromIpError, UnknownRequestError, UnknownRunError, type AutogenStreamError
 } from '../errors.js'
 import { nestsDeeperThan } from '../json-depth.js'
 import type { Config } from '../options.js'
@@ -26,6 +26,7 @@ import { AgUiStream, RESUME_TOKEN_HEADER, type AgUiRun } from './stream.js'
  *   POST   path               RunAgentInput ─▶ RunDirectory.start ─▶ SSE of the run (stream.ts)
  *   GET    path/runs/:runId   Last-Event-ID (or ?after=) ─▶ RunDirectory.find ─▶ SSE from there
  *   DELETE path/runs/:runId   ─▶ the run is cancelled
+ *   POST   path/runs/:runId/input   { requestId, content } ─▶ answers the run's input request
  *
  * Before anything is parsed: connection limits (a stream holds a slot as
  * a socket does), the Origin, authenticate(). Runs belong to identities
@@ -81,10 +82,12 @@ export class AgUiRoute {
       request.log.error({ err }, 'autogen-stream: AG-UI request failed')
       throw err
     })
+    const streams = { onRequest: [this.#slot, this.#admit] }
     const onRequest = this.#admit
-    child.post(path, { onRequest, bodyLimit }, this.#post)
-    child.get<{ Params: RunParams, Querystring: { after?: string } }>(`${path}/runs/:runId`, { onRequest }, this.#get)
+    child.post(path, { ...streams, bodyLimit }, this.#post)
+    child.get<{ Params: RunParams, Querystring: { after?: string } }>(`${path}/runs/:runId`, streams, this.#get)
     child.delete<{ Params: RunParams }>(`${path}/runs/:runId`, { onRequest }, this.#delete)
+    child.post<{ Params: RunParams }>(`${path}/runs/:runId/input`, { onRequest, bodyLimit }, this.#input)
   }
 
   /** Called by the plugin's heartbeat timer. */
@@ -98,16 +101,19 @@ export class AgUiRoute {
     await Promise.all([...this.#streams].map(async (stream) => await stream.shutdown(grace)))
   }
 
-  /** Limits, Origin and identity, before the body is read. */
-  readonly #admit = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+  /** A stream holds a connection slot, as a socket does (the same limits, the same counts): taken first, before anything costs. */
+  readonly #slot = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const { config, addresses } = this.#state
-    if (request.method !== 'DELETE') {
-      // A stream holds a connection slot, as a socket does (the same limits, the same counts).
-      if (config.maxConnections !== 0 && addresses.total >= config.maxConnections) return await refused(reply, new TooManyConnectionsError(addresses.total))
-      if (config.maxConnectionsPerIp !== 0 && addresses.count(request.ip) >= config.maxConnectionsPerIp) return await refused(reply, new TooManyConnectionsFromIpError(addresses.count(request.ip)))
-      // Held by the response: given back when it closes, whatever ends it.
-      if (config.maxConnections !== 0 || config.maxConnectionsPerIp !== 0) addresses.take(config.maxConnectionsPerIp !== 0 ? request.ip : undefined, reply.raw)
-    }
+    if (config.maxConnections !== 0 && addresses.total >= config.maxConnections) return await refused(reply, new TooManyConnectionsError(addresses.total))
+    if (config.maxConnectionsPerIp !== 0 && addresses.count(request.ip) >= config.maxConnectionsPerIp) return await refused(reply, new TooManyConnectionsFromIpError(addresses.count(request.ip)))
+    // Held by the response: given back when it closes, whatever ends it.
+    if (config.maxConnections !== 0 || config.maxConnectionsPerIp !== 0) addresses.take(config.maxConnectionsPerIp !== 0 ? request.ip : undefined, reply.raw)
+    return undefined
+  }
+
+  /** Origin and identity, before the body is read. */
+  readonly #admit = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const { config } = this.#state
     if (!originAllowed(request, config.allowedOrigins)) return await refused(reply, new ForbiddenOriginError(JSON.stringify(String(request.headers.origin).slice(0, 200))))
     if (config.authenticate !== undefined && !await authenticateRequest(config.authenticate, request, reply)) return reply
     // Once per request: without authenticate(), every request is an identity of its own.
@@ -177,6 +183,30 @@ export class AgUiRoute {
     if (found === undefined) return reply
     // A run that has ended stays ended: cancelling it is no error.
     found.run.cancel('client')
+    return await reply.code(204).send()
+  }
+
+  /**
+   * An answer to the run's input request (the `input` frame of the socket):
+   * a client that shows the `autogen-stream.input_request` CUSTOM event
+   * may answer it here while the run waits. The first answer wins.
+   */
+  readonly #input = async (request: FastifyRequest<{ Params: RunParams }>, reply: FastifyReply): Promise<unknown> => {
+    const body = request.body as { requestId?: unknown, content?: unknown } | undefined
+    const requestId = body?.requestId
+    if (typeof body !== 'object' || body === null || typeof requestId !== 'string' || requestId === '' || requestId.length > 256 || typeof body.content !== 'string') {
+      return await refused(reply, new BadInputError('the body must be { "requestId": string (1-256 characters), "content": string }'))
+    }
+    const found = await this.#find(request, reply)
+    if (found === undefined) return reply
+    let answered
+    try {
+      answered = await found.run.answer(requestId, body.content)
+    } catch (err) {
+      request.log.warn({ err }, 'autogen-stream: the run store failed')
+      return await refused(reply, new StoreUnavailableError('try again later'))
+    }
+    if (!answered) return await refused(reply, new UnknownRequestError(found.info.runId, requestId))
     return await reply.code(204).send()
   }
 
