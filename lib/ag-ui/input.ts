@@ -64,11 +64,12 @@ export function toStart (value: unknown): AgUiStart | { reason: string } {
   const resume = input.resume ?? []
   if (resume.length > 1) return { reason: '/resume: AutoGen waits for one input at a time; send one entry' }
   const entry = resume[0]
-  if (entry !== undefined) {
+  if (entry?.status === 'resolved') {
     // A continuation: its input is the answer; the conversation so far is the thread's saved state.
-    if (entry.status === 'resolved') start.answer = { requestId: entry.interruptId, content: answerText(entry.payload) }
+    start.answer = { requestId: entry.interruptId, content: answerText(entry.payload) }
     return start
   }
+  // No resume, or an interrupt abandoned (`cancelled`): an ordinary run.
   const task = lastUserText(input.messages)
   if (typeof task !== 'string') return task
   start.task = task
