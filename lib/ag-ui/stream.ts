@@ -255,22 +255,25 @@ export class AgUiStream {
   }
 
   /**
-   * The server closes (its runs were cancelled): writes what is left up to
-   * the run's terminal events even into a congested response, then ends it.
-   * Resolves once the response is done, or after `grace` ms (then it is cut).
+   * The server closes (its runs were cancelled). A stream that takes bytes
+   * writes on to its run's terminal events; a congested one skips what it
+   * has not read to them and writes them all the same (as a closing socket
+   * does, sender.ts). Resolves once the response is done, or after `grace`
+   * ms, when it is cut.
    */
   async shutdown (grace: number): Promise<void> {
     const attachment = this.#attachment
     const { sse } = this.#o
     if (attachment === undefined || this.#ended) return
-    if (this.#waiting && attachment.skipToEnd()) this.#skipped = true
-    this.#waiting = false
-    for (let out = attachment.next(false); out !== null; out = attachment.next(false)) {
-      this.#take(out.frame, attachment.position <= this.#silentUntil)
-      if (attachment.done) break
+    if (this.#waiting && attachment.skipToEnd()) {
+      // What follows is not the linear mapping: no state of it is kept for resumes.
+      this.#skipped = true
+      for (let out = attachment.next(false); out !== null; out = attachment.next(false)) {
+        this.#take(out.frame, false)
+        if (attachment.done) break
+      }
+      this.#finish()
     }
-    if (attachment.done) this.#finish()
-    else this.#cut('slow_consumer')
     if (sse.closed) return
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
