@@ -44,7 +44,8 @@ const check = Compile(RunAgentInputSchema)
 export interface AgUiStart {
   threadId: string
   runId: string
-  task: string
+  /** The last user message's text; none for a continuation (`answer` is its input). */
+  task?: string
   options: Record<string, unknown>
   /** The answer to the interrupt that ended the thread's previous run (RunAgentInput.resume). */
   answer?: { requestId: string, content: string }
@@ -60,7 +61,7 @@ export function toStart (value: unknown): AgUiStart | { reason: string } {
   const input = value as RunAgentInput
   const options = optionsOf(input)
   if (typeof options === 'string') return { reason: options }
-  const start: AgUiStart = { threadId: input.threadId, runId: input.runId, task: '', options }
+  const start: AgUiStart = { threadId: input.threadId, runId: input.runId, options }
   const resume = input.resume ?? []
   if (resume.length > 1) return { reason: '/resume: AutoGen waits for one input at a time; send one entry' }
   const entry = resume[0]

@@ -30,6 +30,7 @@ export interface InterruptedFrame {
   prompt: string
   source?: string
   usage?: Usage
+  stateError?: { code: string, message: string }
 }
 
 export type MappedFrame = RunFrame | InterruptedFrame
@@ -139,7 +140,7 @@ export class AgUiMapper {
         if (frame.prompt !== '') interrupt.message = frame.prompt
         if (typeof frame.source === 'string') interrupt.metadata = { source: frame.source }
         const finished: AgUiEvent = { type: 'RUN_FINISHED', threadId: this.#threadId, runId: this.#runId, outcome: { type: 'interrupt', interrupts: [interrupt] } }
-        this.#end(out, finished, frame.usage, undefined)
+        this.#end(out, finished, frame.usage, frame.stateError)
         break
       }
     }

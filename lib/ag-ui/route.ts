@@ -126,7 +126,8 @@ export class AgUiRoute {
     const start = toStart(request.body)
     if ('reason' in start) return await refused(reply, new BadInputError(start.reason))
     const { config, runs } = this.#state
-    const taskBytes = Buffer.byteLength(JSON.stringify(start.task))
+    // An answer is the task of the run it starts: bounded alike.
+    const taskBytes = Buffer.byteLength(JSON.stringify(start.task ?? start.answer?.content))
     if (taskBytes > config.maxTaskBytes) return await refused(reply, new TaskTooLargeError(taskBytes, config.maxTaskBytes))
     const identity = requestIdentity(request)
     // A thread is found again by its owner only: an anonymous identity (one
@@ -139,11 +140,10 @@ export class AgUiRoute {
     const frame = {
       type: 'start',
       runId: start.runId,
-      task: start.task,
       options: start.options,
       ...(threaded ? { threadId: start.threadId } : {}),
-      // The continuation of an interrupted thread run; read by runners that know it.
-      ...(start.answer !== undefined ? { answer: start.answer } : {})
+      // A continuation of an interrupted thread run carries its answer instead of a task.
+      ...(start.answer !== undefined ? { answer: start.answer } : { task: start.task })
     } as StartFrame
     this.#tracer?.captureParent(request)
     let run
