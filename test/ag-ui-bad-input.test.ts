@@ -1,5 +1,6 @@
 import t from 'tap'
 import { agUiServer, runAgent, runInput, SseClient } from './fixtures/ag-ui.js'
+import { toStart } from '../lib/ag-ui/input.js'
 import { result, text } from './fixtures/events.js'
 import type { AutoGenEvent, RunRequest } from '../lib/index.js'
 
@@ -74,4 +75,13 @@ t.test('what the runner gets: the last user message as the task (text parts join
     ['plain', 'Hello', {}],
     ['state', 'Hello', { agUi: { state: { cart: ['book'] } } }]
   ], "the stock client's empty tools, context and state pass nothing on")
+})
+
+t.test('a resume entry: resolved is the answer (a string as it is, anything else as JSON) instead of a task; cancelled is an ordinary run', async (t) => {
+  const messages = [{ id: 'u1', role: 'user', content: 'Plan it' }]
+  const entry = (status: string, payload?: unknown): unknown => runInput({ messages, resume: [{ interruptId: 'req-1', status, ...(payload === undefined ? {} : { payload }) }] })
+  t.same(toStart(entry('resolved', 'APPROVE')), { threadId: 'thread-1', runId: 'run-1', options: {}, answer: { requestId: 'req-1', content: 'APPROVE' } })
+  t.same(toStart(entry('resolved', { approve: true })), { threadId: 'thread-1', runId: 'run-1', options: {}, answer: { requestId: 'req-1', content: '{"approve":true}' } })
+  t.same(toStart(entry('resolved')), { threadId: 'thread-1', runId: 'run-1', options: {}, answer: { requestId: 'req-1', content: '' } })
+  t.same(toStart(entry('cancelled')), { threadId: 'thread-1', runId: 'run-1', options: {}, task: 'Plan it' })
 })

@@ -1,6 +1,8 @@
 import t from 'tap'
-import { agUiServer, bearerIdentity, collapsed, protocolErrors, runAgent } from './fixtures/ag-ui.js'
+import { agUiServer, bearerIdentity, collapsed, protocolErrors, runAgent, runInput, SseClient } from './fixtures/ag-ui.js'
 import { examplesRunner } from './fixtures/python.js'
+import { result, text } from './fixtures/events.js'
+import type { AutoGenEvent, RunContext, RunRequest } from '../lib/index.js'
 
 /*
  * A UserProxyAgent's question while the run waits for it: the
@@ -51,4 +53,37 @@ t.test('an input request answered in place: the human\'s answer comes back as a 
     ['user', 'user', 'APPROVE']
   ])
   t.match(events.at(-1), { type: 'RUN_FINISHED', outcome: { type: 'success' } })
+})
+
+t.test('a stream that resumes after the input request gets it again first, unnumbered; answers that are no answer are refused', async (t) => {
+  const { url } = await agUiServer(t, {
+    authenticate: bearerIdentity,
+    async * runner (_request: RunRequest, context: RunContext): AsyncGenerator<AutoGenEvent> {
+      yield text('Shall I go on?')
+      const answer = await context.requestInput('Go on?', { requestId: 'ask-1' })
+      yield text(`You said: ${answer}`)
+      yield result()
+    }
+  })
+  const post = new SseClient(url, { headers: alice, body: runInput({ runId: 'ask' }) })
+  await post.until((c) => c.events.some((e) => e.name === 'autogen-stream.input_request'))
+  const askedAt = post.parser.events.find((e) => e.event.name === 'autogen-stream.input_request')?.id as string
+  const resumed = new SseClient(`${url}/runs/ask`, { headers: { ...alice, 'last-event-id': askedAt } })
+  await resumed.until((c) => c.parser.events.length > 0)
+  t.same(resumed.parser.events, [{ id: undefined, event: { type: 'CUSTOM', name: 'autogen-stream.input_request', value: { requestId: 'ask-1', prompt: 'Go on?' } } }],
+    'the pending request, sent again without an id: Last-Event-ID stays where it was')
+
+  const send = async (body: unknown): Promise<[number, unknown]> => {
+    const res = await fetch(`${url}/runs/ask/input`, { method: 'POST', headers: { ...alice, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return [res.status, res.status === 204 ? undefined : await res.json()]
+  }
+  const refusal = { code: 'AGS_BAD_INPUT', message: 'Not a request this server can run: the body must be { "requestId": string (1-256 characters), "content": string }' }
+  t.same(await send({ requestId: 'ask-1' }), [400, refusal])
+  t.same(await send({ requestId: '', content: 'yes' }), [400, refusal])
+  t.same(await send(['ask-1', 'yes']), [400, refusal])
+  t.same(await send({ requestId: 'ask-1', content: 'yes' }), [204, undefined])
+  t.same(await send({ requestId: 'ask-1', content: 'again' }), [404, { code: 'AGS_UNKNOWN_REQUEST', message: 'Run "ask" is not waiting for input "ask-1"' }], 'the first answer wins')
+  await Promise.all([post.done, resumed.done])
+  for (const client of [post, resumed]) t.match(client.events.slice(-4), [{ type: 'TEXT_MESSAGE_START' }, { type: 'TEXT_MESSAGE_CONTENT', delta: 'You said: yes' }, { type: 'TEXT_MESSAGE_END' }, { type: 'RUN_FINISHED' }])
+  t.same(await protocolErrors(post.events), [])
 })

@@ -177,7 +177,7 @@ t.test('SelectSpeakerEvent and HandoffMessage: a step per speaker, finished by t
   t.same(await protocolErrors(events), [])
 })
 
-t.test('every other AutoGen type: CUSTOM named by its type, with the AutoGen JSON', async (t) => {
+t.test('every other AutoGen type (and a tool call or result AG-UI could not carry): CUSTOM named by its type, with the AutoGen JSON', async (t) => {
   const others = [
     { type: 'MemoryQueryEvent', content: [] },
     { type: 'MultiModalMessage', content: ['a picture:', { data: 'iVBOR' }] },
@@ -188,6 +188,7 @@ t.test('every other AutoGen type: CUSTOM named by its type, with the AutoGen JSO
     { type: 'SelectorEvent', content: 'hi' },
     { type: 'SomethingNewIn08', content: 42 },
     { type: 'ToolCallRequestEvent', content: [{ id: 'c1' }] },
+    { type: 'ToolCallExecutionEvent', content: [{ call_id: 'c1' }] },
     { type: 'SelectSpeakerEvent', content: [] }
   ]
   const events = map([started(), ...others.map((e, i) => event(i + 1, e)), result(others.length + 1)])
