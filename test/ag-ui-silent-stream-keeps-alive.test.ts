@@ -18,6 +18,7 @@ t.test('a silent stream gets a comment line every pingInterval; the stock HttpAg
   t.match(raw.text, /^id: 0\ndata: \{[^\n]+\}\n\n/)
 
   let comments = 0
+  let deleted: Promise<Response> | undefined
   const run = await runAgent(url, {
     headers: alice,
     threadId: 'q2',
@@ -25,9 +26,10 @@ t.test('a silent stream gets a comment line every pingInterval; the stock HttpAg
     // Once the agent's stream carried two comments, the run is ended.
     onText: (text) => {
       comments += text.split(':\n\n').length - 1
-      if (comments === 2) fetch(`${url}/runs/quiet-2`, { method: 'DELETE', headers: alice }).catch((err: unknown) => t.error(err))
+      if (comments >= 2) deleted ??= fetch(`${url}/runs/quiet-2`, { method: 'DELETE', headers: alice })
     }
   })
+  t.equal((await deleted)?.status, 204)
   t.equal(run.error, undefined)
   t.same(run.warnings, [])
   t.same(run.seen.map((e) => e.type), ['RUN_STARTED', 'TEXT_MESSAGE_START', 'TEXT_MESSAGE_CONTENT', 'TEXT_MESSAGE_END', 'RUN_FINISHED'])
