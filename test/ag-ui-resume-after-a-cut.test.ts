@@ -107,6 +107,11 @@ t.test('the resume token of the POST lets another (anonymous) request resume; wi
   const beyond = new SseClient(`${url}/runs/anon?after=99999`, { headers: { 'autogen-stream-resume-token': token } })
   await beyond.done
   t.same([beyond.status, beyond.error.code], [400, 'AGS_BAD_INPUT'])
+  const twice = new SseClient(`${url}/runs/anon?after=1&after=2`, { headers: { 'autogen-stream-resume-token': token } })
+  await twice.done
+  t.same([twice.status, twice.error.message], [400, 'Not a request this server can run: Last-Event-ID (or after) "1,2" is not an event id of this server (a seq, or seq/index)'])
+  const head = await fetch(`${url}/runs/anon`, { method: 'HEAD', headers: { 'autogen-stream-resume-token': token } })
+  t.equal(head.status, 404, 'no HEAD: it would read the run and send nothing')
   const bad = new SseClient(`${url}/runs/anon`, { headers: { 'last-event-id': 'x1', 'autogen-stream-resume-token': token } })
   await bad.done
   t.same([bad.status, bad.error], [400, { code: 'AGS_BAD_INPUT', message: 'Not a request this server can run: Last-Event-ID (or after) "x1" is not an event id of this server (a seq, or seq/index)' }])

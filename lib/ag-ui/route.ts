@@ -54,9 +54,6 @@ export class AgUiRoute {
     this.#tracer = tracer
   }
 
-  /** AG-UI streams open now. */
-  get streams (): number { return this.#streams.size }
-
   /** The routes, in a context of their own: the JSON parser (depth and size bounds) and the error answers are theirs only. */
   readonly routes = async (child: FastifyInstance): Promise<void> => {
     const { path, bodyLimit } = this.#opts
@@ -85,7 +82,8 @@ export class AgUiRoute {
     const streams = { onRequest: [this.#slot, this.#admit] }
     const onRequest = this.#admit
     child.post(path, { ...streams, bodyLimit }, this.#post)
-    child.get<{ Params: RunParams, Querystring: { after?: string } }>(`${path}/runs/:runId`, streams, this.#get)
+    // No HEAD twin (Fastify adds one to a GET): a HEAD would attach a reader that sends nothing.
+    child.get<{ Params: RunParams, Querystring: { after?: unknown } }>(`${path}/runs/:runId`, { ...streams, exposeHeadRoute: false }, this.#get)
     child.delete<{ Params: RunParams }>(`${path}/runs/:runId`, { onRequest }, this.#delete)
     child.post<{ Params: RunParams }>(`${path}/runs/:runId/input`, { onRequest, bodyLimit }, this.#input)
   }
@@ -168,9 +166,11 @@ export class AgUiRoute {
     return await this.#stream(request, reply, run, info, { after: -1, skip: 0 }, true)
   }
 
-  readonly #get = async (request: FastifyRequest<{ Params: RunParams, Querystring: { after?: string } }>, reply: FastifyReply): Promise<unknown> => {
+  readonly #get = async (request: FastifyRequest<{ Params: RunParams, Querystring: { after?: unknown } }>, reply: FastifyReply): Promise<unknown> => {
     const header = request.headers['last-event-id']
-    const given = typeof header === 'string' ? header : request.query.after ?? '-1'
+    const after = request.query.after
+    // A query string may repeat `after` (an array): no id either.
+    const given = typeof header === 'string' ? header : after === undefined ? '-1' : typeof after === 'string' ? after : String(after)
     const point = parseResumePoint(given)
     if (point === undefined) return await refused(reply, new BadInputError(`Last-Event-ID (or after) ${JSON.stringify(given.slice(0, 64))} is not an event id of this server (a seq, or seq/index)`))
     const found = await this.#find(request, reply)
@@ -257,17 +257,22 @@ export class AgUiRoute {
       log: request.log,
       onEnd: (s) => this.#streams.delete(s)
     })
+    // In the set before it starts: a stream whose client went already ends (and leaves it) at once.
+    this.#streams.add(stream)
     let failed: Error | undefined
     try {
       failed = stream.start()
     } catch (err) {
+      this.#streams.delete(stream)
       if (!(err instanceof LogGapError)) throw err
       this.#state.events.resumeGaps++
       return await refused(reply, new ResumeGapError(info.runId, point.after, err.oldest))
     }
-    if (failed !== undefined) return await refused(reply, failed as AutogenStreamError)
+    if (failed !== undefined) {
+      this.#streams.delete(stream)
+      return await refused(reply, failed as AutogenStreamError)
+    }
     if (!starter) this.#state.events.resumeAttaches++
-    this.#streams.add(stream)
     // From here the stream writes the response itself (stream.ts).
     reply.hijack()
     return reply

@@ -68,6 +68,8 @@ export class SseResponse {
 
   constructor (raw: ServerResponse) {
     this.#raw = raw
+    // The client may have gone while the run was being started: its 'close' came already.
+    this.#closed = raw.destroyed
     raw.once('close', () => {
       this.#closed = true
       this.#wake()
@@ -79,7 +81,7 @@ export class SseResponse {
 
   /** Calls fn once the response has closed (at once if it has). */
   onClose (fn: () => void): void {
-    if (this.#closed) fn()
+    if (this.closed) fn()
     else this.#onClose.push(fn)
   }
 
