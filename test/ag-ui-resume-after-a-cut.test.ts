@@ -1,8 +1,10 @@
 import t from 'tap'
-import { agUiServer, bearerIdentity, idsAscend, protocolErrors, runInput, SseClient, type SseEvent } from './fixtures/ag-ui.js'
+import { agUiServer, bearerIdentity, collapsed, idsAscend, protocolErrors, runInput, SseClient, textOf, type SseEvent } from './fixtures/ag-ui.js'
 import { examplesRunner } from './fixtures/python.js'
 import { waitFor } from './fixtures/server.js'
 import { untilHeld } from './fixtures/bridge-resume.js'
+import { chunk, result } from './fixtures/events.js'
+import type { AutoGenEvent } from '../lib/index.js'
 
 /*
  * A stream cut mid-run, resumed with the Last-Event-ID of the last event
@@ -115,4 +117,34 @@ t.test('the resume token of the POST lets another (anonymous) request resume; wi
   const bad = new SseClient(`${url}/runs/anon`, { headers: { 'last-event-id': 'x1', 'autogen-stream-resume-token': token } })
   await bad.done
   t.same([bad.status, bad.error], [400, { code: 'AGS_BAD_INPUT', message: 'Not a request this server can run: Last-Event-ID (or after) "x1" is not an event id of this server (a seq, or seq/index)' }])
+})
+
+t.test('a resume at the end of a run that ended while nobody read it: mapped silently to its end, an empty SSE answer', async (t) => {
+  let open: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { open = resolve })
+  const { app, url } = await agUiServer(t, {
+    authenticate: bearerIdentity,
+    agUi: { onDisconnect: 'continue' },
+    async * runner (): AsyncGenerator<AutoGenEvent> {
+      yield chunk('before ', 'm1')
+      await gate
+      for (let i = 0; i < 10; i++) yield chunk(`w${i} `, 'm1')
+      yield result()
+    }
+  })
+  const post = new SseClient(url, { headers: alice, body: runInput({ runId: 'tail' }) })
+  await post.until((c) => c.events.length === 3)
+  post.destroy()
+  await waitFor(() => app.autogenStream.runsDetached === 1)
+  open()
+  await waitFor(() => app.autogenStream.runs === 0)
+  // started, 11 chunks, the result: seqs 0 to 12; the POST's stream mapped up to 1.
+  const atEnd = new SseClient(`${url}/runs/tail?after=12`, { headers: alice })
+  await atEnd.done
+  t.same([atEnd.status, atEnd.headers['content-type'], atEnd.text], [200, 'text/event-stream; charset=utf-8', ''])
+  const rest = new SseClient(`${url}/runs/tail`, { headers: { ...alice, 'last-event-id': post.parser.events.at(-1)?.id as string } })
+  await rest.done
+  t.same(collapsed(rest.events), ['TEXT_MESSAGE_CONTENT', 'TEXT_MESSAGE_END', 'RUN_FINISHED'])
+  t.equal(textOf([...post.events, ...rest.events], 'm1'), 'before w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 ')
+  t.same(await protocolErrors([...post.events, ...rest.events]), [])
 })

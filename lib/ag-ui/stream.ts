@@ -189,10 +189,7 @@ export class AgUiStream {
   /** A resume of an ended run with nothing left to send: an empty stream, ended. */
   #openIfEnded (): void {
     const o = this.#o
-    if (o.run.ended && this.#attachment?.done !== true && this.#attachment?.position === o.run.head && !o.sse.opened) {
-      o.sse.open(o.headers)
-      this.#finish()
-    }
+    if (o.run.ended && this.#attachment?.done !== true && this.#attachment?.position === o.run.head) this.#finish()
   }
 
   /** The response holds too much: nothing more is taken from the log until it drains. */
@@ -222,6 +219,8 @@ export class AgUiStream {
     this.#finished = true
     const attachment = this.#attachment as Attachment
     attachment.commit()
+    // Nothing was written (resumed at the end, silently up to it): still an SSE answer, empty.
+    if (!this.#o.sse.opened) this.#o.sse.open(this.#o.headers)
     this.#o.sse.end()
     this.#release('client')
   }
