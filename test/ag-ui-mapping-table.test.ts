@@ -105,6 +105,20 @@ t.test("a source that asked for human input (a UserProxyAgent): its messages are
   t.same(await protocolErrors(events), [])
 })
 
+t.test("a run that continues an interrupted one (resume): its task, AutoGen's first message, is the human's answer, a user message", async (t) => {
+  const mapper = new AgUiMapper({ ...ids, continuation: true })
+  const answer = { type: 'TextMessage', source: 'user', content: 'APPROVE' }
+  const events = [started(), event(1, answer), event(2, { type: 'TextMessage', content: 'Done.' }), result(3)].flatMap((f) => mapper.map(f))
+  t.same(bare(events).slice(1, 4), [
+    { type: 'TEXT_MESSAGE_START', messageId: 'e1', role: 'user', name: 'user' },
+    { type: 'TEXT_MESSAGE_CONTENT', messageId: 'e1', delta: 'APPROVE' },
+    { type: 'TEXT_MESSAGE_END', messageId: 'e1' }
+  ])
+  t.match(events[1]?.rawEvent, answer)
+  t.match(events[4], { type: 'TEXT_MESSAGE_START', role: 'assistant', name: 'assistant' })
+  t.same(await protocolErrors(events), [])
+})
+
 t.test('ToolCallRequestEvent: TOOL_CALL_START / ARGS / END per call, under the message the agent was streaming (closed first), else one of its own', async (t) => {
   const calls = [{ id: 'c1', name: 'get_weather', arguments: '{"city": "Paris"}' }, { id: 'c2', name: 'get_time', arguments: '' }]
   const events = map([started(), token(1, 'Let me look.', { id: 'm1' }), event(2, { type: 'ToolCallRequestEvent', content: calls }), event(3, { type: 'ToolCallRequestEvent', content: [calls[0]] }), result(4)])

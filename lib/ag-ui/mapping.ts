@@ -66,6 +66,8 @@ type Json = Record<string, unknown>
 export class AgUiMapper {
   readonly #threadId: string
   readonly #runId: string
+  /** The run continues an interrupted one: its task is the human's answer, which the client sent as `resume`, not as a message. */
+  readonly #continuation: boolean
   #taskEcho: boolean
   /** Open text messages by AutoGen source: the full_message_id they stream and their AG-UI messageId. */
   readonly #messages: Map<string, { key: string, messageId: string }>
@@ -73,9 +75,10 @@ export class AgUiMapper {
   readonly #humans: Set<string>
   #ended = false
 
-  constructor (ids: { threadId: string, runId: string }, state: MapperState = INITIAL_STATE) {
+  constructor (ids: { threadId: string, runId: string, continuation?: boolean }, state: MapperState = INITIAL_STATE) {
     this.#threadId = ids.threadId
     this.#runId = ids.runId
+    this.#continuation = ids.continuation === true
     this.#taskEcho = state.taskEcho
     this.#messages = new Map(state.messages.map(([source, key, messageId]) => [source, { key, messageId }]))
     this.#step = state.step
@@ -200,12 +203,16 @@ export class AgUiMapper {
     const id = typeof event.id === 'string' && event.id !== '' ? event.id : `${this.#runId}:${seq}`
     const start = out.length
     if (isChatMessage(type)) {
-      if (this.#taskEcho && source === 'user') {
+      const echo = this.#taskEcho && source === 'user'
+      // A continuation's task is the answer to the interrupt: the client sent it as `resume`, not as a message, so it is one (the human's).
+      const answer = echo && this.#continuation && TEXT_MESSAGES.has(type) && typeof event.content === 'string'
+      if (echo && !answer) {
         // The task, echoed by AutoGen: the client sent it, and has it already.
         out.push(custom(type, event))
         return
       }
       this.#taskEcho = false
+      if (answer) this.#humans.add(source)
       if (this.#messages.has(source) && type !== 'HandoffMessage') {
         // The final form of what this source was streaming: its text went out
         // chunk by chunk. (Usually it has the chunks' full_message_id; after a

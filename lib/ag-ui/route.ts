@@ -161,7 +161,7 @@ export class AgUiRoute {
       return await refused(reply, new StoreUnavailableError('try again later'))
     }
     if (run instanceof Error) return await refused(reply, run)
-    const info: AgUiRun = { threadId: start.threadId, runId: start.runId, checkpoints: new Checkpoints() }
+    const info: AgUiRun = { threadId: start.threadId, runId: start.runId, continuation: start.answer !== undefined, checkpoints: new Checkpoints() }
     this.#runs.set(run, info)
     return await this.#stream(request, reply, run, info, { after: -1, skip: 0 }, true)
   }

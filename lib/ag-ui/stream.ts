@@ -34,6 +34,8 @@ export const RESUME_TOKEN_HEADER = 'autogen-stream-resume-token'
 export interface AgUiRun {
   threadId: string
   runId: string
+  /** It continues an interrupted run with the answer of a RunAgentInput's `resume` (mapping.ts). */
+  continuation: boolean
   checkpoints: Checkpoints
 }
 
