@@ -1,7 +1,10 @@
 // The demo app: the plugin at /autogen on the Python runner, and the page of
 // examples/demo/ that talks to it through the client library (dist/client/,
-// served as is: plain browser ES modules). Not listening: examples/demo-server.js
-// listens (`npm start`), the browser tests listen on a port of their own.
+// served as is: plain browser ES modules). The same runs over AG-UI at
+// /ag-ui, and a page of its own (/ag-ui) that uses AG-UI's client, bundled
+// for the browser with esbuild when first asked for. Not listening:
+// examples/demo-server.js listens (`npm start`), the browser tests listen on
+// a port of their own.
 import { readdir, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,6 +25,8 @@ const PAGE_FILES = {
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
   '/style.css': ['style.css', 'text/css; charset=utf-8'],
   '/favicon.svg': ['favicon.svg', 'image/svg+xml'],
+  '/ag-ui': ['ag-ui.html', 'text/html; charset=utf-8'],
+  '/ag-ui.css': ['ag-ui.css', 'text/css; charset=utf-8'],
   // Browsers ask for it whatever the page says: the same icon, never a 404.
   '/favicon.ico': ['favicon.svg', 'image/svg+xml']
 }
@@ -60,6 +65,8 @@ export async function createDemoApp (options = {}) {
   const app = Fastify({ logger: options.logger ?? { level: process.env.LOG_LEVEL ?? 'info' } })
 
   await app.register(autogenStream, {
+    // AG-UI beside the WebSocket (docs/ag-ui.md): POST /ag-ui, GET /ag-ui/runs/:runId.
+    agUi: true,
     ...options.plugin,
     path: '/autogen',
     // Scale-out (examples/cluster.js): runs on worker hosts behind Redis, instead of a worker pool here.
@@ -90,6 +97,24 @@ export async function createDemoApp (options = {}) {
     })
   }
 
+  // The AG-UI page's script: examples/demo/ag-ui-page.js with @ag-ui/client,
+  // bundled once, on first request (esbuild and @ag-ui/client are
+  // devDependencies: a checkout has them, the published package does not).
+  let agUiPage
+  app.get('/ag-ui-page.js', async (request, reply) => {
+    agUiPage ??= bundleAgUiPage()
+    let code
+    try {
+      code = await agUiPage
+    } catch (err) {
+      agUiPage = undefined
+      request.log.error({ err }, 'demo: the AG-UI page could not be bundled')
+      return reply.code(501).type('text/plain; charset=utf-8').send('The AG-UI page needs esbuild and @ag-ui/client (npm install, in a checkout of the project).')
+    }
+    reply.headers(securityHeaders(request.headers.host)).type('text/javascript; charset=utf-8')
+    return code
+  })
+
   // The client library, as `npm run build` made it: only its .js files, by name.
   app.get('/client/:name', async (request, reply) => {
     const { name } = /** @type {{ name: string }} */ (request.params)
@@ -99,6 +124,22 @@ export async function createDemoApp (options = {}) {
   })
 
   return app
+}
+
+/** examples/demo/ag-ui-page.js and what it imports, as one browser module. */
+async function bundleAgUiPage () {
+  const { build } = await import('esbuild')
+  const result = await build({
+    entryPoints: [join(pageDir, 'ag-ui-page.js')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    write: false,
+    logLevel: 'silent'
+  })
+  return result.outputFiles[0].text
 }
 
 /** The names of dist/client/*.js, read once: nothing else under /client/ is ever served. */

@@ -17,6 +17,7 @@ console.log(`
 autogen-stream demo, model: ${model}
   WebSocket: ws://${host}:${port}/autogen   (subprotocol autogen-stream.v2; v1 still served)
   Try it:    http://${host}:${port}/
+  AG-UI:     POST http://${host}:${port}/ag-ui (a RunAgentInput), or the page http://${host}:${port}/ag-ui
   By hand:   send {"type":"start","task":"Write a haiku about backpressure"}
 `)
 

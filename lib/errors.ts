@@ -49,6 +49,10 @@ export const ErrorTable = {
   AGS_TOO_MANY_THREADS: { message: 'This identity has %d threads, each with an active run (maxThreadsPerIdentity)', status: 429, close: 0 },
   AGS_THREAD_UNSUPPORTED: { message: 'Threads are not supported here: %s', status: 501, close: 0 }, // N (a start refused), and W (its own text: the run's error)
 
+  // The AG-UI route (docs/ag-ui.md): HTTP answers before its stream begins
+  AGS_BAD_INPUT: { message: 'Not a request this server can run: %s', status: 400, close: 0 },
+  AGS_BODY_TOO_LARGE: { message: 'The request body is over %d bytes (agUi.bodyLimit)', status: 413, close: 0 },
+
   // Runs (an `error` frame with runId and seq)
   AGS_RUNNER_ERROR: { message: 'The runner failed', status: 500, close: 0 },
   AGS_RUNNER_NO_RESULT: { message: 'The runner ended without a TaskResult', status: 500, close: 0 },
@@ -154,6 +158,8 @@ export const HeartbeatTimeoutError = define('AGS_HEARTBEAT_TIMEOUT')
 export const IdleTimeoutError = define('AGS_IDLE_TIMEOUT')
 export const ShutdownError = define('AGS_SHUTDOWN')
 export const PythonNotReadyError = define('AGS_PYTHON_NOT_READY')
+export const BadInputError = define('AGS_BAD_INPUT')
+export const BodyTooLargeError = define('AGS_BODY_TOO_LARGE')
 
 export function closeCodeOf (code: ErrorCode): number {
   return ErrorTable[code].close

@@ -3,7 +3,7 @@ import { autogenStream } from './plugin.js'
 export { autogenStream }
 export default autogenStream
 
-export type { AutogenStreamOptions, AutogenStreamSettings } from './options.js'
+export type { AutogenStreamOptions, AutogenStreamSettings, AgUiOptions } from './options.js'
 export type { AutogenStreamView, Counters } from './stats.js'
 export type { MetricsRegistry } from './observe.js'
 export type { Runner, RunnerObject, RunFunction, RunRequest, RunContext, RunThread, ThreadAnswer, InputRequestOptions, Identity } from './runner.js'

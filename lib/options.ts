@@ -155,6 +155,28 @@ export interface AutogenStreamSettings {
    * request's span (@fastify/otel's). false: no spans, the API is not loaded. Default true.
    */
   tracing?: boolean
+  /**
+   * An AG-UI endpoint beside the WebSocket route (docs/ag-ui.md): `POST
+   * path` with a RunAgentInput answers with the run as Server-Sent Events,
+   * `GET path/runs/:runId` resumes it, `DELETE` cancels it. `true`: with
+   * the defaults. Default: none.
+   */
+  agUi?: AgUiOptions | boolean
+}
+
+/** The `agUi` option (docs/ag-ui.md, Options). */
+export interface AgUiOptions {
+  /** The AG-UI route. Default '/ag-ui'. */
+  path?: string
+  /**
+   * What a run does when its stream is cut before it ended: 'cancel' (AG-UI's
+   * HttpAgent cannot resume, and abortRun() is how it cancels) or 'continue'
+   * (it goes on detached, like onDisconnect 'continue', for a GET to resume).
+   * Default 'cancel'.
+   */
+  onDisconnect?: 'cancel' | 'continue'
+  /** Largest request body in bytes (a RunAgentInput carries the whole conversation the client keeps). Default 1 MiB. */
+  bodyLimit?: number
 }
 
 export interface Config {
@@ -202,6 +224,8 @@ export interface Config {
   maxThreadsPerIdentity: number
   metrics: MetricsRegistry | undefined
   tracing: boolean
+  /** Undefined: no AG-UI endpoint. */
+  agUi: Required<AgUiOptions> | undefined
 }
 
 function show (value: unknown): string {
@@ -334,7 +358,41 @@ export const OPTION_NAMES: Record<keyof AutogenStreamOptions, true> = {
   threadRetention: true,
   maxThreadsPerIdentity: true,
   metrics: true,
-  tracing: true
+  tracing: true,
+  agUi: true
+}
+
+/** The `agUi` option's defaults; a test holds docs/ag-ui.md's table to them. */
+export const AG_UI_DEFAULTS = {
+  path: '/ag-ui',
+  onDisconnect: 'cancel',
+  bodyLimit: 1024 * 1024
+} as const
+
+export const AG_UI_OPTION_NAMES: Record<keyof AgUiOptions, true> = { path: true, onDisconnect: true, bodyLimit: true }
+
+function agUiOption (value: unknown): Config['agUi'] {
+  if (value === undefined || value === false) return undefined
+  const opts = value === true ? {} : value
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new InvalidOptionError('agUi', 'expected true or an object { path?, onDisconnect?, bodyLimit? }', show(value))
+  }
+  const given = opts as Record<string, unknown>
+  rejectUnknownOptions(given, Object.keys(AG_UI_OPTION_NAMES), 'agUi.')
+  const path = given.path ?? AG_UI_DEFAULTS.path
+  // Its own segments only: a ':' or '*' would be a route parameter, and `${path}/runs/:runId` is added to it.
+  if (typeof path !== 'string' || !/^\/[A-Za-z0-9._~-]*(?:\/[A-Za-z0-9._~-]+)*$/.test(path)) {
+    throw new InvalidOptionError('agUi.path', 'expected a path starting with "/" of letters, digits and . _ ~ - (no parameters, no trailing "/")', show(path))
+  }
+  const onDisconnect = given.onDisconnect ?? AG_UI_DEFAULTS.onDisconnect
+  if (onDisconnect !== 'cancel' && onDisconnect !== 'continue') {
+    throw new InvalidOptionError('agUi.onDisconnect', 'expected "cancel" or "continue"', show(onDisconnect))
+  }
+  return {
+    path,
+    onDisconnect,
+    bodyLimit: integerOption(given.bodyLimit, 'agUi.bodyLimit', AG_UI_DEFAULTS.bodyLimit, 1024, 1 << 30)
+  }
 }
 // What Fastify's register() itself takes and passes on with the plugin's options.
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
@@ -486,6 +544,7 @@ export function normalizeOptions (input: AutogenStreamOptions | undefined): Conf
     threadRetention: integer(opts, 'threadRetention', DEFAULTS.threadRetention, 1, MAX_DELAY),
     maxThreadsPerIdentity: integer(opts, 'maxThreadsPerIdentity', DEFAULTS.maxThreadsPerIdentity, 1, 1 << 20),
     metrics,
-    tracing
+    tracing,
+    agUi: agUiOption(opts.agUi)
   }
 }

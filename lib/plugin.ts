@@ -10,6 +10,7 @@ import {
 } from './errors.js'
 import { normalizeOptions, type AutogenStreamOptions, type Config } from './options.js'
 import { authenticateRequest } from './auth.js'
+import { originAllowed } from './origin.js'
 import { ErrorBody, refuse } from './refuse.js'
 import { Runs } from './runs.js'
 import type { RunDirectory } from './directory.js'
@@ -19,6 +20,7 @@ import { createCounters, createEventCounts, createView, type AutogenStreamView }
 import { combineObservers, type RunObserver } from './observe.js'
 import type { RunTracer } from './tracing.js'
 import { PROTOCOL, PROTOCOLS } from './schemas/frames.js'
+import { AgUiRoute } from './ag-ui/route.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -44,30 +46,6 @@ function handleProtocols (protocols: Set<string>): string | false {
 
 function cutLateUpgrade (_request: unknown, socket: { destroy: () => void }): void {
   setImmediate(() => socket.destroy())
-}
-
-/**
- * A browser page from another site may open the socket with the user's
- * cookies (cross-site WebSocket hijacking): the Origin it sends must be the
- * one the request went to, or one the app allows.
- */
-function originAllowed (request: FastifyRequest, allowed: Config['allowedOrigins']): boolean {
-  const origin = request.headers.origin
-  if (origin === undefined) return true // not a browser
-  if (typeof allowed === 'function') return allowed(origin, request) === true
-  let page: URL
-  try {
-    page = new URL(origin)
-  } catch {
-    return false // 'null' (sandboxed pages, file:) and anything else that is no origin
-  }
-  if (allowed !== undefined) return allowed.includes(page.origin)
-  try {
-    // Parsed alike, so case and default ports compare equal (Host "example.com:443" is the origin https://example.com).
-    return new URL(`${page.protocol}//${request.host}`).host === page.host
-  } catch {
-    return false
-  }
 }
 
 /** Refuses the upgrade, before any WebSocket exists: too many connections, a foreign Origin, only unknown protocol versions, no identity. */
@@ -170,11 +148,13 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
   }))
 
   config.runner?.init?.(fastify.log)
+  const agUi = config.agUi === undefined ? undefined : new AgUiRoute(state, config.agUi, tracer)
 
   let heartbeat: NodeJS.Timeout | undefined
   if (config.pingInterval > 0) {
     heartbeat = setInterval(() => {
       for (const connection of state.connections.values()) connection.heartbeat()
+      agUi?.heartbeat()
     }, config.pingInterval).unref()
   }
 
@@ -191,7 +171,7 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
     // an active run frees a slot, which would start the next queued one just
     // to cancel it); each connection then writes how its runs ended.
     runs.shutdown()
-    await Promise.all([...state.connections.values()].map((c) => c.end(new ShutdownError(), 'shutdown')))
+    await Promise.all([...state.connections.values()].map((c) => c.end(new ShutdownError(), 'shutdown')).concat(agUi?.shutdown() ?? []))
   })
   // @fastify/websocket ends a refused upgrade's socket in its onResponse
   // hook only when its own onRequest hook ran. An app hook added before this
@@ -250,6 +230,9 @@ const plugin: FastifyPluginAsync<AutogenStreamOptions> = async function autogenS
         tracer.captureParent(request)
         Connection.open(state, socket, request)
       })
+
+  // The AG-UI endpoint over the same runs (docs/ag-ui.md), in a context of its own.
+  if (agUi !== undefined) await fastify.register(agUi.routes)
 }
 
 export const autogenStream = fp(plugin, { name: 'fastify-autogen-stream', fastify: '5.x' })

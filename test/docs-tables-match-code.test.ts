@@ -23,7 +23,7 @@ function tableCodes (doc: string, heading: string): string[] {
   return codes
 }
 
-t.test('every code of the error table is in a table of docs/protocol.md or docs/bridge.md, and every documented code is in the error table', async (t) => {
+t.test('every code of the error table is in a table of docs/protocol.md, docs/bridge.md or docs/ag-ui.md, and every documented code is in the error table', async (t) => {
   const protocol = read('docs/protocol.md')
   const bridge = read('docs/bridge.md')
   const documented = new Set([
@@ -31,7 +31,8 @@ t.test('every code of the error table is in a table of docs/protocol.md or docs/
     ...tableCodes(protocol, '## Server to client: connection errors'),
     ...tableCodes(protocol, '### Run error codes'),
     ...[...protocol.matchAll(/^\| \d{4} \| `(AGS_[A-Z_]+)` \|/gm)].map((m) => m[1] as string), // close codes
-    ...tableCodes(bridge, '### Errors')
+    ...tableCodes(bridge, '### Errors'),
+    ...tableCodes(read('docs/ag-ui.md'), '## Errors')
   ])
   const table = Object.keys(ErrorTable)
   // Registration and the answer before the upgrade are described in the README and in protocol.md's prose.
@@ -94,8 +95,26 @@ t.test("the README options table's defaults are the ones normalizeOptions() appl
     t.same(applied[name], value, `${name}: normalizeOptions() applies it`)
   }
   // Every option with a default in code is in DEFAULTS: the ones without are the ones given as functions, objects or nothing.
-  const withoutDefault = ['runner', 'runs', 'websocket', 'authenticate', 'authorizeRun', 'allowedOrigins', 'metrics']
+  const withoutDefault = ['runner', 'runs', 'websocket', 'authenticate', 'authorizeRun', 'allowedOrigins', 'metrics', 'agUi']
   t.same(Object.keys(OPTION_NAMES).filter((n) => !(n in DEFAULTS)).sort(), withoutDefault.sort())
+})
+
+t.test("docs/ag-ui.md's options table lists exactly the agUi options, with the defaults normalizeOptions() applies", async (t) => {
+  const { AG_UI_DEFAULTS, AG_UI_OPTION_NAMES, normalizeOptions } = await import('../lib/options.js')
+  const doc = read('docs/ag-ui.md')
+  const lines = doc.slice(doc.indexOf('## Options')).split('\n').slice(2)
+  // The first table after the heading, to its end.
+  const rows = lines.slice(0, lines.findIndex((l, i) => i > 0 && !l.startsWith('|'))).filter((l) => l.startsWith('| `'))
+  const documented = new Map(rows.map((row) => {
+    const [name = '', value = ''] = row.split(' | ')
+    return [/`([A-Za-z]+)`/.exec(name)?.[1] as string, /`([^`]+)`/.exec(value)?.[1] as string]
+  }))
+  t.same([...documented.keys()].sort(), Object.keys(AG_UI_OPTION_NAMES).sort())
+  const applied = normalizeOptions({ runner: async function * () {}, agUi: true }).agUi as Record<string, unknown>
+  for (const [name, value] of Object.entries(AG_UI_DEFAULTS)) {
+    t.equal(documented.get(name), typeof value === 'string' ? `'${value}'` : String(value), `${name}: docs/ag-ui.md says ${documented.get(name)}`)
+    t.equal(applied[name], value, `${name}: normalizeOptions() applies it`)
+  }
 })
 
 t.test('docs/metrics.md lists exactly the metrics registered, with their types and labels, and the span\'s attributes', async (t) => {

@@ -18,7 +18,7 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['pingInterval too large', { runner, pingInterval: 2 ** 31 }, /"pingInterval".*\(got 2147483648\)/],
   ['coalesceTokens not boolean', { runner, coalesceTokens: 'yes' }, /"coalesceTokens": expected a boolean \(got "yes"\)/],
   ['websocket not an object', { runner, websocket: 3 }, /"websocket".*\(got 3\)/],
-  ['a misspelt option', { runner, maxPayLoad: 1024 }, /^Invalid option "maxPayLoad": unknown option \(did you mean maxPayload\?\); known: runner, runs, path, .*websocket, allowedOrigins, authenticate, authorizeRun, onDisconnect, detachTimeout, maxRunLag, retainEvents, retainBytes, retainAfterEnd, maxWatchersPerRun, maxThreadStateBytes, threadRetention, maxThreadsPerIdentity, metrics, tracing, prefix, logLevel, logSerializers \(got \[1024\]\)$/],
+  ['a misspelt option', { runner, maxPayLoad: 1024 }, /^Invalid option "maxPayLoad": unknown option \(did you mean maxPayload\?\); known: runner, runs, path, .*websocket, allowedOrigins, authenticate, authorizeRun, onDisconnect, detachTimeout, maxRunLag, retainEvents, retainBytes, retainAfterEnd, maxWatchersPerRun, maxThreadStateBytes, threadRetention, maxThreadsPerIdentity, metrics, tracing, agUi, prefix, logLevel, logSerializers \(got \[1024\]\)$/],
   ['a misspelt v2 option', { runner, maxRunlag: { events: 8 } }, /^Invalid option "maxRunlag": unknown option \(did you mean maxRunLag\?\); known: /],
   ['a misspelt maxRunLag field', { runner, maxRunLag: { event: 8 } }, /^Invalid option "maxRunLag.event": unknown option \(did you mean events\?\); known: events, bytes \(got \[8\]\)$/],
   ['onDisconnect neither continue nor cancel', { runner, onDisconnect: 'close' }, /^Invalid option "onDisconnect": expected "continue" or "cancel" \(got "close"\)$/],
@@ -37,7 +37,12 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['holdInputFor -Infinity', { runner, holdInputFor: -Infinity }, /^Invalid option "holdInputFor": expected an integer from 0 to 2147483647, or Infinity \(never interrupt\) \(got -Infinity\)$/],
   ['holdInputFor in words', { runner, holdInputFor: '5s' }, /^Invalid option "holdInputFor": .* \(got "5s"\)$/],
   ['threadStateTimeout 0 (no runner could hand over its state)', { runner, threadStateTimeout: 0 }, /^Invalid option "threadStateTimeout": expected an integer from 1 to 2147483647 \(got 0\)$/],
-  ['runs not a factory', { runs: 'redis://127.0.0.1' }, /^Invalid option "runs": expected what redisRuns\(\{ url \}\) returns \(got "redis:\/\/127.0.0.1"\)$/]
+  ['runs not a factory', { runs: 'redis://127.0.0.1' }, /^Invalid option "runs": expected what redisRuns\(\{ url \}\) returns \(got "redis:\/\/127.0.0.1"\)$/],
+  ['agUi neither true nor an object', { runner, agUi: '/ag-ui' }, /^Invalid option "agUi": expected true or an object \{ path\?, onDisconnect\?, bodyLimit\? \} \(got "\/ag-ui"\)$/],
+  ['agUi.path with a parameter', { runner, agUi: { path: '/ag-ui/:id' } }, /^Invalid option "agUi.path": expected a path starting with "\/" of letters, digits and \. _ ~ - \(no parameters, no trailing "\/"\) \(got "\/ag-ui\/:id"\)$/],
+  ['agUi.onDisconnect neither cancel nor continue', { runner, agUi: { onDisconnect: 'close' } }, /^Invalid option "agUi.onDisconnect": expected "cancel" or "continue" \(got "close"\)$/],
+  ['agUi.bodyLimit under 1 KiB', { runner, agUi: { bodyLimit: 10 } }, /^Invalid option "agUi.bodyLimit": expected an integer from 1024 to 1073741824 \(got 10\)$/],
+  ['a misspelt agUi field', { runner, agUi: { pth: '/x' } }, /^Invalid option "agUi.pth": unknown option \(did you mean path\?\); known: path, onDisconnect, bodyLimit \(got \["\/x"\]\)$/]
 ]
 
 for (const [name, opts, message] of bad) {
@@ -87,4 +92,27 @@ t.test("Fastify's own register options pass, and pythonRunner refuses unknown op
     code: 'AGS_INVALID_OPTION',
     message: /^Invalid option "pythonRunner.worker": unknown option \(did you mean workers\?\); known: factory, python, workers, /
   })
+})
+
+t.test('agUi: true adds the AG-UI routes at their default path; false, or nothing, adds none', async (t) => {
+  const routes = async (agUi: AutogenStreamOptions['agUi']): Promise<boolean[]> => {
+    const app = Fastify()
+    t.after(() => app.close())
+    await app.register(autogenStream, { runner, ...(agUi === undefined ? {} : { agUi }) })
+    await app.ready()
+    return [
+      app.hasRoute({ method: 'POST', url: '/ag-ui' }),
+      app.hasRoute({ method: 'GET', url: '/ag-ui/runs/:runId' }),
+      app.hasRoute({ method: 'DELETE', url: '/ag-ui/runs/:runId' }),
+      app.hasRoute({ method: 'POST', url: '/ag-ui/runs/:runId/input' })
+    ]
+  }
+  t.same(await routes(true), [true, true, true, true])
+  t.same(await routes(false), [false, false, false, false])
+  t.same(await routes(undefined), [false, false, false, false])
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(autogenStream, { runner, agUi: { path: '/agents/support' } })
+  await app.ready()
+  t.ok(app.hasRoute({ method: 'POST', url: '/agents/support' }))
 })

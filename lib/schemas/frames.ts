@@ -161,7 +161,7 @@ export function checkClientFrame (value: unknown, version: ProtocolVersion = PRO
 type ValidationError = ReturnType<typeof clientFrameTypes.start.Errors>[number]
 
 /** One line naming the offending field, from TypeBox's list (which names a union's every branch). */
-function describeErrors (errors: ValidationError[]): string {
+export function describeErrors (errors: ValidationError[]): string {
   const extra = errors.find((e) => e.keyword === 'additionalProperties')
   if (extra !== undefined) {
     const names = (extra.params as { additionalProperties?: string[] }).additionalProperties ?? []

@@ -43,7 +43,7 @@ from autogen_agentchat.messages import (
     ToolCallSummaryMessage,
     UserInputRequestedEvent,
 )
-from autogen_agentchat.teams import RoundRobinGroupChat
+from autogen_agentchat.teams import RoundRobinGroupChat, SelectorGroupChat
 from autogen_core import CancellationToken, FunctionCall, Image
 from autogen_core.code_executor import CodeBlock, CodeResult
 from autogen_core.memory import MemoryContent, MemoryMimeType
@@ -61,7 +61,7 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 from PIL import Image as PILImage
 from pydantic import BaseModel
 
-from autogen_stream_bridge import RunRequest
+from autogen_stream_bridge import RunError, RunRequest
 
 STREAMING_TEXT = (
     "AutoGen streams this answer one word at a time, from a Python worker "
@@ -553,3 +553,93 @@ def interrupt_swarm(request: RunRequest) -> Any:
         [assistant, user],
         termination_condition=TextMentionTermination("seen:", sources=["assistant"]) | MaxMessageTermination(12),
     )
+
+
+class ThinkingReplayChatCompletionClient(ReplayChatCompletionClient):
+    """A replay client that streams its answers word by word as usual, and
+    whose CreateResult carries ``thought``, as a reasoning model's does:
+    AgentChat then yields the chunks, a ThoughtEvent, and the answer."""
+
+    def __init__(self, chat_completions: Sequence[str | CreateResult], thought: str) -> None:
+        super().__init__(chat_completions)
+        self._thought = thought
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        async for chunk in super().create_stream(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            cancellation_token=cancellation_token,
+        ):
+            yield chunk.model_copy(update={"thought": self._thought}) if isinstance(chunk, CreateResult) else chunk
+
+
+THOUGHT = "The user wants a short answer; one sentence will do."
+
+
+def thinking_agent(request: RunRequest) -> AssistantAgent:
+    """A streaming assistant whose model thinks (THOUGHT) before its answer
+    "Backpressure keeps every hop honest.": chunks, ThoughtEvent, TextMessage."""
+    return AssistantAgent(
+        "assistant",
+        model_client=ThinkingReplayChatCompletionClient(["Backpressure keeps every hop honest."], thought=THOUGHT),
+        model_client_stream=True,
+    )
+
+
+def reflecting_tool_agent(request: RunRequest) -> AssistantAgent:
+    """Calls get_weather, then reflects on the result with a streamed answer
+    (reflect_on_tool_use=True): ToolCallRequestEvent, ToolCallExecutionEvent,
+    then the chunks and TextMessage of the reflection."""
+    return _assistant(
+        "assistant",
+        [_weather_call(), "It is sunny in Paris today, 21 degrees."],
+        model_info=_tool_model_info(),
+        tools=[get_weather],
+        reflect_on_tool_use=True,
+    )
+
+
+def selector_team(request: RunRequest) -> SelectorGroupChat:
+    """A SelectorGroupChat of a writer and a critic whose (replay) selector
+    picks the writer first, then the critic; the critic approves, which
+    ends the team. emit_team_events=True: each pick is a SelectSpeakerEvent."""
+    writer = _assistant("writer", ["A draft: streams should respect the slowest reader."])
+    critic = _assistant("critic", ["Clear and correct. APPROVE"])
+    return SelectorGroupChat(
+        [writer, critic],
+        model_client=ReplayChatCompletionClient(["writer", "critic"]),
+        termination_condition=TextMentionTermination("APPROVE") | MaxMessageTermination(6),
+        emit_team_events=True,
+    )
+
+
+class BreaksMidAnswer:
+    """Not an agent: streams the first words of an answer, then fails with
+    a RunError (MODEL_DOWN): the run ends with that code while its message
+    is still open."""
+
+    async def run_stream(
+        self,
+        *,
+        task: str | BaseChatMessage | Sequence[BaseChatMessage] | None = None,
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | TaskResult, None]:
+        for word in ["The ", "answer ", "is "]:
+            yield ModelClientStreamingChunkEvent(content=word, source="assistant", full_message_id="answer-1")
+        raise RunError("MODEL_DOWN", "The model went away mid-answer")
+
+
+def breaks_mid_answer(request: RunRequest) -> BreaksMidAnswer:
+    return BreaksMidAnswer()
