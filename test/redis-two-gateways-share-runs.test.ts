@@ -99,14 +99,18 @@ if (availability.skip === undefined && availability.fail === undefined) {
     const replies = asked.filter((f) => f.type === 'event' && f.event.type === 'TextMessage' && (f.event as { source?: string }).source === 'user').map((f) => f.type === 'event' && (f.event as { content?: unknown }).content)
     t.same(replies, ['Plan the release', 'APPROVE'], 'the UserProxyAgent got the reply sent through B')
 
-    // Stop: a team that would go on for thousands of words.
-    starter.send({ type: 'start', runId: 'team', task: 'x', options: { example: 'long_team', words: 5000 } })
+    // Stop: a team that would go on for another agent's turn. (The writer's turn ends
+    // first: a stop waits for it, so it is kept short enough for a loaded machine.)
+    starter.send({ type: 'start', runId: 'team', task: 'x', options: { example: 'long_team', words: 2000 } })
     await starter.until(() => starter.run('team').filter((f) => f.type === 'token').length >= 10)
     other.send({ type: 'attach', runId: 'team', after: -1, resumeToken: starter.tokens.get('team') })
     await other.until((f) => f.some((x) => x.type === 'attached' && x.runId === 'team'))
     other.send({ type: 'stop', runId: 'team' })
     const stopped = (await starter.untilEnded('team')).at(-1)
     t.equal(stopped?.type, 'result', 'a stopped team ends with its result')
+    const result = stopped?.type === 'result' ? stopped.result : undefined
+    // Not the team's own end (MaxMessageTermination after the critic): the stop's, after the turn it came in.
+    t.equal(result?.stop_reason, 'External termination requested', 'the stop sent through B ended the team')
   })
 
   t.test('a worker host killed mid-run: AGS_WORKER_DIED on the attached client; the other host serves the next run', async (t) => {
