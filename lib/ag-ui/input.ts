@@ -83,13 +83,18 @@ function lastUserText (messages: RunAgentInput['messages']): string | { reason: 
     const message = messages[i] as RunAgentInput['messages'][number]
     if (message.role !== 'user') continue
     const content = message.content
-    if (typeof content === 'string') return content
     if (content === undefined) return { reason: `/messages/${i}: a user message without content` }
     let text = ''
-    for (const [j, part] of (content as Array<{ type: string, text?: unknown }>).entries()) {
-      if (part.type !== 'text' || typeof part.text !== 'string') return { reason: `/messages/${i}/content/${j}: only text parts are supported (got ${JSON.stringify(String(part.type).slice(0, 32))})` }
-      text += part.text
+    if (typeof content === 'string') {
+      text = content
+    } else {
+      for (const [j, part] of (content as Array<{ type: string, text?: unknown }>).entries()) {
+        if (part.type !== 'text' || typeof part.text !== 'string') return { reason: `/messages/${i}/content/${j}: only text parts are supported (got ${JSON.stringify(String(part.type).slice(0, 32))})` }
+        text += part.text
+      }
     }
+    // An empty task is a client's slip more likely than a message: said, not run.
+    if (text === '') return { reason: `/messages/${i}: a user message without text` }
     return text
   }
   return { reason: '/messages: no user message to run' }

@@ -59,8 +59,19 @@ export class AgUiRoute {
     const { path, bodyLimit } = this.#opts
     const maxDepth = this.#state.config.maxFrameDepth
     child.removeAllContentTypeParsers()
-    child.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_request, body, done) => {
+    child.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (request, body, done) => {
       const text = body as string
+      // Read as UTF-8 whatever the header says: a body in another charset would be read wrong, so it is refused.
+      const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase()
+      if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+        done(new BadInputError(`the body must be UTF-8 JSON (charset ${JSON.stringify(charset.slice(0, 32))})`), undefined)
+        return
+      }
+      // No body (a DELETE from a client that sets the JSON type on every request): as if it had no type.
+      if (text === '') {
+        done(null, undefined)
+        return
+      }
       // Before JSON.parse builds anything: a body of nested brackets is refused from its text.
       if (nestsDeeperThan(text, maxDepth + 1)) {
         done(new BadInputError(`the body may nest at most ${maxDepth + 1} levels of arrays and objects (maxFrameDepth)`), undefined)

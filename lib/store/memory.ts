@@ -136,6 +136,8 @@ export class MemoryRunLog implements RunLog {
   #byteLengths = new Int32Array(INITIAL_CELLS)
   #lengths = new Int32Array(INITIAL_CELLS)
   readonly #arena = new TextArena()
+  /** No kept arena token before this seq (#releaseText scans from here). */
+  #textFrom = 0
   #mask = INITIAL_CELLS - 1
   #oldest = 0
   /** Bytes of every entry trimmed so far (the total before `oldest`). */
@@ -369,13 +371,17 @@ export class MemoryRunLog implements RunLog {
 
   /** Lets the arena go of the chunks before the oldest kept token's. */
   #releaseText (): void {
-    for (let seq = this.#oldest; seq <= this.#head; seq++) {
+    // From where the last call stopped: entries before it were no arena token, and are
+    // trimmed or still not one; a run of events alone is not scanned again at each trim.
+    for (let seq = Math.max(this.#textFrom, this.#oldest); seq <= this.#head; seq++) {
       const i = seq & this.#mask
       if (this.#contexts[i] !== undefined && this.#items[i] === undefined) {
+        this.#textFrom = seq
         this.#arena.release(this.#serials[i] as number)
         return
       }
     }
+    this.#textFrom = this.#head + 1
     // None kept: every chunk but the one being written.
     this.#arena.release(Number.MAX_SAFE_INTEGER)
   }
