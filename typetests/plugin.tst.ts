@@ -20,7 +20,8 @@ import autogenStream, {
   type Runner,
   type RunRequest,
   type TaskResult,
-  type MetricsRegistry
+  type MetricsRegistry,
+  type AgUiOptions
 } from 'fastify-autogen-stream'
 import { redisRuns, type RunsFactory } from 'fastify-autogen-stream/redis'
 import { Registry, register } from 'prom-client'
@@ -77,7 +78,15 @@ describe('autogenStream', () => {
       maxThreadsPerIdentity?: number
       metrics?: MetricsRegistry
       tracing?: boolean
+      agUi?: AgUiOptions | boolean
     }>()
+  })
+
+  test('agUi: true, or where and how (docs/ag-ui.md)', () => {
+    expect<AgUiOptions>().type.toBe<{ path?: string, onDisconnect?: 'cancel' | 'continue', bodyLimit?: number }>()
+    expect(autogenStream).type.toBeCallableWith(fastify(), { runner: async function * () {}, agUi: { path: '/agent', onDisconnect: 'continue' } })
+    // @ts-expect-error Type '"close"' is not assignable
+    fastify().register(autogenStream, { runner: async function * () {}, agUi: { onDisconnect: 'close' } })
   })
 
   test('onDisconnect is "continue" or "cancel"', () => {
