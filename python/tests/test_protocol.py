@@ -87,13 +87,19 @@ def test_item_conversion() -> None:
         item_to_json(42)
 
 
+def _python_path() -> str:
+    """The tests' folder, then the caller's PYTHONPATH, as conftest's workers:
+    it may name the bridge's sources to test (a checkout other than the one installed)."""
+    return os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH")) if p)
+
+
 def test_worker_exits_when_node_stops_reading() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "autogen_stream_bridge.worker", "--factory", "bridge_examples:long_stream"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(TESTS_DIR)},
+        env={**os.environ, "PYTHONPATH": _python_path()},
     )
     try:
         assert proc.stdout is not None and proc.stdin is not None
