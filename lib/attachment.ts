@@ -97,7 +97,7 @@ export class Attachment {
       if (this.#frames !== frame.seq) return this.#encode(frame)
       this.#frames++
     }
-    // The log's entry itself: no copy, no allocation per frame.
+    // The log's entry itself: no copy (a token's is a view made as it is taken, its JSON made as it is sent).
     return entry
   }
 
