@@ -2,8 +2,8 @@ import t from 'tap'
 import type { Redis } from 'ioredis'
 import { Client } from './fixtures/server.js'
 import { metaOf, redisAvailability, redisCluster } from './fixtures/redis.js'
-import { ask, refusal } from './fixtures/threads.js'
-import type { EventFrame, InputRequestFrame, ResultFrame, ServerFrame } from '../lib/index.js'
+import { answerTheLastQuestion, ask, refusal } from './fixtures/threads.js'
+import type { EventFrame, InputRequestFrame, ServerFrame } from '../lib/index.js'
 
 /*
  * Interrupted input with the Redis store: the worker host holds a thread
@@ -94,24 +94,7 @@ if (availability.skip === undefined && availability.fail === undefined) {
     t.match(second.at(-1), { type: 'interrupted', runId: 'r2', threadId: 'week', requestId: again.requestId, prompt: 'Enter your response: ', source: 'user' })
 
     // The first question was answered: it waits no more, on either gateway.
-    onA.send({ type: 'start', runId: 'r3', threadId: 'week', answer: { requestId: asked.requestId, content: 'APPROVE' }, options: OPTIONS })
-    t.same(await refusal(onA, 'r3'), {
-      type: 'error',
-      code: 'AGS_UNKNOWN_REQUEST',
-      message: `Thread "week" is not waiting for input "${asked.requestId}"`,
-      ref: { type: 'start', runId: 'r3', threadId: 'week', requestId: asked.requestId }
-    })
-
-    onA.send({ type: 'start', runId: 'r4', threadId: 'week', answer: { requestId: again.requestId, content: 'APPROVE' }, options: OPTIONS })
-    const last = (await onA.untilEnded('r4')).at(-1) as ResultFrame
-    t.equal(last.type, 'result')
-    t.match(last.result.stop_reason, /APPROVE/)
-    t.same(last.result.messages.filter((m) => m.type === 'TextMessage').map((m) => [m.source, m.content]), [['user', 'APPROVE']])
-
-    const done = await ask(onB, { type: 'thread', threadId: 'week' })
-    if (done.type !== 'thread') throw new Error(JSON.stringify(done))
-    t.equal(done.pending, undefined, 'the thread waits for nobody')
-    t.same(done.runs.map((r) => [r.runId, r.outcome, r.stateSaved]), [['r1', 'interrupted', true], ['r2', 'interrupted', true], ['r4', 'result', true]])
+    await answerTheLastQuestion(t, onA, onB, asked.requestId, again.requestId, OPTIONS)
     t.equal(await probe.hexists('ags:thread:3:ann:week', 'pending'), 0)
   })
 
